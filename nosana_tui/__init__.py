@@ -1,0 +1,16 @@
+"""nosana-tui: write, validate, run and monitor Nosana container jobs from a terminal.
+
+The package is laid out by layer; data flows one way::
+
+    ui / cli  ->  client  ->  (HTTP)  ->  node  ->  engine  ->  backends
+                      everyone may use  spec
+
+- ``spec``: the job-definition model, validation, dstack conversion, templates (pure).
+- ``engine``: the execution plan, op state machine, readiness and health checks.
+- ``backends``: container runtimes (Docker); the only place that imports ``docker``.
+- ``node``: the node agent serving the Nosana Node API over engine + backend.
+- ``client``: the httpx client of the Node API; the only way the CLI and UI reach a node.
+- ``cli`` and ``ui``: the command line and the Textual app.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from nosana_tui.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""Container backends. Only this package imports the ``docker`` SDK."""

@@ -1,0 +1,1 @@
+"""The command line: each command parses arguments and calls spec or the client."""

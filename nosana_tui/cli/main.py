@@ -1,0 +1,240 @@
+"""``nosana-tui``: the command line.
+
+Exit codes (documented in the README):
+    0  success
+    1  the operation failed for a reason outside the input (a node error, a failed job)
+    2  invalid input: a job or dstack file that does not validate, a bad argument
+    130 interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from nosana_tui import __version__
+from nosana_tui.config import paths
+from nosana_tui.spec import templates as tpl
+from nosana_tui.spec.diagnostics import Report
+from nosana_tui.spec.model import job_schema
+from nosana_tui.spec.secrets import has_secrets, redact
+from nosana_tui.spec.validate import validate_file
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A user-caused problem: printed as one message, exit code 2 unless said otherwise."""
+
+    def __init__(self, message: str, code: int = EXIT_INVALID) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _print_json(data: Any, out: TextIO) -> None:
+    json.dump(data, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def _print_report(report: Report, out: TextIO) -> None:
+    for diag in report.diagnostics:
+        print(diag.render(), file=out)
+    n_err, n_warn = len(report.errors), len(report.warnings)
+    if report.ok:
+        extra = f" ({n_warn} warning{'s' * (n_warn != 1)})" if n_warn else ""
+        print(f"{report.file}: valid{extra}", file=out)
+    else:
+        print(
+            f"{report.file}: invalid: {n_err} error{'s' * (n_err != 1)}"
+            + (f", {n_warn} warning{'s' * (n_warn != 1)}" if n_warn else ""),
+            file=out,
+        )
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from nosana_tui.spec.dstack.convert import convert_file
+
+    reports: list[Report] = []
+    for file in args.files:
+        if tpl.is_dstack_file(Path(file)):
+            report = convert_file(Path(file)).report
+            if args.strict:
+                report = report.strict()
+        else:
+            _, report = validate_file(file, strict=args.strict)
+        reports.append(report)
+    if args.json:
+        _print_json(
+            {"valid": all(r.ok for r in reports), "files": [r.to_json() for r in reports]},
+            sys.stdout,
+        )
+    else:
+        for report in reports:
+            _print_report(report, sys.stdout)
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_INVALID
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    _print_json(job_schema(), sys.stdout)
+    return EXIT_OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from nosana_tui.spec.dstack.convert import convert_file
+
+    overrides = tpl.parse_sets(args.env or [])
+    result = convert_file(Path(args.file), env_overrides=overrides)
+    for diag in result.report.diagnostics:
+        print(diag.render(), file=sys.stderr)
+    if result.job is None or (args.strict and result.report.warnings):
+        print(f"{args.file}: not converted", file=sys.stderr)
+        return EXIT_INVALID
+    text = json.dumps(result.data, indent=2, ensure_ascii=False) + "\n"
+    if args.output and args.output != "-":
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"{args.file}: converted to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _library() -> list[tpl.Template]:
+    templates, problems = tpl.load_library(paths().templates_dir)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return templates
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    templates = _library()
+    if args.action == "show":
+        if not args.name:
+            raise CliError("templates show: name the template (`nosana-tui templates` lists them)")
+        template = tpl.find(templates, args.name)
+        _job, data, report = tpl.render(template, tpl.parse_sets(args.set or []))
+        for diag in report.diagnostics:
+            print(diag.render(), file=sys.stderr)
+        if has_secrets(data):
+            print("note: secrets in this job are shown as ***", file=sys.stderr)
+        if args.json:
+            _print_json({"template": template.to_json(), "job": redact(data)}, sys.stdout)
+        else:
+            _print_json(redact(data), sys.stdout)
+        return EXIT_OK
+    if args.json:
+        _print_json([t.to_json() for t in templates], sys.stdout)
+        return EXIT_OK
+    rows = [(t.id, ", ".join(t.category), t.origin, t.description) for t in templates]
+    _print_table(("ID", "CATEGORY", "ORIGIN", "DESCRIPTION"), rows, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = {
+        "version": __version__,
+        "paths": paths().as_dict(),
+        "builtin_templates": str(tpl.BUILTIN_DIR),
+    }
+    if args.json:
+        _print_json(info, sys.stdout)
+    else:
+        print(f"nosana-tui {__version__}")
+        for key, value in {**info["paths"], "builtin_templates": info["builtin_templates"]}.items():
+            print(f"  {key:18} {value}")
+    return EXIT_OK
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    width = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(row, width, strict=False)]
+        print("  ".join([*cells, str(row[-1])]).rstrip(), file=out)
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="nosana-tui",
+        description="Write, validate, run and monitor Nosana container jobs from a terminal.",
+        epilog="Exit codes: 0 success, 1 failure, 2 invalid input or arguments, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"nosana-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("validate", help="check job definitions (JSON or YAML) and dstack services")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of a job definition")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("convert", help="convert a dstack service file into a Nosana job")
+    p.add_argument("file", metavar="FILE.dstack.yml")
+    p.add_argument("-o", "--output", metavar="OUT", help="write the job here (default: stdout)")
+    p.add_argument(
+        "-e", "--env", action="append", metavar="KEY=VALUE", help="set or override an env value"
+    )
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("templates", help="list templates, or show one as a job")
+    p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fill a variable")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_templates)
+
+    p = sub.add_parser("info", help="print version and every path nosana-tui uses")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        code: int = args.func(args)
+    except tpl.TemplateError as err:
+        print(f"error: {err}", file=sys.stderr)
+        for diag in err.diagnostics:
+            print(diag.render(), file=sys.stderr)
+        return EXIT_INVALID
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except OSError as err:
+        print(f"error: {err.filename or ''}: {err.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    return code
+
+
+def run() -> NoReturn:
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Where nosana-tui keeps things: the user's config, data and template folders.
+
+``NOSANA_TUI_CONFIG_DIR`` and ``NOSANA_TUI_DATA_DIR`` override the platform defaults (tests and
+people running several profiles use them). ``nosana-tui info`` prints every path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP = "nosana-tui"
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+
+    @property
+    def templates_dir(self) -> Path:
+        """The user's own templates, listed beside the built-in ones."""
+        return self.config_dir / "templates"
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "config_dir": str(self.config_dir),
+            "config_file": str(self.config_file),
+            "templates_dir": str(self.templates_dir),
+            "data_dir": str(self.data_dir),
+        }
+
+
+def paths() -> Paths:
+    config = os.environ.get("NOSANA_TUI_CONFIG_DIR") or platformdirs.user_config_dir(APP)
+    data = os.environ.get("NOSANA_TUI_DATA_DIR") or platformdirs.user_data_dir(APP)
+    return Paths(Path(config), Path(data))

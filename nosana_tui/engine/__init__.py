@@ -1,0 +1,1 @@
+"""The execution engine: stage plan, op state machine, readiness, health checks, literals."""

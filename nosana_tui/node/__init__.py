@@ -1,0 +1,1 @@
+"""The node agent: serves the Nosana Node API over the engine and a backend."""

@@ -1,0 +1,1 @@
+"""The job-definition model, validation, dstack conversion and templates. Pure: no I/O but reading files."""

@@ -1,0 +1,120 @@
+"""Diagnostics: what the validator says about a file, in a form a person can act on.
+
+Every diagnostic names the file, the line and column where the source has them, the path of the
+field (``ops[1].execution.depends_on[0]``), what is wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+Path = tuple[str | int, ...]
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``("ops", 1, "execution", "depends_on", 0)`` -> ``ops[1].execution.depends_on[0]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif out:
+            out += f".{part}"
+        else:
+            out = str(part)
+    return out
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about one place in one file."""
+
+    code: str
+    message: str
+    path: Path = ()
+    hint: str = ""
+    severity: Severity = Severity.ERROR
+    file: str = ""
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def field(self) -> str:
+        return format_path(self.path)
+
+    def located(self, file: str, line: int | None, column: int | None) -> Diagnostic:
+        return Diagnostic(
+            self.code, self.message, self.path, self.hint, self.severity, file, line, column
+        )
+
+    def as_error(self) -> Diagnostic:
+        return Diagnostic(
+            self.code,
+            self.message,
+            self.path,
+            self.hint,
+            Severity.ERROR,
+            self.file,
+            self.line,
+            self.column,
+        )
+
+    def render(self) -> str:
+        """``job.json:12:7: error: ops[1].execution.depends_on[0]: message (hint)``."""
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        head = f"{where}: {self.severity.value}: "
+        if self.path:
+            head += f"{self.field}: "
+        text = head + self.message
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        data["path"] = self.field
+        return data
+
+
+@dataclass
+class Report:
+    """All diagnostics for one file."""
+
+    file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def strict(self) -> Report:
+        """Warnings become errors, as ``--strict`` asks."""
+        return Report(self.file, [d.as_error() for d in self.diagnostics])
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "valid": self.ok,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "diagnostics": [d.to_json() for d in self.diagnostics],
+        }

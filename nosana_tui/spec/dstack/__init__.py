@@ -1,0 +1,1 @@
+"""dstack ``service`` configurations: the model, the resources grammar, conversion to Nosana jobs."""

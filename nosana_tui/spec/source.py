@@ -1,0 +1,367 @@
+"""Reading job files: JSON or YAML text to data, with the line and column of every value.
+
+Parse errors (a trailing comma, a comment in JSON, a tab in YAML, an empty file, a top level that
+is not an object) become diagnostics with a position and a hint, never exceptions a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from nosana_tui.spec.diagnostics import Diagnostic, Path, Severity
+
+Position = tuple[int, int]  # 1-based line and column
+
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_LITERALS = {"true": True, "false": False, "null": None}
+
+
+class SourceError(Exception):
+    """The text could not be read as a document; carries the diagnostic to show."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+@dataclass
+class Document:
+    """Parsed data plus where each value (and each mapping key) stands in the text."""
+
+    file: str
+    data: Any
+    format: str  # "json" or "yaml"
+    values: dict[Path, Position] = field(default_factory=dict)
+    keys: dict[Path, Position] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def position(self, path: Path, *, key: bool = False) -> Position | None:
+        """Where ``path`` stands; for a path the text lacks, its nearest ancestor."""
+        probe = tuple(path)
+        while True:
+            found = (self.keys.get(probe) if key else None) or self.values.get(probe)
+            if found is not None:
+                return found
+            if not probe:
+                return None
+            probe = probe[:-1]
+
+    def locate(self, diagnostic: Diagnostic, *, key: bool = False) -> Diagnostic:
+        pos = self.position(diagnostic.path, key=key)
+        line, column = pos if pos else (None, None)
+        return diagnostic.located(self.file, line, column)
+
+    def subdocument(self, prefix: Path) -> Document:
+        """The document rooted at ``prefix`` (positions kept, paths re-rooted)."""
+        n = len(prefix)
+        data: Any = self.data
+        for part in prefix:
+            data = data[part]
+        values = {p[n:]: v for p, v in self.values.items() if p[:n] == prefix}
+        keys = {p[n:]: v for p, v in self.keys.items() if p[:n] == prefix and len(p) > n}
+        return Document(self.file, data, self.format, values, keys)
+
+
+def _line_col(text: str, offset: int) -> Position:
+    line = text.count("\n", 0, offset) + 1
+    start = text.rfind("\n", 0, offset) + 1
+    return line, offset - start + 1
+
+
+class _JsonPositions:
+    """Walks JSON text that ``json.loads`` accepted and records where each value stands."""
+
+    def __init__(self, text: str, doc: Document) -> None:
+        self.text = text
+        self.doc = doc
+        self.i = 0
+
+    def skip(self) -> None:
+        text = self.text
+        while self.i < len(text) and text[self.i] in " \t\r\n":
+            self.i += 1
+
+    def value(self, path: Path) -> None:
+        self.skip()
+        self.doc.values[path] = _line_col(self.text, self.i)
+        ch = self.text[self.i]
+        if ch == "{":
+            self.i += 1
+            seen: set[str] = set()
+            self.skip()
+            if self.text[self.i] == "}":
+                self.i += 1
+                return
+            while True:
+                self.skip()
+                key_at = self.i
+                key, self.i = scanstring(self.text, self.i + 1)
+                child = (*path, key)
+                if key in seen:
+                    self.doc.diagnostics.append(
+                        Diagnostic(
+                            "duplicate-key",
+                            f"key {key!r} appears more than once; only the last one counts",
+                            child,
+                            "remove the duplicate so that the file says what it means",
+                            Severity.WARNING,
+                        )
+                    )
+                seen.add(key)
+                self.doc.keys[child] = _line_col(self.text, key_at)
+                self.skip()
+                self.i += 1  # ':'
+                self.value(child)
+                self.skip()
+                if self.text[self.i] == ",":
+                    self.i += 1
+                    continue
+                self.i += 1  # '}'
+                return
+        if ch == "[":
+            self.i += 1
+            self.skip()
+            if self.text[self.i] == "]":
+                self.i += 1
+                return
+            index = 0
+            while True:
+                self.value((*path, index))
+                index += 1
+                self.skip()
+                if self.text[self.i] == ",":
+                    self.i += 1
+                    continue
+                self.i += 1  # ']'
+                return
+        if ch == '"':
+            _, self.i = scanstring(self.text, self.i + 1)
+            return
+        for word in _LITERALS:
+            if self.text.startswith(word, self.i):
+                self.i += len(word)
+                return
+        match = _NUMBER.match(self.text, self.i)
+        if match is None:  # json.loads accepted NaN/Infinity; skip the token
+            while self.i < len(self.text) and self.text[self.i] not in ",]} \t\r\n":
+                self.i += 1
+            return
+        self.i = match.end()
+
+
+def _json_hint(text: str, err: json.JSONDecodeError) -> str:
+    before = text[: err.pos].rstrip()
+    here = text[err.pos : err.pos + 2]
+    if here.startswith(("//", "/*")) or here.startswith("#"):
+        return "JSON has no comments: delete the comment (or write the file as YAML, which has #)"
+    if before.endswith(",") and (
+        err.msg.startswith("Expecting property name") or "value" in err.msg
+    ):
+        return "remove the trailing comma before this point: JSON allows no comma before } or ]"
+    if err.msg.startswith("Expecting ',' delimiter"):
+        return "a comma is missing between two items, or a bracket or quote is not closed above"
+    if err.msg.startswith("Invalid control character"):
+        return "strings may not hold raw tabs or line breaks: write \\t or \\n instead"
+    if err.msg.startswith("Expecting property name"):
+        return "keys must be strings in double quotes"
+    return "fix the JSON syntax at this point"
+
+
+def _parse_json(file: str, text: str) -> Document:
+    doc = Document(file, None, "json")
+    try:
+        doc.data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SourceError(
+            Diagnostic(
+                "parse-error",
+                f"invalid JSON: {err.msg}",
+                (),
+                _json_hint(text, err),
+                Severity.ERROR,
+                file,
+                err.lineno,
+                err.colno,
+            )
+        ) from None
+    except RecursionError:
+        raise SourceError(
+            Diagnostic("parse-error", "the document is nested too deeply", (), "", file=file)
+        ) from None
+    _JsonPositions(text, doc).value(())
+    return doc
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that also keeps every node's position and reports duplicate keys."""
+
+
+def _walk_yaml(node: yaml.Node, path: Path, doc: Document) -> None:
+    mark = node.start_mark
+    doc.values[path] = (mark.line + 1, mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[object] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None:
+                continue
+            child = (*path, key)
+            if key in seen:
+                doc.diagnostics.append(
+                    Diagnostic(
+                        "duplicate-key",
+                        f"key {key!r} appears more than once; only the last one counts",
+                        child,
+                        "remove the duplicate so that the file says what it means",
+                        Severity.WARNING,
+                    )
+                )
+            seen.add(key)
+            km = key_node.start_mark
+            doc.keys[child] = (km.line + 1, km.column + 1)
+            _walk_yaml(value_node, child, doc)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk_yaml(item, (*path, index), doc)
+
+
+def _yaml_hint(problem: str) -> str:
+    if "'\\t'" in problem or "\t" in problem:
+        return "YAML does not allow tabs for indentation: indent with spaces"
+    if "mapping values are not allowed" in problem:
+        return "a ':' follows a value on the same line: quote the value or fix the indentation"
+    if "could not find expected ':'" in problem:
+        return "a key is missing its ':' or the indentation is off"
+    if "expected <block end>" in problem:
+        return "the indentation of this line does not match the lines above"
+    return "fix the YAML syntax at this point"
+
+
+def _parse_yaml(file: str, text: str) -> Document:
+    doc = Document(file, None, "yaml")
+    try:
+        loader = _YamlLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                doc.data = None
+                return doc
+            doc.data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = err.problem or err.context or "invalid YAML"
+        raise SourceError(
+            Diagnostic(
+                "parse-error",
+                f"invalid YAML: {problem}",
+                (),
+                _yaml_hint(problem),
+                Severity.ERROR,
+                file,
+                mark.line + 1 if mark else None,
+                mark.column + 1 if mark else None,
+            )
+        ) from None
+    except (yaml.YAMLError, RecursionError) as err:
+        raise SourceError(
+            Diagnostic("parse-error", f"invalid YAML: {err}", (), "", file=file)
+        ) from None
+    _walk_yaml(node, (), doc)
+    return doc
+
+
+def detect_format(file: str, text: str) -> str:
+    suffix = FsPath(file).suffix.lower()
+    if suffix == ".json":
+        return "json"
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    return "json" if text.lstrip().startswith(("{", "[")) else "yaml"
+
+
+def parse_text(file: str, text: str, *, fmt: str | None = None) -> Document:
+    """Parse ``text``; raise :class:`SourceError` if it is not a document with an object on top."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise SourceError(
+            Diagnostic(
+                "empty-file",
+                "the file is empty",
+                (),
+                "a job definition is an object with version, type and ops; "
+                "see `nosana-tui templates` for examples",
+                Severity.ERROR,
+                file,
+                1,
+                1,
+            )
+        )
+    fmt = fmt or detect_format(file, text)
+    doc = _parse_json(file, text) if fmt == "json" else _parse_yaml(file, text)
+    if not isinstance(doc.data, dict):
+        kind = "nothing" if doc.data is None else type(doc.data).__name__
+        kind = {"list": "a list", "str": "a string", "int": "a number", "float": "a number"}.get(
+            kind, kind
+        )
+        line, column = doc.values.get((), (1, 1))
+        raise SourceError(
+            Diagnostic(
+                "not-an-object",
+                f"the top level is {kind}, not an object",
+                (),
+                'a job definition is an object: {"version": "0.1", "type": "container", '
+                '"ops": [...]}',
+                Severity.ERROR,
+                file,
+                line,
+                column,
+            )
+        )
+    doc.diagnostics = [doc.locate(d, key=True) for d in doc.diagnostics]
+    return doc
+
+
+def read_file(path: str | FsPath) -> Document:
+    """Read and parse a file; unreadable files become a :class:`SourceError` too."""
+    name = str(path)
+    try:
+        raw = FsPath(path).read_bytes()
+    except FileNotFoundError:
+        raise SourceError(
+            Diagnostic("file-not-found", "no such file", (), "check the path", file=name)
+        ) from None
+    except IsADirectoryError:
+        raise SourceError(
+            Diagnostic("file-not-found", "this is a folder, not a file", (), "", file=name)
+        ) from None
+    except OSError as err:
+        raise SourceError(
+            Diagnostic("file-unreadable", f"cannot read the file: {err.strerror}", file=name)
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line, column = _line_col(raw[: err.start].decode("utf-8", "replace"), err.start)
+        raise SourceError(
+            Diagnostic(
+                "not-utf8",
+                "the file is not UTF-8 text",
+                (),
+                "save it as UTF-8",
+                Severity.ERROR,
+                name,
+                line,
+                column,
+            )
+        ) from None
+    return parse_text(name, text)
