@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -155,10 +156,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    """Columns padded to fit; the last one is cut to the terminal's width when it is a terminal."""
     width = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    total = shutil.get_terminal_size((10_000, 24)).columns if out.isatty() else 10_000
     for row in [header, *rows]:
         cells = [str(c).ljust(w) for c, w in zip(row, width, strict=False)]
-        print("  ".join([*cells, str(row[-1])]).rstrip(), file=out)
+        line = "  ".join([*cells, str(row[-1])]).rstrip()
+        if len(line) > total:
+            line = line[: max(total - 1, 0)] + "…"
+        print(line, file=out)
 
 
 # --- parser ---------------------------------------------------------------------------------------

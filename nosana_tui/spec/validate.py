@@ -172,6 +172,13 @@ _SYNONYMS = {
     "healthchecks": "health_checks",
 }
 
+_FORM_EXAMPLES = {
+    "cmd": 'e.g. "cmd": "echo hello" or "cmd": ["echo", "hello"]',
+    "entrypoint": 'e.g. "entrypoint": "/start.sh" or ["/bin/sh", "-c"]',
+    "aliases": 'e.g. "aliases": "api" or ["api", "backend"]',
+    "restart_policy": 'e.g. "restart_policy": "on-failure"',
+}
+
 _MISSING_HINTS = {
     "version": 'add "version": "0.1"',
     "type": 'add "type": "container" (for the job) or the operation type',
@@ -236,6 +243,8 @@ def _translate(err: Any, data: Any) -> Diagnostic:
             hint = "true/false is not allowed here"
         elif "expose" in path:
             hint = "a port is a number without quotes; a string must be a %%literal%%"
+        else:
+            hint = _FORM_EXAMPLES.get(str(name), "`nosana-tui schema` shows the accepted forms")
         return Diagnostic("wrong-type", f"{message}; got {what}", path, hint)
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tag = err.get("ctx", {}).get("tag", "")
