@@ -141,16 +141,12 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = {
-        "version": __version__,
-        "paths": paths().as_dict(),
-        "builtin_templates": str(tpl.BUILTIN_DIR),
-    }
+    locations = {**paths().as_dict(), "builtin_templates": str(tpl.BUILTIN_DIR)}
     if args.json:
-        _print_json(info, sys.stdout)
+        _print_json({"version": __version__, "paths": locations}, sys.stdout)
     else:
         print(f"nosana-tui {__version__}")
-        for key, value in {**info["paths"], "builtin_templates": info["builtin_templates"]}.items():
+        for key, value in locations.items():
             print(f"  {key:18} {value}")
     return EXIT_OK
 

@@ -5,12 +5,13 @@ and values are not coerced (``"true"`` is not a boolean, ``"80"`` is not a port)
 ``%%ops.x.host%%`` are kept as text; the engine resolves them when an op starts.
 
 Unions are tagged (by ``type``, or by the Python type of the value) so that a mistake produces one
-precise error instead of one per union member.
+precise error instead of one per union member. The tagged unions are built at run time; type
+checkers see the plain union they stand for.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic import (
     BaseModel,
@@ -66,15 +67,21 @@ def _tagged(*members: tuple[Any, str], name: str, expected: str) -> Any:
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 LiteralString = Annotated[str, StringConstraints(pattern=LITERAL_PATTERN)]
 CommandArg = str  # may be REMOVE_IF_EMPTY; kept as text
-Command = _tagged(
-    (str, "string"),
-    (list[CommandArg], "array"),
-    name="a command",
-    expected="a string (run under /bin/sh -c) or an array of strings",
-)
-StringOrList = _tagged(
-    (str, "string"), (list[str], "array"), name="this field", expected="a string or an array"
-)
+if TYPE_CHECKING:
+    Command: TypeAlias = str | list[str]
+else:
+    Command = _tagged(
+        (str, "string"),
+        (list[CommandArg], "array"),
+        name="a command",
+        expected="a string (run under /bin/sh -c) or an array of strings",
+    )
+if TYPE_CHECKING:
+    StringOrList: TypeAlias = str | list[str]
+else:
+    StringOrList = _tagged(
+        (str, "string"), (list[str], "array"), name="this field", expected="a string or an array"
+    )
 
 
 class SpreadMarker(Strict):
@@ -115,23 +122,31 @@ class ExposedPort(Strict):
     health_checks: list[HealthCheck] | None = None
 
 
-ExposeEntry = _tagged(
-    (PortNumber, "number"),
-    (ExposedPort, "object"),
-    (LiteralString, "string"),
-    (SpreadMarker, "spread"),
-    name="an expose entry",
-    expected="a port number, an object {port, type?, health_checks?}, or a %%literal%%",
-)
-Expose = _tagged(
-    (PortNumber, "number"),
-    (ExposedPort, "object"),
-    (LiteralString, "string"),
-    (SpreadMarker, "spread"),
-    (list[ExposeEntry], "array"),
-    name="expose",
-    expected="a port number, an object {port, ...}, a %%literal%%, or an array of those",
-)
+if TYPE_CHECKING:
+    ExposeEntry: TypeAlias = int | ExposedPort | str | SpreadMarker
+else:
+    ExposeEntry = _tagged(
+        (PortNumber, "number"),
+        (ExposedPort, "object"),
+        (LiteralString, "string"),
+        (SpreadMarker, "spread"),
+        name="an expose entry",
+        expected="a port number, an object {port, type?, health_checks?}, or a %%literal%%",
+    )
+if TYPE_CHECKING:
+    Expose: TypeAlias = (
+        int | ExposedPort | str | SpreadMarker | list[int | ExposedPort | str | SpreadMarker]
+    )
+else:
+    Expose = _tagged(
+        (PortNumber, "number"),
+        (ExposedPort, "object"),
+        (LiteralString, "string"),
+        (SpreadMarker, "spread"),
+        (list[ExposeEntry], "array"),
+        name="expose",
+        expected="a port number, an object {port, ...}, a %%literal%%, or an array of those",
+    )
 
 
 # --- other container/run args ----------------------------------------------------------------
@@ -147,13 +162,16 @@ class RestartPolicyOnFailure(Strict):
     restart_tries: Annotated[int, Field(ge=0)] | None = None
 
 
-RestartPolicy = _tagged(
-    (Literal["no", "always", "unless-stopped", "on-failure"], "string"),
-    (RestartPolicyOnFailure, "object"),
-    name="restart_policy",
-    expected='"no", "always", "unless-stopped", "on-failure", '
-    'or {"policy": "on-failure", "restart_tries": N}',
-)
+if TYPE_CHECKING:
+    RestartPolicy: TypeAlias = str | RestartPolicyOnFailure
+else:
+    RestartPolicy = _tagged(
+        (Literal["no", "always", "unless-stopped", "on-failure"], "string"),
+        (RestartPolicyOnFailure, "object"),
+        name="restart_policy",
+        expected='"no", "always", "unless-stopped", "on-failure", '
+        'or {"policy": "on-failure", "restart_tries": N}',
+    )
 
 
 class S3Bucket(Strict):
@@ -284,12 +302,15 @@ class ResultSpec(Strict):
         return self
 
 
-ResultValue = _tagged(
-    (str, "string"),
-    (ResultSpec, "object"),
-    name="a result",
-    expected='a regex string or {"regex": ..., "logType": [...]}',
-)
+if TYPE_CHECKING:
+    ResultValue: TypeAlias = str | ResultSpec
+else:
+    ResultValue = _tagged(
+        (str, "string"),
+        (ResultSpec, "object"),
+        name="a result",
+        expected='a regex string or {"regex": ..., "logType": [...]}',
+    )
 
 
 class _OperationBase(Strict):

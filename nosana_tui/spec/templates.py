@@ -219,7 +219,7 @@ def render(
 
         env = dict(os.environ if environ is None else environ)
         result = convert_file(template.path, env_overrides=dict(sets), environ=env)
-        if result.job is None:
+        if result.job is None or result.data is None:
             raise TemplateError(
                 f"template {template.id!r} does not convert", result.report.diagnostics
             )

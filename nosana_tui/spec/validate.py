@@ -84,9 +84,9 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Path:
 def _get(data: Any, path: Path) -> Any:
     cur = data
     for part in path:
-        if (isinstance(cur, dict) and part in cur) or (
-            isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
-        ):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             cur = cur[part]
         else:
             return None
@@ -104,7 +104,8 @@ def _model_at(path: Path, data: Any) -> type[BaseModel] | None:
     if head == "ssh" and n == 1:
         return m.Ssh
     if head == "logistics":
-        return {1: m.Logistics, 2: m.Logistic, 3: m.LogisticArgs}.get(n)
+        chain: list[type[BaseModel]] = [m.Logistics, m.Logistic, m.LogisticArgs]
+        return chain[n - 1] if n <= len(chain) else None
     if head != "ops" or n < 2:
         return None
     op = _get(data, path[:2])
@@ -142,9 +143,14 @@ def _model_at(path: Path, data: Any) -> type[BaseModel] | None:
             return m.S3Credentials
         res = _get(data, path[: 4 + 1])
         kind = res.get("type") if isinstance(res, dict) else None
-        return {"S3": m.S3Resource, "HF": m.HFResource, "Ollama": m.OllamaResource}.get(
-            str(kind), m.SpreadMarker if isinstance(res, dict) and "__spread__" in res else None
-        )
+        kinds: dict[str, type[BaseModel]] = {
+            "S3": m.S3Resource,
+            "HF": m.HFResource,
+            "Ollama": m.OllamaResource,
+        }
+        if isinstance(res, dict) and "__spread__" in res:
+            return m.SpreadMarker
+        return kinds.get(str(kind))
     return None
 
 

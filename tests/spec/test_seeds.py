@@ -30,7 +30,9 @@ def test_manifest_lists_jobs_and_services_from_all_five_seeds() -> None:
     assert [e for e in JOBS if not e["complete"]], "the seeds hold incomplete examples too"
 
 
-@pytest.mark.skipif(not (SHARED / "seeds").is_dir(), reason="../shared/seeds is not beside the repo")
+@pytest.mark.skipif(
+    not (SHARED / "seeds").is_dir(), reason="../shared/seeds is not beside the repo"
+)
 def test_committed_examples_match_the_seed_documents() -> None:
     proc = subprocess.run(
         [sys.executable, str(SEEDS / "extract.py"), str(SHARED / "seeds"), "--check"],
@@ -105,4 +107,3 @@ def test_seed_004_without_its_token_says_which_variable(
     err = capsys.readouterr().err
     assert "Environment variable HUGGING_FACE_HUB_TOKEN is not set" in err
     assert f"{file}:" in err
-

@@ -443,6 +443,7 @@ class _Converter:
                 target = scaling.get("target")
                 if not isinstance(target, int | float) or isinstance(target, bool) or target <= 0:
                     self.error(("scaling", "target"), "target must be a number greater than 0")
+                self.kept["scaling"] = scaling
         if self.src.get("groups") is not None and self.src.get("replicas") is not None:
             self.error(("groups",), "`replicas` and `groups` are mutually exclusive")
         if self.src.get("groups") is not None:
@@ -451,12 +452,13 @@ class _Converter:
                 "replica groups do not convert to a Nosana job",
                 "describe one replica at the top level instead",
             )
-        if "replicas" not in self.src:
+        # No `replicas` means 1, which dstack rejects together with `scaling`.
+        if "replicas" not in self.src and scaling is None:
             return
         try:
-            replicas = g.parse_replicas(self.src["replicas"], scaling is not None)
+            replicas = g.parse_replicas(self.src.get("replicas"), scaling is not None)
         except g.GrammarError as err:
-            self.grammar(("replicas",), err)
+            self.grammar(("replicas",) if "replicas" in self.src else ("scaling",), err)
             return
         self.kept["replicas"] = str(replicas)
         if replicas.min != 1 or replicas.max != 1:
