@@ -26,6 +26,11 @@ class Paths:
         return self.config_dir / "templates"
 
     @property
+    def token_file(self) -> Path:
+        """The local agent's token, readable by the owner alone."""
+        return self.config_dir / "token"
+
+    @property
     def config_file(self) -> Path:
         return self.config_dir / "config.toml"
 
@@ -34,8 +39,17 @@ class Paths:
             "config_dir": str(self.config_dir),
             "config_file": str(self.config_file),
             "templates_dir": str(self.templates_dir),
+            "token_file": str(self.token_file),
             "data_dir": str(self.data_dir),
         }
+
+
+DEFAULT_NODE = "http://127.0.0.1:5001"
+
+
+def local_node_url() -> str:
+    """The local agent's address: ``NOSANA_TUI_NODE`` or http://127.0.0.1:5001."""
+    return os.environ.get("NOSANA_TUI_NODE") or DEFAULT_NODE
 
 
 def paths() -> Paths:

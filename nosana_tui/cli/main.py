@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from nosana_tui import __version__
+from nosana_tui.cli.jobs import add_commands
 from nosana_tui.config import paths
 from nosana_tui.spec import templates as tpl
 from nosana_tui.spec.diagnostics import Report
@@ -205,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fill a variable")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_templates)
+
+    add_commands(sub)
 
     p = sub.add_parser("info", help="print version and every path nosana-tui uses")
     p.add_argument("--json", action="store_true")

@@ -195,8 +195,15 @@ def _parse_json(file: str, text: str) -> Document:
         raise SourceError(
             Diagnostic("parse-error", "the document is nested too deeply", (), "", file=file)
         ) from None
+    except ValueError as err:  # a number of more than 4300 digits (sys.int_info)
+        raise SourceError(
+            Diagnostic("parse-error", f"invalid JSON: {err}", (), _TOO_LONG, file=file)
+        ) from None
     _JsonPositions(text, doc).value(())
     return doc
+
+
+_TOO_LONG = "write a number of thousands of digits as a string, in quotes"
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -274,6 +281,16 @@ def _parse_yaml(file: str, text: str) -> Document:
     except (yaml.YAMLError, RecursionError) as err:
         raise SourceError(
             Diagnostic("parse-error", f"invalid YAML: {err}", (), "", file=file)
+        ) from None
+    except (ValueError, OverflowError) as err:  # 2001-13-45 read as a date; a 5000-digit number
+        raise SourceError(
+            Diagnostic(
+                "parse-error",
+                f"invalid YAML: a value cannot be read: {err}",
+                (),
+                "quote a value that is not meant as a date, or a number too long to be one",
+                file=file,
+            )
         ) from None
     _walk_yaml(node, (), doc)
     return doc

@@ -15,7 +15,6 @@ Nothing here raises for bad input: every problem becomes a :class:`Diagnostic`.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
 from collections.abc import Iterator
@@ -352,7 +351,7 @@ def _args(op: dict[str, Any]) -> dict[str, Any]:
 def _legacy_depends(data: dict[str, Any], op: dict[str, Any], deps: Any, path: Path) -> Diagnostic:
     """``args.depends``: say where the intent belongs, given the groups the ops are in."""
     names = [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else []
-    groups = {o.get("id"): _group(o) for _, o in _ops(data)}
+    groups = {o.get("id"): _group(o) for _, o in _ops(data) if isinstance(o.get("id"), str)}
     mine = _group(op)
     order = list(dict.fromkeys(_group(o) for _, o in _ops(data)))
     earlier = [
@@ -384,7 +383,16 @@ def _legacy_depends(data: dict[str, Any], op: dict[str, Any], deps: Any, path: P
 
 def _strip_legacy(data: dict[str, Any]) -> tuple[dict[str, Any], list[Diagnostic]]:
     """A copy of ``data`` without the legacy fields, and a warning for each one removed."""
-    clean = copy.deepcopy(data)
+    # Copy only what is changed below (the ops and their args): a deep copy of a deeply nested
+    # document (say meta: [[[...]]] from JSON) would overflow the stack.
+    clean = dict(data)
+    if isinstance(clean.get("ops"), list):
+        clean["ops"] = [
+            {**op, "args": dict(op["args"])}
+            if isinstance(op, dict) and isinstance(op.get("args"), dict)
+            else op
+            for op in clean["ops"]
+        ]
     found: list[Diagnostic] = []
     for i, op in _ops(clean):
         args = _args(op)
@@ -454,7 +462,8 @@ def _group(op: dict[str, Any]) -> Any:
     execution = op.get("execution")
     if isinstance(execution, dict) and isinstance(execution.get("group"), str):
         return execution["group"]
-    return op.get("id")
+    # An id that is not a string (a list, an object) is an error of its own; it names no group.
+    return op.get("id") if isinstance(op.get("id"), str) else None
 
 
 def _depends(op: dict[str, Any]) -> list[Any]:
@@ -734,14 +743,18 @@ def _check_meta(data: dict[str, Any]) -> list[Diagnostic]:
 
 
 def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(v, (*path, k))
-    elif isinstance(value, list):
-        for j, v in enumerate(value):
-            yield from _strings(v, (*path, j))
+    """Every string under ``value``, depth first; without recursion (documents may be deep)."""
+    stack: list[tuple[Path, Any]] = [(path, value)]
+    while stack:
+        here, value = stack.pop()
+        if isinstance(value, str):
+            yield here, value
+        elif isinstance(value, dict):
+            # YAML keys may be numbers, dates or null; a path holds strings and indexes only.
+            items = [(k if isinstance(k, str | int) else str(k), v) for k, v in value.items()]
+            stack.extend(((*here, k), v) for k, v in reversed(items))
+        elif isinstance(value, list):
+            stack.extend(((*here, j), v) for j, v in reversed(list(enumerate(value))))
 
 
 _GLOBAL_LITERALS = frozenset({"job", "host", "project", "frps_address"})
@@ -756,7 +769,7 @@ def _check_literals(
     stage_index: dict[Any, int] = {}
     for _, op in ops:
         stage_index.setdefault(_group(op), len(stage_index))
-    by_id = {op.get("id"): op for _, op in ops}
+    by_id = {op.get("id"): op for _, op in ops if isinstance(op.get("id"), str)}
     for i, op in ops:
         for path, text in _strings(op.get("args"), ("ops", i, "args")):
             for match in LITERAL_RE.finditer(text):

@@ -424,6 +424,10 @@ class _Converter:
         if not isinstance(model.get("name"), str):
             self.error(("model", "name"), "required field 'name' is missing")
             return None
+        if "prefix" in model and not isinstance(model["prefix"], str):
+            # the default probe's path is built from it
+            self.error(("model", "prefix"), "prefix must be a string, such as /v1")
+            return None
         out = dict(model)
         if fmt == "openai":
             out.setdefault("prefix", "/v1")

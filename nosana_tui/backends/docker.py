@@ -1,0 +1,390 @@
+"""The Docker backend: the engine's container operations over the Docker Engine API.
+
+The only module that imports the ``docker`` SDK. Blocking SDK calls run in worker threads; log
+streams and the event stream each run in a daemon thread of their own and hand batches of lines to
+the caller's sink (which hops onto the event loop), so nothing blocks the loop and nothing is
+delivered one line at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.types import DeviceRequest
+
+from nosana_tui.engine.backend import (
+    LABEL_AGENT,
+    LABEL_JOB,
+    LABEL_OP,
+    BackendError,
+    ContainerSpec,
+    ContainerState,
+    EventSink,
+    LogLine,
+    LogSink,
+    PullProgress,
+)
+
+NETWORK_PREFIX = "nosana-tui-"
+
+
+def _ts(text: str | None) -> float | None:
+    """Docker's RFC 3339 nanosecond times -> epoch seconds (None for the zero time)."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, frac = text.rstrip("Z").partition(".")
+    frac_digits = "".join(c for c in frac if c.isdigit())[:6]
+    tz = ""
+    for sign in ("+", "-"):
+        if sign in frac:
+            tz = sign + frac.split(sign, 1)[1]
+    stamp = datetime.fromisoformat(
+        head + (f".{frac_digits}" if frac_digits else "") + (tz or "+00:00")
+    )
+    return stamp.timestamp()
+
+
+def _state(attrs: dict[str, Any]) -> ContainerState:
+    state = attrs.get("State") or {}
+    ports: dict[int, int] = {}
+    for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        if not bindings:
+            continue
+        for binding in bindings:
+            if binding.get("HostPort"):
+                ports[int(key.split("/")[0])] = int(binding["HostPort"])
+                break
+    return ContainerState(
+        id=attrs["Id"],
+        name=attrs.get("Name", "").lstrip("/"),
+        status=state.get("Status", "unknown"),
+        exit_code=state.get("ExitCode") if state.get("Status") in ("exited", "dead") else None,
+        started_at=_ts(state.get("StartedAt")),
+        finished_at=_ts(state.get("FinishedAt")),
+        restart_count=int(attrs.get("RestartCount") or 0),
+        ports=ports,
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        error=state.get("Error") or "",
+    )
+
+
+def _gpu_hint(err: Exception) -> str:
+    text = str(err)
+    if "could not select device driver" in text or "nvidia" in text.lower():
+        return (
+            "this Docker engine cannot give containers a GPU: install the NVIDIA container "
+            "toolkit (nvidia-container-toolkit) and restart dockerd, or run the op without "
+            f"gpu: true ({text})"
+        )
+    return text
+
+
+class DockerBackend:
+    """Containers, networks and volumes of nosana-tui jobs on one Docker engine."""
+
+    def __init__(self, base_url: str | None = None, agent_id: str = "") -> None:
+        try:
+            self.client = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
+            self.client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+            raise BackendError(
+                f"no Docker engine answers ({err}); start dockerd, or set DOCKER_HOST"
+            ) from None
+        self.api = self.client.api
+        self.agent_id = agent_id
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as err:
+            raise BackendError(err.explanation or str(err)) from None
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+            raise BackendError(str(err)) from None
+
+    # --- engine -------------------------------------------------------------------------------
+
+    async def info(self) -> dict[str, object]:
+        info = await self._call(self.client.info)
+        version = await self._call(self.client.version)
+        runtimes = sorted((info.get("Runtimes") or {}).keys())
+        return {
+            "name": "docker",
+            "version": version.get("Version"),
+            "api_version": version.get("ApiVersion"),
+            "os": info.get("OperatingSystem"),
+            "storage_driver": info.get("Driver"),
+            "runtimes": runtimes,
+            "cdi_devices": [d.get("ID") for d in info.get("DiscoveredDevices") or []],
+            "gpu_runtime": "nvidia" in runtimes,
+            "cpus": info.get("NCPU"),
+            "memory": info.get("MemTotal"),
+            "containers_running": info.get("ContainersRunning"),
+        }
+
+    async def images(self) -> list[dict[str, object]]:
+        images = await self._call(self.api.images)
+        return [
+            {"tags": img.get("RepoTags") or [], "size": img.get("Size"), "id": img.get("Id")}
+            for img in images
+        ]
+
+    # --- networks and volumes -----------------------------------------------------------------
+
+    def _labels(self, job_id: str, op_id: str | None = None) -> dict[str, str]:
+        labels = {LABEL_JOB: job_id, LABEL_AGENT: self.agent_id}
+        if op_id is not None:
+            labels[LABEL_OP] = op_id
+        return labels
+
+    async def ensure_network(self, job_id: str) -> str:
+        name = NETWORK_PREFIX + job_id
+        found = await self._call(self.api.networks, names=[name])
+        if not any(n.get("Name") == name for n in found):
+            await self._call(
+                self.api.create_network, name, driver="bridge", labels=self._labels(job_id)
+            )
+        return name
+
+    async def remove_network(self, job_id: str) -> None:
+        for net in await self._call(self.api.networks, filters={"label": f"{LABEL_JOB}={job_id}"}):
+            with contextlib.suppress(docker.errors.NotFound):
+                await self._call(self.api.remove_network, net["Id"])
+
+    async def create_volume(self, job_id: str, name: str) -> str:
+        full = f"{job_id}-{name}"
+        await self._call(self.api.create_volume, name=full, labels=self._labels(job_id))
+        return full
+
+    async def remove_volumes(self, job_id: str) -> None:
+        found = await self._call(self.api.volumes, filters={"label": f"{LABEL_JOB}={job_id}"})
+        for vol in found.get("Volumes") or []:
+            with contextlib.suppress(docker.errors.NotFound):
+                await self._call(self.api.remove_volume, vol["Name"], force=True)
+
+    # --- images -------------------------------------------------------------------------------
+
+    async def has_image(self, image: str) -> bool:
+        try:
+            await self._call(self.api.inspect_image, image)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    async def pull(self, image: str, progress: Callable[[PullProgress], None]) -> None:
+        repo, tag = image, None
+        last = image.rsplit("/", 1)[-1]
+        if "@" not in image and ":" in last:
+            repo, tag = image.rsplit(":", 1)
+
+        def run() -> None:
+            for event in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+                if "error" in event:
+                    raise BackendError(f"pull {image}: {event['error']}")
+                detail = event.get("progressDetail") or {}
+                progress(
+                    PullProgress(
+                        image=image,
+                        layer=event.get("id", ""),
+                        status=event.get("status", ""),
+                        current=detail.get("current"),
+                        total=detail.get("total"),
+                    )
+                )
+
+        try:
+            await asyncio.to_thread(run)
+        except BackendError:
+            raise
+        except docker.errors.APIError as err:
+            raise BackendError(f"pull {image}: {err.explanation or err}") from None
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+            raise BackendError(f"pull {image}: {err}") from None
+
+    # --- containers ---------------------------------------------------------------------------
+
+    async def run(self, spec: ContainerSpec) -> ContainerState:
+        """Create and start the container; the returned state has its published ports."""
+        host_config: dict[str, Any] = {
+            "port_bindings": {p.container_port: ("127.0.0.1", p.host_port) for p in spec.ports},
+            "binds": {vol: {"bind": dest, "mode": "rw"} for vol, dest in spec.volumes},
+        }
+        if spec.restart_policy and spec.restart_policy != "no":
+            policy: dict[str, Any] = {"Name": spec.restart_policy}
+            if spec.restart_policy == "on-failure" and spec.restart_tries is not None:
+                policy["MaximumRetryCount"] = spec.restart_tries
+            host_config["restart_policy"] = policy
+        if spec.gpu:
+            host_config["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        endpoint = self.api.create_endpoint_config(aliases=list(spec.aliases))
+
+        def create_and_start() -> dict[str, Any]:
+            created = self.api.create_container(
+                spec.image,
+                command=spec.cmd,
+                entrypoint=spec.entrypoint,
+                environment=spec.env,
+                working_dir=spec.work_dir,
+                name=spec.name,
+                labels=self._labels(spec.job_id, spec.op_id),
+                ports=[p.container_port for p in spec.ports],
+                host_config=self.api.create_host_config(**host_config),
+                networking_config=self.api.create_networking_config({spec.network: endpoint}),
+            )
+            try:
+                self.api.start(created["Id"])
+            except docker.errors.APIError:
+                with contextlib.suppress(docker.errors.APIError):
+                    self.api.remove_container(created["Id"], force=True)
+                raise
+            return dict(self.api.inspect_container(created["Id"]))
+
+        try:
+            attrs = await asyncio.to_thread(create_and_start)
+        except docker.errors.ImageNotFound as err:
+            raise BackendError(f"image {spec.image} not found: {err.explanation}") from None
+        except docker.errors.APIError as err:
+            message = err.explanation or str(err)
+            raise BackendError(_gpu_hint(err) if spec.gpu else f"start failed: {message}") from None
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+            raise BackendError(f"start failed: {err}") from None
+        return _state(attrs)
+
+    async def inspect(self, container_id: str) -> ContainerState | None:
+        try:
+            return _state(await self._call(self.api.inspect_container, container_id))
+        except docker.errors.NotFound:
+            return None
+
+    async def stop(self, container_id: str, timeout: float = 10) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            await self._call(self.api.stop, container_id, timeout=int(timeout))
+
+    async def remove(self, container_id: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            await self._call(self.api.remove_container, container_id, force=True, v=True)
+
+    async def containers(self, job_id: str | None = None) -> list[ContainerState]:
+        label = f"{LABEL_JOB}={job_id}" if job_id else LABEL_JOB
+        found = await self._call(self.api.containers, all=True, filters={"label": label})
+        states = []
+        for item in found:
+            with contextlib.suppress(docker.errors.NotFound):
+                states.append(_state(await self._call(self.api.inspect_container, item["Id"])))
+        return states
+
+    # --- streams ------------------------------------------------------------------------------
+
+    def follow_logs(
+        self, container_id: str, since: float | None, sink: LogSink
+    ) -> Callable[[], None]:
+        """Two daemon threads (stdout, stderr) that send batches of lines to ``sink``."""
+        stop = threading.Event()
+        responses: list[Any] = []
+
+        def pump(stream: str) -> None:
+            kwargs: dict[str, Any] = {
+                "stdout": stream == "stdout",
+                "stderr": stream == "stderr",
+                "stream": True,
+                "follow": True,
+                "timestamps": True,
+            }
+            if since is not None:
+                kwargs["since"] = since
+            try:
+                chunks = self.api.logs(container_id, **kwargs)
+                responses.append(chunks)
+                pending = b""
+                for chunk in chunks:
+                    if stop.is_set():
+                        break
+                    pending += chunk
+                    *complete, pending = pending.split(b"\n")
+                    if complete:
+                        sink([_log_line(stream, raw) for raw in complete])
+                if pending and not stop.is_set():
+                    sink([_log_line(stream, pending)])
+            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+                pass  # the container went away; the engine learns that from its events
+
+        threads = [
+            threading.Thread(target=pump, args=(s,), daemon=True, name=f"logs-{s}")
+            for s in ("stdout", "stderr")
+        ]
+        for thread in threads:
+            thread.start()
+
+        def cancel() -> None:
+            stop.set()
+            for response in responses:
+                with contextlib.suppress(Exception):
+                    response.close()
+
+        return cancel
+
+    def watch_events(self, sink: EventSink) -> Callable[[], None]:
+        stop = threading.Event()
+        holder: list[Any] = []
+
+        def pump() -> None:
+            while not stop.is_set():
+                try:
+                    events = self.api.events(
+                        decode=True,
+                        filters={"type": "container", "label": LABEL_JOB},
+                        since=int(time.time()) - 1,
+                    )
+                    holder[:] = [events]
+                    for event in events:
+                        if stop.is_set():
+                            return
+                        actor = event.get("Actor") or {}
+                        action = str(event.get("Action") or event.get("status") or "")
+                        sink(
+                            str(actor.get("ID") or event.get("id")),
+                            action.split(":")[0],
+                            dict(actor.get("Attributes") or {}),
+                        )
+                except (
+                    docker.errors.DockerException,
+                    requests.exceptions.RequestException,
+                    OSError,
+                ):
+                    if stop.wait(1.0):
+                        return
+
+        thread = threading.Thread(target=pump, daemon=True, name="docker-events")
+        thread.start()
+
+        def cancel() -> None:
+            stop.set()
+            for events in holder:
+                with contextlib.suppress(Exception):
+                    events.close()
+
+        return cancel
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.client.close)
+
+
+def _log_line(stream: str, raw: bytes) -> LogLine:
+    text = raw.decode("utf-8", "replace").rstrip("\r")
+    stamp, sep, rest = text.partition(" ")
+    if sep and stamp[:4].isdigit() and "T" in stamp:
+        try:
+            return LogLine(stream, _ts(stamp) or time.time(), rest)
+        except ValueError:
+            pass
+    return LogLine(stream, time.time(), text)

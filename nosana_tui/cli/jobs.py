@@ -1,0 +1,415 @@
+"""Commands that talk to a node: run, ps, logs, stop, restart, rm, node serve, node info.
+
+They go through the client layer only. ``--json`` output is the node's own models
+(``spec.status``), dumped as JSON: stable and documented in the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from nosana_tui.client.local import connect
+from nosana_tui.client.node import NodeClient, NodeError, job_done, job_ready, job_started
+from nosana_tui.config import paths
+from nosana_tui.spec import templates as tpl
+from nosana_tui.spec.diagnostics import Report
+from nosana_tui.spec.dstack.convert import convert_file
+from nosana_tui.spec.sanitize import clean_line
+from nosana_tui.spec.status import JobStatus, JobView, LogEntry
+from nosana_tui.spec.validate import validate_file
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_async(
+    fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+) -> Callable[[argparse.Namespace], int]:
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return asyncio.run(fn(args))
+        except NodeError as err:
+            print(f"error: {err}", file=sys.stderr)
+            for diag in err.diagnostics:
+                if isinstance(diag, dict) and diag.get("message"):
+                    print(f"  {diag.get('path') or ''}: {diag['message']}", file=sys.stderr)
+            return EXIT_INVALID if err.status in (400, 404, 422) else EXIT_FAILED
+        except CommandError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return err.code
+
+    return wrapper
+
+
+async def _client(args: argparse.Namespace) -> NodeClient:
+    return await connect(paths(), getattr(args, "node", None), say=_say)
+
+
+def _ago(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    seconds = max(0, int(time.time() - ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    width = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, width, strict=True)).rstrip())
+
+
+# --- run ------------------------------------------------------------------------------------------
+
+
+def load_job(target: str, sets: dict[str, str]) -> tuple[dict[str, Any], str, str]:
+    """A job from a file (JSON, YAML, dstack) or a template name: (definition, name, source)."""
+    path = Path(target)
+    if path.exists():
+        if tpl.is_dstack_file(path):
+            result = convert_file(path, env_overrides=sets)
+            report: Report = result.report
+            data = result.data
+        else:
+            if sets:
+                raise CommandError("--set fills template variables; this is a file", EXIT_INVALID)
+            job, report = validate_file(path)
+            data = job.model_dump(mode="json", by_alias=True, exclude_none=True) if job else None
+        for diag in report.diagnostics:
+            _say(diag.render())
+        if data is None:
+            raise CommandError(f"{target} is not a valid job; nothing was started", EXIT_INVALID)
+        return data, path.name, str(path)
+    templates, problems = tpl.load_library(paths().templates_dir)
+    for problem in problems:
+        _say(f"warning: {problem}")
+    try:
+        template = tpl.find(templates, target)
+        _, data, report = tpl.render(template, sets)
+    except tpl.TemplateError as err:
+        for diag in err.diagnostics:
+            _say(diag.render())
+        raise CommandError(f"{err}", EXIT_INVALID) from None
+    for diag in report.diagnostics:
+        _say(diag.render())
+    return data, template.id, f"template:{template.id}"
+
+
+@run_async
+async def cmd_run(args: argparse.Namespace) -> int:
+    definition, name, source = load_job(args.target, tpl.parse_sets(args.set or []))
+    async with await _client(args) as client:
+        view = await client.submit(definition, name, source)
+        print(view.id, flush=True)
+        wait = args.wait or ("done" if not args.detach else None)
+        if wait is None:
+            return EXIT_OK
+        until = {"started": job_started, "ready": job_ready, "done": job_done}[wait]
+        if not args.detach and wait == "done":
+            _say(f"following job {view.id}; Ctrl-C detaches and leaves it running")
+        try:
+            final = await client.wait(view.id, until)
+        except KeyboardInterrupt:
+            return 130
+        _print_ops(final)
+        if final.status is JobStatus.FAILED:
+            _say(f"job {final.id} failed: {final.message}")
+            return EXIT_FAILED
+        return EXIT_OK
+
+
+def _print_ops(view: JobView) -> None:
+    rows = []
+    for op in view.ops:
+        urls = " ".join(e.url for e in op.endpoints if e.url) or "-"
+        rows.append(
+            [
+                op.id,
+                op.group,
+                op.status.value,
+                op.health.value if op.health.value != "none" else "-",
+                "-" if op.exit_code is None else str(op.exit_code),
+                str(op.restarts),
+                urls,
+            ]
+        )
+    _table(["OP", "GROUP", "STATUS", "HEALTH", "EXIT", "RESTARTS", "ENDPOINTS"], rows)
+    messages = [(op.id, op.message) for op in view.ops if op.message]
+    for op_id, message in messages:
+        print(f"  {op_id}: {message}")
+
+
+# --- ps -------------------------------------------------------------------------------------------
+
+
+@run_async
+async def cmd_ps(args: argparse.Namespace) -> int:
+    async with await _client(args) as client:
+        if args.job:
+            view = await client.find(args.job)
+            if args.json:
+                print(view.model_dump_json(indent=2))
+            else:
+                print(f"job {view.id}  {view.name}  {view.status.value}  {view.message}".rstrip())
+                _print_ops(view)
+            return EXIT_OK
+        jobs = await client.jobs()
+        if args.json:
+            print(json.dumps([j.model_dump(mode="json") for j in jobs], indent=2))
+            return EXIT_OK
+        rows = []
+        for job in jobs:
+            urls = " ".join(e.url for o in job.ops for e in o.endpoints if e.url) or "-"
+            rows.append(
+                [
+                    job.id,
+                    job.name,
+                    job.status.value,
+                    f"{job.ready_count}/{len(job.ops)}",
+                    _ago(job.created_at),
+                    urls,
+                ]
+            )
+        _table(["JOB", "NAME", "STATUS", "READY", "AGE", "ENDPOINTS"], rows)
+        return EXIT_OK
+
+
+# --- logs -----------------------------------------------------------------------------------------
+
+
+def _since(text: str | None) -> float | None:
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return time.time() - float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise CommandError(
+            f"--since {text!r}: give a duration like 10m or 2h, or epoch seconds", EXIT_INVALID
+        ) from None
+
+
+@run_async
+async def cmd_logs(args: argparse.Namespace) -> int:
+    async with await _client(args) as client:
+        view = await client.find(args.job)
+        if args.op and args.op != "system" and args.op not in {o.id for o in view.ops}:
+            raise CommandError(
+                f"job {view.id} has no op {args.op!r} (ops: {', '.join(o.id for o in view.ops)}, "
+                "or system)",
+                EXIT_INVALID,
+            )
+        out = sys.stdout
+        buffer: list[str] = []
+        many = args.op is None
+        try:
+            async for entry in client.logs(
+                view.id, args.op, follow=args.follow, tail=args.tail, since=_since(args.since)
+            ):
+                if isinstance(entry, int):
+                    buffer.append(f"[{entry} lines dropped: this reader fell behind]\n")
+                    continue
+                buffer.append(_format(entry, many, args.timestamps))
+                if len(buffer) >= 1000 or args.follow:
+                    out.write("".join(buffer))
+                    buffer.clear()
+                    if args.follow:
+                        out.flush()
+        except KeyboardInterrupt:
+            pass
+        out.write("".join(buffer))
+        out.flush()
+    return EXIT_OK
+
+
+def _format(entry: LogEntry, prefix_op: bool, timestamps: bool) -> str:
+    head = ""
+    if timestamps:
+        head += (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(entry.ts))
+            + f".{int(entry.ts % 1 * 1000):03d} "
+        )
+    if prefix_op:
+        head += f"{entry.op_id} | "
+    return head + clean_line(entry.text) + "\n"
+
+
+# --- controls -------------------------------------------------------------------------------------
+
+
+@run_async
+async def cmd_stop(args: argparse.Namespace) -> int:
+    async with await _client(args) as client:
+        view = await client.find(args.job)
+        if args.op:
+            message = await client.stop_op(view.id, _group_of(view, args.op), args.op)
+        elif args.group:
+            message = await client.stop_group(view.id, args.group)
+        else:
+            message = await client.stop_job(view.id)
+        print(message)
+    return EXIT_OK
+
+
+@run_async
+async def cmd_restart(args: argparse.Namespace) -> int:
+    async with await _client(args) as client:
+        view = await client.find(args.job)
+        if args.op:
+            message = await client.restart_op(view.id, _group_of(view, args.op), args.op)
+        else:
+            message = await client.restart_group(view.id, args.group)
+        print(message)
+    return EXIT_OK
+
+
+def _group_of(view: JobView, op_id: str) -> str:
+    try:
+        return view.op(op_id).group
+    except KeyError:
+        raise CommandError(
+            f"job {view.id} has no op {op_id!r} (ops: {', '.join(o.id for o in view.ops)})",
+            EXIT_INVALID,
+        ) from None
+
+
+@run_async
+async def cmd_rm(args: argparse.Namespace) -> int:
+    async with await _client(args) as client:
+        for prefix in args.jobs:
+            view = await client.find(prefix)
+            print(await client.remove(view.id))
+    return EXIT_OK
+
+
+# --- node -----------------------------------------------------------------------------------------
+
+
+def cmd_node_serve(args: argparse.Namespace) -> int:
+    from nosana_tui.client.local import start_agent, wait_for_agent
+
+    if args.detach:
+        url = f"http://{args.host}:{args.port}"
+
+        async def detach() -> int:
+            client = NodeClient(url, None)
+            try:
+                if await client.alive():
+                    _say(f"a node already answers at {url}")
+                    return EXIT_OK
+                process = start_agent(paths(), url)
+                await wait_for_agent(client, process)
+                _say(f"node agent started at {url} (pid {process.pid})")
+                return EXIT_OK
+            finally:
+                await client.close()
+
+        return run_async(lambda _a: detach())(args)
+    from nosana_tui.node.serve import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _say(f"warning: listening on {args.host}, beyond this machine; the token is still required")
+    return serve(paths(), args.host, args.port)
+
+
+@run_async
+async def cmd_node_info(args: argparse.Namespace) -> int:
+    async with await _client(args) as client:
+        info = await client.info()
+        if args.json:
+            print(info.model_dump_json(indent=2))
+            return EXIT_OK
+        engine = info.engine
+        print(f"node      {info.node_id} at {client.url} (nosana-tui {info.version})")
+        print(
+            f"engine    {engine.get('name')} {engine.get('version')} ({engine.get('os')}, "
+            f"storage {engine.get('storage_driver')})"
+        )
+        runtimes = ", ".join(map(str, engine.get("runtimes") or [])) or "-"
+        print(f"runtimes  {runtimes}; GPU runtime: {'yes' if engine.get('gpu_runtime') else 'no'}")
+        print(f"gpus      {len(info.gpus) or 'none found'}")
+        print(f"jobs      {info.jobs}")
+        tags = sorted(t for img in info.images for t in img.get("tags") or [])
+        print(f"images    {', '.join(tags) or '-'}")
+    return EXIT_OK
+
+
+def add_commands(sub: Any) -> None:
+    node_help = "the node's URL (default: the local agent, started when none answers)"
+
+    p = sub.add_parser("run", help="run a job file, dstack service or template on a node")
+    p.add_argument("target", metavar="FILE|TEMPLATE")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fill a variable")
+    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--detach", "-d", action="store_true", help="print the job id and return")
+    p.add_argument("--wait", choices=("started", "ready", "done"), help="return when the job is")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("ps", help="list jobs, or one job's ops")
+    p.add_argument("job", nargs="?", metavar="JOB")
+    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ps)
+
+    p = sub.add_parser("logs", help="print a job's logs (all ops, one op, or system)")
+    p.add_argument("job", metavar="JOB")
+    p.add_argument("op", nargs="?", metavar="OP")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("--since", metavar="DURATION", help="e.g. 10m, 2h, or epoch seconds")
+    p.add_argument("--tail", type=int, metavar="N")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--node", metavar="URL", help=node_help)
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("stop", help="stop a job, an op or a group")
+    p.add_argument("job", metavar="JOB")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("--op", metavar="OP")
+    scope.add_argument("--group", metavar="GROUP")
+    p.add_argument("--node", metavar="URL", help=node_help)
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("restart", help="restart an op or a group")
+    p.add_argument("job", metavar="JOB")
+    scope = p.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--op", metavar="OP")
+    scope.add_argument("--group", metavar="GROUP")
+    p.add_argument("--node", metavar="URL", help=node_help)
+    p.set_defaults(func=cmd_restart)
+
+    p = sub.add_parser("rm", help="remove jobs and everything they made (stops them first)")
+    p.add_argument("jobs", nargs="+", metavar="JOB")
+    p.add_argument("--node", metavar="URL", help=node_help)
+    p.set_defaults(func=cmd_rm)
+
+    node = sub.add_parser("node", help="the local node agent")
+    node_sub = node.add_subparsers(dest="node_command", metavar="COMMAND", required=True)
+    p = node_sub.add_parser("serve", help="run the node agent (Docker + Nosana Node API)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5001)
+    p.add_argument("--detach", action="store_true", help="run it in the background and return")
+    p.set_defaults(func=cmd_node_serve)
+    p = node_sub.add_parser("info", help="the node's engine, GPUs and images")
+    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_node_info)

@@ -1,0 +1,213 @@
+"""The client of the node API (httpx, async): the only way the CLI and the UI reach a node.
+
+It parses answers into the same models the node serves (``spec.status``) and turns every failure
+into :class:`NodeError` with the node's own message, so callers never see a raw HTTP error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from nosana_tui.spec.status import JobStatus, JobView, LogEntry, NodeInfo, OpStatus
+
+
+class NodeError(Exception):
+    """The node refused or could not be reached; ``status`` is the HTTP status (0: no answer)."""
+
+    def __init__(
+        self, message: str, status: int = 0, diagnostics: list[dict[str, Any]] | None = None
+    ):
+        super().__init__(message)
+        self.status = status
+        self.diagnostics = diagnostics or []
+
+
+class NodeClient:
+    def __init__(self, url: str, token: str | None, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+
+    async def __aenter__(self) -> NodeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise NodeError(f"no node answers at {self.url}") from None
+        except httpx.TimeoutException:
+            raise NodeError(f"the node at {self.url} did not answer in time") from None
+        except httpx.HTTPError as err:
+            raise NodeError(f"{self.url}: {err}") from None
+        if response.is_error:
+            raise _error(response)
+        return response
+
+    # --- queries ------------------------------------------------------------------------------
+
+    async def alive(self) -> bool:
+        try:
+            await self._request("GET", "/", timeout=2.0)
+        except NodeError as err:
+            return err.status not in (0,) and err.status != 404
+        return True
+
+    async def info(self) -> NodeInfo:
+        return NodeInfo.model_validate((await self._request("GET", "/node/info")).json())
+
+    async def jobs(self) -> list[JobView]:
+        data = (await self._request("GET", "/api/jobs")).json()
+        return [JobView.model_validate(j) for j in data]
+
+    async def job(self, job_id: str) -> JobView:
+        return JobView.model_validate((await self._request("GET", f"/api/jobs/{job_id}")).json())
+
+    async def find(self, prefix: str) -> JobView:
+        """A job by its id or an unambiguous prefix of it."""
+        jobs = await self.jobs()
+        exact = [j for j in jobs if j.id == prefix]
+        found = exact or [j for j in jobs if j.id.startswith(prefix)]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise NodeError(f"no job {prefix!r} on {self.url}", 404)
+        raise NodeError(f"{prefix!r} matches several jobs: {', '.join(j.id for j in found)}", 400)
+
+    async def ops(self, job_id: str) -> dict[str, OpStatus]:
+        data = (await self._request("GET", f"/job/{job_id}/ops")).json()
+        return {k: OpStatus(v) for k, v in data.items()}
+
+    async def definition(self, job_id: str) -> dict[str, Any]:
+        return dict((await self._request("GET", f"/job/{job_id}/job-definition")).json())
+
+    # --- commands -----------------------------------------------------------------------------
+
+    async def submit(self, definition: dict[str, Any], name: str = "", source: str = "") -> JobView:
+        body = {"definition": definition, "name": name, "source": source}
+        return JobView.model_validate((await self._request("POST", "/api/jobs", json=body)).json())
+
+    async def _action(self, path: str) -> str:
+        return str((await self._request("POST", path)).json().get("message", ""))
+
+    async def stop_job(self, job_id: str) -> str:
+        return await self._action(f"/job/{job_id}/stop")
+
+    async def stop_op(self, job_id: str, group: str, op_id: str) -> str:
+        return await self._action(f"/job/{job_id}/group/{group}/operation/{op_id}/stop")
+
+    async def restart_op(self, job_id: str, group: str, op_id: str) -> str:
+        return await self._action(f"/job/{job_id}/group/{group}/operation/{op_id}/restart")
+
+    async def stop_group(self, job_id: str, group: str) -> str:
+        return await self._action(f"/job/{job_id}/group/{group}/stop")
+
+    async def restart_group(self, job_id: str, group: str) -> str:
+        return await self._action(f"/job/{job_id}/group/{group}/restart")
+
+    async def remove(self, job_id: str) -> str:
+        return str((await self._request("DELETE", f"/api/jobs/{job_id}")).json()["message"])
+
+    # --- streams ------------------------------------------------------------------------------
+
+    async def watch(self, job_id: str) -> AsyncIterator[JobView]:
+        """The job's state now and after each change (the node's SSE ``/job/{job}/info``)."""
+        try:
+            async with self.http.stream("GET", f"/job/{job_id}/info", timeout=None) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise _error(response)
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        yield JobView.model_validate_json(line[6:])
+        except httpx.HTTPError as err:
+            raise NodeError(
+                f"{self.url}: the job stream broke off ({type(err).__name__})"
+            ) from None
+
+    async def wait(self, job_id: str, until: Callable[[JobView], bool]) -> JobView:
+        async for view in self.watch(job_id):
+            if until(view):
+                return view
+        raise NodeError(f"{self.url}: the job stream ended")
+
+    async def logs(
+        self,
+        job_id: str,
+        op: str | None = None,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: float | None = None,
+        after: int = 0,
+    ) -> AsyncIterator[LogEntry | int]:
+        """Log entries, oldest first; with ``follow``, new ones as they come. An ``int`` is a count
+        of lines the node dropped because this reader fell behind."""
+        params: dict[str, Any] = {"after": after, "follow": follow}
+        if op is not None:
+            params["op"] = op
+        if tail is not None:
+            params["tail"] = tail
+        if since is not None:
+            params["since"] = since
+        try:
+            async with self.http.stream(
+                "GET", f"/api/jobs/{job_id}/logs", params=params, timeout=None
+            ) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise _error(response)
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    data = json.loads(line)
+                    if "dropped" in data:
+                        yield int(data["dropped"])
+                    else:
+                        yield LogEntry.model_validate(data)
+        except httpx.HTTPError as err:
+            raise NodeError(
+                f"{self.url}: the log stream broke off ({type(err).__name__})"
+            ) from None
+
+
+def _error(response: httpx.Response) -> NodeError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": response.text}
+    if isinstance(body, dict):
+        message = body.get("error") or body.get("detail") or response.reason_phrase
+        diagnostics = body.get("diagnostics") or []
+    else:
+        message, diagnostics = str(body), []
+    if not isinstance(message, str):
+        message = json.dumps(message)
+    return NodeError(f"{message} (HTTP {response.status_code})", response.status_code, diagnostics)
+
+
+def job_done(view: JobView) -> bool:
+    return view.status is not JobStatus.RUNNING and all(o.status.terminal for o in view.ops)
+
+
+def job_ready(view: JobView) -> bool:
+    """Every op is ready or finished (or the job has failed, which ends the wait too)."""
+    if view.status is JobStatus.FAILED or view.status is JobStatus.STOPPED:
+        return True
+    return all(o.ready or o.status is OpStatus.FINISHED for o in view.ops)
+
+
+def job_started(view: JobView) -> bool:
+    return view.status is not JobStatus.RUNNING or any(
+        o.status not in (OpStatus.PENDING, OpStatus.WAITING) for o in view.ops
+    )

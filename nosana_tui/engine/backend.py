@@ -1,0 +1,123 @@
+"""What the engine needs from a container runtime. ``backends.docker`` implements it.
+
+The protocol is asynchronous; an implementation over a blocking SDK runs its calls in threads.
+Long waits (log streams, exit events) are delivered by callbacks rather than one blocked thread
+per container, so a job with many ops does not starve the thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+LABEL_JOB = "nosana-tui.job"
+LABEL_OP = "nosana-tui.op"
+LABEL_AGENT = "nosana-tui.agent"
+
+
+class BackendError(Exception):
+    """A runtime operation failed; the message says why and, where known, what to do."""
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    container_port: int
+    host_port: int | None = None  # None: a free port on 127.0.0.1
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    job_id: str
+    op_id: str
+    name: str
+    image: str
+    network: str
+    cmd: list[str] | None = None
+    entrypoint: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    work_dir: str | None = None
+    gpu: bool = False
+    aliases: tuple[str, ...] = ()
+    ports: tuple[PortSpec, ...] = ()
+    volumes: tuple[tuple[str, str], ...] = ()  # (volume name, mount point)
+    restart_policy: str | None = None  # "always", "unless-stopped", "on-failure"
+    restart_tries: int | None = None
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    status: str  # created, running, restarting, exited, paused, dead
+    exit_code: int | None
+    started_at: float | None
+    finished_at: float | None
+    restart_count: int
+    ports: dict[int, int]  # container port -> host port on 127.0.0.1
+    labels: dict[str, str]
+    error: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "restarting")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    stream: str  # "stdout" or "stderr"
+    ts: float  # seconds since the epoch
+    text: str
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    """One update of an image pull: per layer, as the engine reports it."""
+
+    image: str
+    layer: str
+    status: str  # "Downloading", "Extracting", "Pull complete", ...
+    current: int | None = None
+    total: int | None = None
+
+
+LogSink = Callable[[list[LogLine]], None]
+EventSink = Callable[[str, str, dict[str, str]], None]  # container id, action, attributes
+
+
+class Backend(Protocol):
+    async def info(self) -> dict[str, object]: ...
+
+    async def ensure_network(self, job_id: str) -> str: ...
+
+    async def remove_network(self, job_id: str) -> None: ...
+
+    async def create_volume(self, job_id: str, name: str) -> str: ...
+
+    async def remove_volumes(self, job_id: str) -> None: ...
+
+    async def has_image(self, image: str) -> bool: ...
+
+    async def pull(self, image: str, progress: Callable[[PullProgress], None]) -> None: ...
+
+    async def run(self, spec: ContainerSpec) -> ContainerState: ...
+
+    async def inspect(self, container_id: str) -> ContainerState | None: ...
+
+    async def stop(self, container_id: str, timeout: float = 10) -> None: ...
+
+    async def remove(self, container_id: str) -> None: ...
+
+    async def containers(self, job_id: str | None = None) -> list[ContainerState]: ...
+
+    def follow_logs(
+        self, container_id: str, since: float | None, sink: LogSink
+    ) -> Callable[[], None]:
+        """Stream the container's output to ``sink`` until it ends; returns a cancel function."""
+        ...
+
+    def watch_events(self, sink: EventSink) -> Callable[[], None]:
+        """Deliver start/die/destroy events of our containers to ``sink``; returns a cancel."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,774 @@
+"""Running one job: stages, readiness, health checks, controls, and re-adoption after a restart.
+
+Semantics (the README repeats them):
+
+- Stages run in the order in which their group first appears; an ungrouped op is its own stage.
+- Inside a stage an op starts when **all** of its ``depends_on`` are ready. Ready means: a
+  create-volume op has made its volume; an op with health checks has passed every start-up check
+  on every exposed port; any other op is running. (The Nosana node starts a dependent on the
+  first ready dependency and never for exposed ports without checks: we do not copy that.)
+- ``stop_if_dependent_stops: true`` (the newer meaning): the op *serves* the ops it names in
+  ``depends_on``: it starts first, they wait for it to be ready, and it is stopped once they have
+  all ended.
+- The next stage starts when every op of the current one has finished with code 0 or is ready and
+  still running. A failed op (non-zero exit, failed pull or start, unresolved literal) fails the
+  job: no later stage starts, and what runs keeps running so that a person can look.
+- Continuous health checks keep running and mark the op unhealthy and back; they never kill it.
+- ``execution.timeout`` stops the op after that many seconds, saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from nosana_tui.engine.backend import (
+    Backend,
+    BackendError,
+    ContainerSpec,
+    ContainerState,
+    LogLine,
+    PortSpec,
+    PullProgress,
+)
+from nosana_tui.engine.health import run_check
+from nosana_tui.engine.literals import LiteralContext, UnresolvedLiteral, interpolate
+from nosana_tui.spec import model as m
+from nosana_tui.spec.plan import effective, resolve_command, stages
+from nosana_tui.spec.status import (
+    SYSTEM,
+    Endpoint,
+    EndpointStatus,
+    Health,
+    JobStatus,
+    JobView,
+    OpStatus,
+    OpView,
+    PullState,
+)
+
+_NAME_SAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
+_HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+
+
+class Recorder(Protocol):
+    """Where the runner keeps state and logs (the node's SQLite store)."""
+
+    def save_job(self, view: JobView) -> None: ...
+
+    def save_op(self, job_id: str, view: OpView) -> None: ...
+
+    def append_logs(self, job_id: str, op_id: str, lines: list[LogLine]) -> None: ...
+
+    def op_log_text(self, job_id: str, op_id: str) -> list[tuple[str, str]]:
+        """(stream, text) of the op's stored lines, oldest first."""
+        ...
+
+
+@dataclass
+class Timing:
+    """How often health checks run; tests and benchmarks may make them faster."""
+
+    startup_interval: float = 0.25
+    startup_max_interval: float = 2.0
+    continuous_interval: float = 10.0
+    stop_timeout: float = 10.0
+
+
+def container_name(job_id: str, op_id: str) -> str:
+    return f"nosana-{job_id}-{_NAME_SAFE.sub('-', op_id)}"[:120]
+
+
+class OpRunner:
+    """One op of a job: its container, logs, health, and state."""
+
+    def __init__(self, job: JobRunner, op: m.RunOperation | m.CreateVolumeOperation, view: OpView):
+        self.job = job
+        self.op = op
+        self.view = view
+        self.ready = asyncio.Event()
+        self.ended = asyncio.Event()  # terminal state reached (for this launch)
+        self.settled = asyncio.Event()  # ready or terminal
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._cancel_logs: Callable[[], None] | None = None
+        self._exit: asyncio.Future[None] | None = None
+        self._stop_reason: str | None = None
+        self._generation = 0
+        if view.ready:
+            self._mark_ready()
+        if view.status.terminal:
+            self.ended.set()
+            self.settled.set()
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.op.id
+
+    def save(self) -> None:
+        self.job.recorder.save_op(self.job.id, self.view)
+        self.job.changed()
+
+    def system(self, text: str) -> None:
+        self.job.system(f"[{self.id}] {text}")
+
+    def _mark_ready(self) -> None:
+        self.ready.set()
+        self.settled.set()
+
+    def _set(self, status: OpStatus, message: str | None = None) -> None:
+        self.view.status = status
+        if message is not None:
+            self.view.message = message
+        if status.terminal:
+            self.view.ended_at = time.time()
+            for ep in self.view.endpoints:
+                ep.status = EndpointStatus.OFFLINE
+            self.ended.set()
+            self.settled.set()
+        self.save()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    def _cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        if self._cancel_logs:
+            self._cancel_logs()
+            self._cancel_logs = None
+
+    # --- launch -------------------------------------------------------------------------------
+
+    async def launch(self, *, restart: bool = False) -> None:
+        """Start the op now (its dependencies are the caller's business)."""
+        self._generation += 1
+        self._stop_reason = None
+        self.ready.clear()
+        self.ended.clear()
+        self.settled.clear()
+        self.view.ready = False
+        self.view.exit_code = None
+        self.view.ended_at = None
+        self.view.message = ""
+        self.view.results = {}
+        if restart:
+            self.view.restarts += 1
+        self._set(OpStatus.STARTING)
+        try:
+            if isinstance(self.op, m.CreateVolumeOperation):
+                name = await self.job.backend.create_volume(self.job.id, self.op.args.name)
+                self.system(f"volume {name} created")
+                self.view.started_at = time.time()
+                self.view.ready = True
+                self._mark_ready()
+                self._set(OpStatus.FINISHED)
+                self.view.exit_code = 0
+                self.save()
+                return
+            await self._launch_container()
+        except UnresolvedLiteral as err:
+            self.system(f"failed: {err}")
+            self.view.exit_code = 0  # as on the node: the container never started
+            self._set(OpStatus.FAILED, str(err))
+            self.job.op_failed(self)
+        except BackendError as err:
+            self.system(f"failed: {err}")
+            self._set(OpStatus.FAILED, str(err))
+            self.job.op_failed(self)
+
+    async def _launch_container(self) -> None:
+        assert isinstance(self.op, m.RunOperation)
+        job = self.job
+        eff = effective(job.definition, self.op)
+        args = self.op.args.model_dump(mode="python", by_alias=True, exclude_none=True)
+        resolved = interpolate(args, job.literal_context())
+        env = {str(k): str(v) for k, v in (resolved.get("env") or {}).items()}
+        global_env = job.definition.global_.env if job.definition.global_ else None
+        env = {**(global_env or {}), **env, "NOSANA_ID": job.id}
+        env = {k: str(interpolate(v, job.literal_context())) for k, v in env.items()}
+        cmd = resolve_command(resolved.get("cmd"), shell=True)
+        entry = resolved.get("entrypoint")
+        if entry is None and job.definition.global_ and job.definition.global_.entrypoint:
+            entry = interpolate(job.definition.global_.entrypoint, job.literal_context())
+        entrypoint = resolve_command(entry, shell=False)
+        image = str(resolved.get("image") or eff.image)
+        self.view.image = image
+
+        if not await job.backend.has_image(image):
+            self.system(f"pulling image {image}")
+            self.view.pull = PullState(image=image)
+            self.save()
+            loop = asyncio.get_running_loop()
+            last = [0.0]
+
+            def progress(p: PullProgress) -> None:
+                def apply() -> None:
+                    if self.view.pull is None or not p.layer:
+                        return
+                    self.view.pull.layers[p.layer] = {
+                        "status": p.status,
+                        "current": p.current,
+                        "total": p.total,
+                    }
+                    now = time.monotonic()
+                    if now - last[0] > 0.2 or p.status in ("Pull complete", "Already exists"):
+                        last[0] = now
+                        self.job.changed()
+
+                loop.call_soon_threadsafe(apply)
+
+            await job.backend.pull(image, progress)
+            if self.view.pull:
+                self.view.pull.done = True
+            self.system(f"pulled image {image}")
+
+        volumes = tuple((f"{job.id}-{v.name}", v.dest) for v in (self.op.args.volumes or []))
+        aliases = [self.id] if _HOSTNAME.match(self.id) else []
+        raw_aliases = resolved.get("aliases")
+        if isinstance(raw_aliases, str):
+            aliases += [a.strip() for a in raw_aliases.split(",") if a.strip()]
+        elif isinstance(raw_aliases, list):
+            aliases += [str(a) for a in raw_aliases]
+        policy = resolved.get("restart_policy")
+        restart_name, restart_tries = None, None
+        if isinstance(policy, str):
+            restart_name = policy
+        elif isinstance(policy, dict):
+            restart_name, restart_tries = policy.get("policy"), policy.get("restart_tries")
+        if eff.gpu:
+            self.system("requesting all GPUs from the engine")
+        spec = ContainerSpec(
+            job_id=job.id,
+            op_id=self.id,
+            name=container_name(job.id, self.id),
+            image=image,
+            network=job.network,
+            cmd=cmd,
+            entrypoint=entrypoint,
+            env=env,
+            work_dir=resolved.get("work_dir") or eff.work_dir,
+            gpu=eff.gpu,
+            aliases=tuple(dict.fromkeys(aliases)),
+            ports=tuple(PortSpec(p.port) for p in eff.ports),
+            volumes=volumes,
+            restart_policy=restart_name,
+            restart_tries=restart_tries,
+        )
+        old = await job.backend.inspect(spec.name)
+        if old is not None:
+            await job.backend.remove(old.id)
+        self.system(f"starting container {spec.name} ({image})")
+        state = await job.backend.run(spec)
+        self.view.pull = None
+        self._attach(state, since=None)
+        self.system(f"container {state.id[:12]} started")
+
+    # --- supervision (new or adopted container) -----------------------------------------------
+
+    def _attach(self, state: ContainerState, since: float | None) -> None:
+        self.view.container_id = state.id
+        self.view.started_at = (
+            self.view.started_at if since is not None else (state.started_at or time.time())
+        )
+        self.view.endpoints = [
+            Endpoint(
+                op_id=self.id,
+                port=port,
+                host_port=state.ports.get(port),
+                url=f"http://127.0.0.1:{state.ports[port]}" if port in state.ports else None,
+                status=EndpointStatus.UNKNOWN,
+            )
+            for port in self._ports()
+        ]
+        self.job.containers[state.id] = self
+        generation = self._generation
+        self._exit = asyncio.get_running_loop().create_future()
+        self._cancel_logs = self.job.backend.follow_logs(
+            state.id, since, self.job.log_sink(self.id)
+        )
+        if state.running:
+            self._set(OpStatus.RUNNING)
+            self._spawn(self._health())
+            timeout = self.op.execution.timeout if self.op.execution else None
+            if timeout:
+                self._spawn(self._timeout(float(timeout), generation))
+        self._spawn(self._supervise(generation))
+        if not state.running:
+            self.on_event("die")
+
+    def _ports(self) -> list[int]:
+        if not isinstance(self.op, m.RunOperation):
+            return []
+        return [p.port for p in effective(self.job.definition, self.op).ports]
+
+    def _checks(self) -> list[tuple[int, Any]]:
+        if not isinstance(self.op, m.RunOperation):
+            return []
+        eff = effective(self.job.definition, self.op)
+        return [(p.port, c) for p in eff.ports for c in p.health_checks]
+
+    def on_event(self, action: str) -> None:
+        """A container event for this op: ``die`` ends (or restarts) it, ``start`` revives it."""
+        if action == "die" and self._exit is not None and not self._exit.done():
+            self._exit.set_result(None)
+        elif action == "start" and self.view.status is OpStatus.RESTARTING:
+            self.view.restarts += 1
+            self.system("container restarted by its restart policy")
+            if self.view.container_id and self._cancel_logs is None:
+                self._cancel_logs = self.job.backend.follow_logs(
+                    self.view.container_id, time.time() - 1, self.job.log_sink(self.id)
+                )
+            self._set(OpStatus.RUNNING)
+            self._exit = asyncio.get_running_loop().create_future()
+            self._spawn(self._supervise(self._generation))
+
+    async def _supervise(self, generation: int) -> None:
+        assert self._exit is not None
+        exit_future = self._exit
+        await exit_future
+        if generation != self._generation or self.view.container_id is None:
+            return
+        state = await self.job.backend.inspect(self.view.container_id)
+        if (
+            state is not None
+            and state.status in ("restarting", "running")
+            and not self._stop_reason
+        ):
+            if self._cancel_logs:
+                self._cancel_logs()
+                self._cancel_logs = None
+            self._set(OpStatus.RESTARTING)
+            return
+        code = state.exit_code if state else None
+        await asyncio.sleep(0.05)  # let the last log lines land before results are read
+        self._finish(code, state)
+
+    def _finish(self, code: int | None, state: ContainerState | None) -> None:
+        self._cancel_tasks()
+        self.view.exit_code = code
+        self.view.ready = False
+        if self.view.health is not Health.NONE:
+            self.view.health = Health.NONE
+        self.view.results = self._results()
+        if self._stop_reason:
+            self.system(f"stopped: {self._stop_reason}")
+            self._set(OpStatus.STOPPED, self._stop_reason)
+        elif code == 0:
+            self.system("exited with code 0")
+            self._set(OpStatus.FINISHED)
+        else:
+            why = f"exited with code {code}" if code is not None else "container disappeared"
+            if state is not None and state.error:
+                why += f": {state.error}"
+            self.system(f"failed: {why}")
+            self._set(OpStatus.FAILED, why)
+            self.job.op_failed(self)
+        self.job.op_ended(self)
+
+    def _results(self) -> dict[str, list[str]]:
+        specs = self.op.results or {}
+        if not specs:
+            return {}
+        lines = self.job.recorder.op_log_text(self.job.id, self.id)
+        out: dict[str, list[str]] = {}
+        for key, spec in specs.items():
+            regex_text = spec if isinstance(spec, str) else spec.regex
+            streams = {"stdout", "stderr"} if isinstance(spec, str) else set(spec.logType)
+            values: list[str] = []
+            if regex_text == "*":
+                values = [text for stream, text in lines if stream in streams]
+            else:
+                try:
+                    regex = re.compile(regex_text)
+                except re.error as err:
+                    out[key] = [f"invalid regex: {err}"]
+                    continue
+                for stream, text in lines:
+                    if stream not in streams:
+                        continue
+                    found = regex.search(text)
+                    if found:
+                        values.append(found.group(0))
+                        values.extend(g for g in found.groups() if g is not None)
+            out[key] = values
+        return out
+
+    async def _health(self) -> None:
+        checks = self._checks()
+        if not checks:
+            self.view.ready = True
+            self._mark_ready()
+            self.save()
+            return
+        self.view.health = Health.STARTING
+        self.save()
+        timing = self.job.timing
+        interval = timing.startup_interval
+        pending = list(checks)
+        while pending:
+            results = await asyncio.gather(*(self._check(port, c) for port, c in pending))
+            pending = [pc for pc, r in zip(pending, results, strict=True) if not r]
+            if pending:
+                await asyncio.sleep(interval)
+                interval = min(interval * 1.5, timing.startup_max_interval)
+        self.view.health = Health.HEALTHY
+        self.view.ready = True
+        for ep in self.view.endpoints:
+            ep.status = EndpointStatus.ONLINE
+        self.system("health checks passed: ready")
+        self._mark_ready()
+        self.save()
+        continuous = [(p, c) for p, c in checks if c.continuous]
+        while continuous:
+            await asyncio.sleep(timing.continuous_interval)
+            results = await asyncio.gather(*(self._check(p, c) for p, c in continuous))
+            healthy = all(results)
+            new = Health.HEALTHY if healthy else Health.UNHEALTHY
+            if new is not self.view.health:
+                self.view.health = new
+                for ep in self.view.endpoints:
+                    ep.status = EndpointStatus.ONLINE if healthy else EndpointStatus.OFFLINE
+                self.system(f"health: {new.value}")
+                self.save()
+
+    async def _check(self, port: int, check: Any) -> bool:
+        host_port = next((e.host_port for e in self.view.endpoints if e.port == port), None)
+        if host_port is None:
+            return False
+        result = await run_check(self.job.http, "127.0.0.1", host_port, check)
+        return result.ok
+
+    async def _timeout(self, seconds: float, generation: int) -> None:
+        await asyncio.sleep(seconds)
+        if generation == self._generation and not self.view.status.terminal:
+            await self.stop(f"execution.timeout of {seconds:g} s reached")
+
+    # --- controls -----------------------------------------------------------------------------
+
+    async def stop(self, reason: str = "stopped by user") -> None:
+        if self.view.status.terminal:
+            return
+        self._stop_reason = reason
+        if self.view.container_id and self.view.status in (
+            OpStatus.RUNNING,
+            OpStatus.RESTARTING,
+            OpStatus.STARTING,
+        ):
+            self._set(OpStatus.STOPPING)
+            await self.job.backend.stop(self.view.container_id, self.job.timing.stop_timeout)
+            state = await self.job.backend.inspect(self.view.container_id)
+            if self._exit is not None and not self._exit.done():
+                self._exit.set_result(None)
+            if not self.ended.is_set():
+                self._finish(state.exit_code if state else None, state)
+        else:
+            self._cancel_tasks()
+            self._set(OpStatus.STOPPED, reason)
+            self.job.op_ended(self)
+
+    async def restart(self) -> None:
+        if not self.view.status.terminal:
+            await self.stop("restarting")
+        await self.launch(restart=True)
+
+    def detach(self) -> None:
+        """Stop watching (the agent is shutting down); the container keeps running."""
+        self._generation += 1
+        self._cancel_tasks()
+
+
+class JobRunner:
+    """One job on one node."""
+
+    def __init__(
+        self,
+        view: JobView,
+        definition: m.JobDefinition,
+        backend: Backend,
+        recorder: Recorder,
+        http: httpx.AsyncClient,
+        timing: Timing,
+        on_change: Callable[[JobView], None] | None = None,
+        node_host: str = "127.0.0.1",
+    ) -> None:
+        self.view = view
+        self.id = view.id
+        self.definition = definition
+        self.backend = backend
+        self.recorder = recorder
+        self.http = http
+        self.timing = timing
+        self.node_host = node_host
+        self.network = ""
+        self.containers: dict[str, OpRunner] = {}
+        self._on_change = on_change
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        by_id = {o.id: o for o in view.ops}
+        self.ops: dict[str, OpRunner] = {
+            op.id: OpRunner(self, op, by_id[op.id]) for op in definition.ops
+        }
+        self.plan = stages(definition)
+
+    @staticmethod
+    def new_view(job_id: str, definition: m.JobDefinition, name: str, source: str) -> JobView:
+        plan = stages(definition)
+        return JobView(
+            id=job_id,
+            name=name,
+            source=source,
+            created_at=time.time(),
+            groups=[s.name for s in plan],
+            ops=[
+                OpView(
+                    id=op.id,
+                    index=i,
+                    group=op.group,
+                    type=op.type,
+                    depends_on=op.depends_on,
+                    image=op.args.image if isinstance(op, m.RunOperation) else None,
+                )
+                for i, op in enumerate(definition.ops)
+            ],
+        )
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background, keeping a reference until it ends."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def changed(self) -> None:
+        if self._on_change:
+            self._on_change(self.view)
+
+    def save(self) -> None:
+        self.recorder.save_job(self.view)
+        self.changed()
+
+    def system(self, text: str) -> None:
+        self.recorder.append_logs(self.id, SYSTEM, [LogLine("system", time.time(), text)])
+
+    def log_sink(self, op_id: str) -> Callable[[list[LogLine]], None]:
+        loop = asyncio.get_running_loop()
+
+        def sink(lines: list[LogLine]) -> None:
+            loop.call_soon_threadsafe(self.recorder.append_logs, self.id, op_id, lines)
+
+        return sink
+
+    def literal_context(self) -> LiteralContext:
+        variables = {}
+        if self.definition.global_ and self.definition.global_.variables:
+            variables = dict(self.definition.global_.variables)
+        hosts, ports, results = {}, {}, {}
+        for op_id, runner in self.ops.items():
+            if runner.view.container_id or runner.view.status.terminal or runner.view.status.active:
+                hosts[op_id] = container_name(self.id, op_id)
+            ports[op_id] = runner._ports()
+            if runner.view.results or runner.view.status is OpStatus.FINISHED:
+                results[op_id] = runner.view.results
+        return LiteralContext(
+            job_id=self.id,
+            node_host=self.node_host,
+            variables=variables,
+            hosts=hosts,
+            ports=ports,
+            results=results,
+        )
+
+    def _deps(self, op_id: str) -> list[str]:
+        """Who ``op_id`` waits for, with ``stop_if_dependent_stops`` edges turned round."""
+        deps: list[str] = []
+        for other in self.definition.ops:
+            serves = other.execution is not None and other.execution.stop_if_dependent_stops
+            if other.id == op_id and not serves:
+                deps.extend(other.depends_on)
+            elif serves and op_id in other.depends_on:
+                deps.append(other.id)
+        return deps
+
+    def _served_by(self, op_id: str) -> list[str]:
+        op = self.definition.op(op_id)
+        if op.execution is not None and op.execution.stop_if_dependent_stops:
+            return op.depends_on
+        return []
+
+    def op_failed(self, op: OpRunner) -> None:
+        if self.view.status is JobStatus.RUNNING and not self._stopping:
+            self.view.status = JobStatus.FAILED
+            self.view.message = f"op {op.id} failed: {op.view.message}"
+            self.system(
+                f"job failed: op {op.id} failed ({op.view.message}); later stages will not start"
+            )
+            self.save()
+
+    def op_ended(self, op: OpRunner) -> None:
+        # An op that serves others stops once every op it serves has ended.
+        for runner in self.ops.values():
+            served = self._served_by(runner.id)
+            if op.id in served and all(self.ops[s].ended.is_set() for s in served):
+                self.spawn(runner.stop("the ops it serves have ended"))
+        self._maybe_end()
+
+    def _maybe_end(self) -> None:
+        if not all(r.ended.is_set() for r in self.ops.values()):
+            return
+        if self._task is not None and not self._task.done() and not self._stopping:
+            return  # later stages are still to run
+        statuses = {r.view.status for r in self.ops.values()}
+        if self._stopping:
+            status = JobStatus.STOPPED
+        elif OpStatus.FAILED in statuses or self.view.status is JobStatus.FAILED:
+            status = JobStatus.FAILED
+        else:
+            status = JobStatus.SUCCESS
+        if self.view.ended_at is None or self.view.status is not status:
+            self.view.status = status
+            self.view.ended_at = time.time()
+            self.system(f"job ended: {status.value}")
+            self.save()
+
+    # --- running ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            self.network = await self.backend.ensure_network(self.id)
+            start_index = 0
+            if self.view.current_group in self.view.groups:
+                start_index = self.view.groups.index(self.view.current_group)
+            for stage in self.plan[start_index:]:
+                if self._stopping or self.view.status is JobStatus.FAILED:
+                    return
+                self.view.current_group = stage.name
+                self.system(f"stage {stage.name} starts")
+                self.save()
+                for op_id in stage.ops:
+                    runner = self.ops[op_id]
+                    if runner.view.status is OpStatus.PENDING:
+                        runner.view.status = OpStatus.WAITING
+                        runner.save()
+                    if runner.view.status is OpStatus.WAITING:
+                        self.spawn(self._start_when_ready(runner))
+                await asyncio.gather(*(self.ops[o].settled.wait() for o in stage.ops))
+                if any(self.ops[o].view.status is OpStatus.FAILED for o in stage.ops):
+                    return
+            self.system("every stage has started")
+        except BackendError as err:
+            self.view.status = JobStatus.FAILED
+            self.view.message = str(err)
+            self.system(f"job failed: {err}")
+            self.save()
+        finally:
+            self._maybe_end()
+
+    async def _start_when_ready(self, runner: OpRunner) -> None:
+        deps = [self.ops[d] for d in self._deps(runner.id) if d in self.ops]
+        if deps:
+            self.system(f"[{runner.id}] waiting for {', '.join(d.id for d in deps)}")
+        for dep in deps:
+            ready = asyncio.create_task(dep.ready.wait())
+            ended = asyncio.create_task(dep.ended.wait())
+            await asyncio.wait({ready, ended}, return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            ended.cancel()
+            if not dep.ready.is_set() and dep.view.status is not OpStatus.FINISHED:
+                runner._set(OpStatus.STOPPED, f"dependency {dep.id} ended before it was ready")
+                self.op_ended(runner)
+                return
+            if self._stopping or runner.view.status is not OpStatus.WAITING:
+                return
+        await runner.launch()
+
+    async def resume(self) -> None:
+        """Re-adopt this job's containers after the agent restarted, then carry on."""
+        self.network = await self.backend.ensure_network(self.id)
+        by_id = {c.id: c for c in await self.backend.containers(self.id)}
+        for runner in self.ops.values():
+            status = runner.view.status
+            if status.terminal or status in (OpStatus.PENDING, OpStatus.WAITING):
+                continue
+            state = by_id.get(runner.view.container_id or "")
+            if state is None:
+                if isinstance(runner.op, m.CreateVolumeOperation):
+                    await runner.launch()
+                    continue
+                runner.system("agent restarted; container is gone")
+                runner._set(OpStatus.FAILED, "container lost while the agent was down")
+                self.op_failed(runner)
+                continue
+            runner.system("agent restarted; re-adopting the container")
+            last = self.recorder.op_log_text(self.id, runner.id)
+            since = self._last_log_ts(runner.id)
+            del last
+            runner._attach(state, since=since)
+        if self.view.status is JobStatus.RUNNING:
+            self.start()
+        else:
+            self._maybe_end()
+
+    def _last_log_ts(self, op_id: str) -> float:
+        getter = getattr(self.recorder, "last_log_ts", None)
+        value = getter(self.id, op_id) if getter else None
+        return (value + 1e-6) if value else time.time()
+
+    # --- controls -----------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.system("stopping the job")
+        await asyncio.gather(*(r.stop("the job was stopped") for r in self.ops.values()))
+        if self._task and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._maybe_end()
+
+    async def stop_op(self, op_id: str) -> None:
+        await self.ops[op_id].stop()
+
+    async def restart_op(self, op_id: str) -> None:
+        if self.view.status.terminal:
+            self.view.status = JobStatus.RUNNING
+            self.view.ended_at = None
+            self._stopping = False
+            self.save()
+        await self.ops[op_id].restart()
+
+    def group_ops(self, group: str) -> list[str]:
+        return [o for o, r in self.ops.items() if r.view.group == group]
+
+    async def remove(self) -> None:
+        """Stop everything and delete what the job made: containers, network, volumes."""
+        if not all(r.ended.is_set() for r in self.ops.values()):
+            await self.stop()
+        for runner in self.ops.values():
+            runner.detach()
+        for state in await self.backend.containers(self.id):
+            await self.backend.remove(state.id)
+        await self.backend.remove_network(self.id)
+        await self.backend.remove_volumes(self.id)
+
+    def detach(self) -> None:
+        for runner in self.ops.values():
+            runner.detach()
+        if self._task and not self._task.done():
+            self._task.cancel()

@@ -1,0 +1,247 @@
+"""The node agent: jobs on the local Docker engine, kept in SQLite, supervised by the engine.
+
+The agent owns execution; clients come and go. Killed and started again, it reloads every job
+from SQLite and re-adopts the running containers by their labels, so nothing that ran is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from nosana_tui import __version__
+from nosana_tui.engine.backend import Backend, BackendError
+from nosana_tui.engine.runner import JobRunner, Timing
+from nosana_tui.node.store import Store
+from nosana_tui.spec import model as m
+from nosana_tui.spec.diagnostics import Diagnostic
+from nosana_tui.spec.status import JobStatus, JobView, NodeInfo, OpStatus
+from nosana_tui.spec.validate import validate_data
+
+
+class AgentError(Exception):
+    """A request the agent refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(
+        self, message: str, status: int = 400, diagnostics: list[Diagnostic] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.diagnostics = diagnostics or []
+
+
+def _unsupported(job: m.JobDefinition) -> list[str]:
+    """Features that a later version of the local node will run; refused before anything starts."""
+    found = []
+    for op in job.ops:
+        if isinstance(op, m.RunOperation):
+            if op.args.resources:
+                found.append(f"ops[{op.id}].args.resources (S3, Hugging Face and Ollama downloads)")
+            if op.args.authentication:
+                found.append(f"ops[{op.id}].args.authentication (private registries)")
+    return found
+
+
+class Agent:
+    def __init__(
+        self,
+        data_dir: Path,
+        backend: Backend,
+        *,
+        timing: Timing | None = None,
+        node_id: str = "local",
+    ) -> None:
+        self.data_dir = data_dir
+        self.store = Store(data_dir / "agent.sqlite3")
+        self.backend = backend
+        self.timing = timing or Timing()
+        self.node_id = node_id
+        self.runners: dict[str, JobRunner] = {}
+        self.http = httpx.AsyncClient()
+        self._changes: dict[str, asyncio.Condition] = {}
+        self._cancel_events: Callable[[], None] | None = None
+        self.gpu_error: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def sink(container_id: str, action: str, attrs: dict[str, str]) -> None:
+            loop.call_soon_threadsafe(self._on_event, container_id, action)
+
+        self._cancel_events = self.backend.watch_events(sink)
+        for view, definition in self.store.jobs():
+            job = m.JobDefinition.model_validate(definition)
+            runner = self._runner(view, job)
+            if not view.status.terminal or any(
+                o.status.active or o.status is OpStatus.STOPPING for o in view.ops
+            ):
+                try:
+                    await runner.resume()
+                except BackendError as err:
+                    runner.system(f"could not resume: {err}")
+
+    async def shutdown(self) -> None:
+        """Stop watching; containers keep running and are re-adopted at the next start."""
+        if self._cancel_events:
+            self._cancel_events()
+        for runner in self.runners.values():
+            runner.detach()
+        self.store.close()
+        await self.http.aclose()
+        await self.backend.close()
+
+    def _runner(self, view: JobView, job: m.JobDefinition) -> JobRunner:
+        runner = JobRunner(
+            view,
+            job,
+            self.backend,
+            self.store,
+            self.http,
+            self.timing,
+            on_change=self._changed,
+        )
+        self.runners[view.id] = runner
+        return runner
+
+    def _on_event(self, container_id: str, action: str) -> None:
+        for runner in self.runners.values():
+            op = runner.containers.get(container_id)
+            if op is not None:
+                op.on_event(action)
+                return
+
+    def _changed(self, view: JobView) -> None:
+        cond = self._changes.get(view.id)
+        if cond is None:
+            return
+
+        async def notify() -> None:
+            async with cond:
+                cond.notify_all()
+
+        asyncio.get_running_loop().create_task(notify())
+
+    async def changes(self, job_id: str, keepalive: float = 15.0) -> AsyncIterator[JobView | None]:
+        """The job's view now and after every change; None every ``keepalive`` seconds."""
+        cond = self._changes.setdefault(job_id, asyncio.Condition())
+        last = ""
+        while True:
+            view = self.job(job_id)
+            dumped = view.model_dump_json()
+            if dumped != last:
+                last = dumped
+                yield view
+            async with cond:
+                try:
+                    await asyncio.wait_for(cond.wait(), keepalive)
+                except TimeoutError:
+                    yield None
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def jobs(self) -> list[JobView]:
+        return [r.view for r in self.runners.values()]
+
+    def job(self, job_id: str) -> JobView:
+        return self._get(job_id).view
+
+    def _get(self, job_id: str) -> JobRunner:
+        runner = self.runners.get(job_id)
+        if runner is None:
+            raise AgentError(f"no job {job_id!r} on this node", 404)
+        return runner
+
+    def definition(self, job_id: str) -> dict[str, Any]:
+        return self._get(job_id).definition.model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
+
+    async def info(self) -> NodeInfo:
+        engine = await self.backend.info()
+        images_fn = getattr(self.backend, "images", None)
+        images = await images_fn() if images_fn else []
+        return NodeInfo(
+            version=__version__,
+            node_id=self.node_id,
+            engine=engine,
+            images=images,
+            jobs=len(self.runners),
+            data_dir=str(self.data_dir),
+        )
+
+    # --- commands -----------------------------------------------------------------------------
+
+    async def submit(self, definition: dict[str, Any], name: str = "", source: str = "") -> JobView:
+        job, diags = validate_data(definition)
+        if job is None:
+            errors = [d for d in diags if d.severity == "error"]
+            raise AgentError("the job definition is not valid", 422, errors)
+        unsupported = _unsupported(job)
+        if unsupported:
+            raise AgentError(
+                "this node does not run these yet, so nothing was started: "
+                + "; ".join(unsupported),
+                422,
+            )
+        job_id = secrets.token_hex(6)
+        view = JobRunner.new_view(job_id, job, name or source or job_id, source)
+        self.store.add_job(view, definition)
+        runner = self._runner(view, job)
+        runner.system(f"job {job_id} submitted ({name or source or 'no name'})")
+        runner.start()
+        return view
+
+    async def stop_job(self, job_id: str) -> None:
+        await self._get(job_id).stop()
+
+    def _op(self, job_id: str, op_id: str, group: str | None = None) -> JobRunner:
+        runner = self._get(job_id)
+        if op_id not in runner.ops:
+            raise AgentError(f"job {job_id} has no op {op_id!r}", 404)
+        if group is not None and runner.ops[op_id].view.group != group:
+            raise AgentError(f"op {op_id!r} is not in group {group!r}", 404)
+        return runner
+
+    async def stop_op(self, job_id: str, op_id: str, group: str | None = None) -> None:
+        await self._op(job_id, op_id, group).stop_op(op_id)
+
+    async def restart_op(self, job_id: str, op_id: str, group: str | None = None) -> None:
+        await self._op(job_id, op_id, group).restart_op(op_id)
+
+    def _group(self, job_id: str, group: str) -> tuple[JobRunner, list[str]]:
+        runner = self._get(job_id)
+        ops = runner.group_ops(group)
+        if not ops:
+            raise AgentError(f"job {job_id} has no group {group!r}", 404)
+        return runner, ops
+
+    async def stop_group(self, job_id: str, group: str) -> None:
+        runner, ops = self._group(job_id, group)
+        await asyncio.gather(*(runner.stop_op(o) for o in ops))
+
+    async def restart_group(self, job_id: str, group: str) -> None:
+        runner, ops = self._group(job_id, group)
+        for op_id in ops:
+            await runner.restart_op(op_id)
+
+    async def remove(self, job_id: str) -> None:
+        runner = self._get(job_id)
+        await runner.remove()
+        del self.runners[job_id]
+        self.store.delete_job(job_id)
+
+    def running_jobs(self) -> int:
+        return sum(1 for r in self.runners.values() if r.view.status is JobStatus.RUNNING)
+
+
+async def close_quietly(agent: Agent) -> None:
+    with contextlib.suppress(Exception):
+        await agent.shutdown()

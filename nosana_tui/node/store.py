@@ -1,0 +1,244 @@
+"""The agent's state in SQLite: jobs, op states and the last 25,000 log lines of each op.
+
+State changes are written at once (a killed agent loses nothing it had said); log lines are
+buffered and written in one transaction every 100 ms, so a chatty op costs one commit per tick,
+not one per line. New lines also go to in-memory subscribers (``logs --follow``), each with a
+bounded queue: a slow reader loses lines, counted, rather than growing the agent's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nosana_tui.engine.backend import LogLine
+from nosana_tui.spec.status import JobView, LogEntry, OpView
+
+MAX_LINES_PER_OP = 25_000
+FLUSH_INTERVAL = 0.1
+SUBSCRIBER_QUEUE = 10_000
+
+SCHEMA = """
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    definition TEXT NOT NULL,
+    view TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ops (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    op_id TEXT NOT NULL,
+    view TEXT NOT NULL,
+    PRIMARY KEY (job_id, op_id)
+);
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    ts REAL NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_op ON logs (job_id, op_id, seq);
+"""
+
+
+@dataclass
+class Subscriber:
+    job_id: str
+    op_id: str | None
+    queue: asyncio.Queue[list[LogEntry]] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=SUBSCRIBER_QUEUE)
+    )
+    dropped: int = 0
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.executescript(SCHEMA)
+        self._pending: list[tuple[str, str, str, float, str]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._subscribers: list[Subscriber] = []
+        self._since_trim: dict[tuple[str, str], int] = defaultdict(int)
+
+    # --- jobs and ops -------------------------------------------------------------------------
+
+    def add_job(self, view: JobView, definition: dict[str, object]) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT INTO jobs (id, created_at, definition, view) VALUES (?, ?, ?, ?)",
+                (view.id, view.created_at, json.dumps(definition), view.model_dump_json()),
+            )
+            for op in view.ops:
+                self.db.execute(
+                    "INSERT INTO ops (job_id, op_id, view) VALUES (?, ?, ?)",
+                    (view.id, op.id, op.model_dump_json()),
+                )
+
+    def save_job(self, view: JobView) -> None:
+        head = view.model_copy(update={"ops": []})
+        self.db.execute("UPDATE jobs SET view = ? WHERE id = ?", (head.model_dump_json(), view.id))
+
+    def save_op(self, job_id: str, view: OpView) -> None:
+        self.db.execute(
+            "UPDATE ops SET view = ? WHERE job_id = ? AND op_id = ?",
+            (view.model_dump_json(), job_id, view.id),
+        )
+
+    def jobs(self) -> list[tuple[JobView, dict[str, object]]]:
+        rows = self.db.execute(
+            "SELECT id, definition, view FROM jobs ORDER BY created_at"
+        ).fetchall()
+        out = []
+        for job_id, definition, view in rows:
+            job = JobView.model_validate_json(view)
+            ops = self.db.execute("SELECT view FROM ops WHERE job_id = ?", (job_id,)).fetchall()
+            job.ops = sorted((OpView.model_validate_json(v) for (v,) in ops), key=lambda o: o.index)
+            out.append((job, json.loads(definition)))
+        return out
+
+    def delete_job(self, job_id: str) -> None:
+        self._pending = [p for p in self._pending if p[0] != job_id]
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM logs WHERE job_id = ?", (job_id,))
+            self.db.execute("DELETE FROM ops WHERE job_id = ?", (job_id,))
+            self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    # --- logs ---------------------------------------------------------------------------------
+
+    def append_logs(self, job_id: str, op_id: str, lines: list[LogLine]) -> None:
+        self._pending.extend((job_id, op_id, ln.stream, ln.ts, ln.text) for ln in lines)
+        if self._flusher is None or self._flusher.done():
+            with contextlib.suppress(RuntimeError):
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FLUSH_INTERVAL)
+        self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        with self.db:
+            self.db.execute("BEGIN")
+            cursor = self.db.executemany(
+                "INSERT INTO logs (job_id, op_id, stream, ts, text) VALUES (?, ?, ?, ?, ?)", batch
+            )
+            del cursor
+            last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
+        first = last - len(batch) + 1
+        entries = [
+            LogEntry(seq=first + i, job_id=j, op_id=o, stream=s, ts=t, text=x)
+            for i, (j, o, s, t, x) in enumerate(batch)
+        ]
+        self._publish(entries)
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for j, o, *_ in batch:
+            counts[(j, o)] += 1
+        for key, n in counts.items():
+            self._since_trim[key] += n
+            if self._since_trim[key] >= 2_000:
+                self._since_trim[key] = 0
+                self._trim(*key)
+
+    def _trim(self, job_id: str, op_id: str) -> None:
+        row = self.db.execute(
+            "SELECT seq FROM logs WHERE job_id = ? AND op_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+            (job_id, op_id, MAX_LINES_PER_OP),
+        ).fetchone()
+        if row:
+            self.db.execute(
+                "DELETE FROM logs WHERE job_id = ? AND op_id = ? AND seq <= ?",
+                (job_id, op_id, row[0]),
+            )
+
+    def logs(
+        self,
+        job_id: str,
+        op_id: str | None = None,
+        *,
+        after: int = 0,
+        since: float | None = None,
+        tail: int | None = None,
+    ) -> list[LogEntry]:
+        self.flush()
+        where = ["job_id = ?", "seq > ?"]
+        params: list[object] = [job_id, after]
+        if op_id is not None:
+            where.append("op_id = ?")
+            params.append(op_id)
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        sql = f"SELECT seq, job_id, op_id, stream, ts, text FROM logs WHERE {' AND '.join(where)}"
+        if tail is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq"
+            params.append(tail)
+        else:
+            sql += " ORDER BY seq"
+        return [
+            LogEntry(seq=r[0], job_id=r[1], op_id=r[2], stream=r[3], ts=r[4], text=r[5])
+            for r in self.db.execute(sql, params)
+        ]
+
+    def op_log_text(self, job_id: str, op_id: str) -> list[tuple[str, str]]:
+        self.flush()
+        return list(
+            self.db.execute(
+                "SELECT stream, text FROM logs WHERE job_id = ? AND op_id = ? ORDER BY seq",
+                (job_id, op_id),
+            )
+        )
+
+    def last_log_ts(self, job_id: str, op_id: str) -> float | None:
+        self.flush()
+        row = self.db.execute(
+            "SELECT MAX(ts) FROM logs WHERE job_id = ? AND op_id = ?", (job_id, op_id)
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    # --- live subscribers ---------------------------------------------------------------------
+
+    def subscribe(self, job_id: str, op_id: str | None) -> Subscriber:
+        sub = Subscriber(job_id, op_id)
+        self._subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(sub)
+
+    def _publish(self, entries: Iterable[LogEntry]) -> None:
+        if not self._subscribers:
+            return
+        entries = list(entries)
+        for sub in self._subscribers:
+            mine = [
+                e
+                for e in entries
+                if e.job_id == sub.job_id and (sub.op_id is None or e.op_id == sub.op_id)
+            ]
+            if not mine:
+                continue
+            try:
+                sub.queue.put_nowait(mine)
+            except asyncio.QueueFull:
+                sub.dropped += len(mine)
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()

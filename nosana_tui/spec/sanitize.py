@@ -1,0 +1,40 @@
+"""Neutralising terminal escape sequences in text that came from containers.
+
+A container's output may hold any bytes. Before it reaches a terminal, every escape sequence
+except colour (SGR, ``ESC [ ... m``) is removed: no cursor moves, screen clears, title changes,
+OSC 52 clipboard writes or hyperlinks; other control characters are shown as ``^X``.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ESCAPES = re.compile(
+    r"""
+    \x1b\[[0-?]*[ -/]*[@-~]          # CSI ... final byte
+  | \x9b[0-?]*[ -/]*[@-~]            # 8-bit CSI
+  | \x1b\].*?(?:\x07|\x1b\\|$)       # OSC ... BEL or ST (or the end of the line)
+  | \x9d.*?(?:\x07|\x9c|$)           # 8-bit OSC
+  | \x1b[PX^_].*?(?:\x1b\\|$)        # DCS, SOS, PM, APC ... ST
+  | \x1b[ -/]*[0-~]                  # two-byte and nF escapes
+  | \x1b                             # a lone ESC
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_SGR = re.compile(r"\x1b\[[0-9;:]*m")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _control(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return "^" + chr(code + 64) if code < 32 else ("^?" if code == 127 else f"\\x{code:02x}")
+
+
+def clean_line(text: str, *, keep_colour: bool = True) -> str:
+    """``text`` with every escape but colour removed and other controls made visible."""
+
+    def escape(match: re.Match[str]) -> str:
+        seq = match.group(0)
+        return seq if keep_colour and _SGR.fullmatch(seq) else ""
+
+    return _CONTROLS.sub(_control, _ESCAPES.sub(escape, text))

@@ -1,0 +1,158 @@
+"""The states jobs and ops go through, and the views of them that the node API serves.
+
+Defined once and used everywhere: the engine sets them, the node API serves them, the client
+parses them, and the CLI's ``--json`` and the UI show them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class OpStatus(StrEnum):
+    """Progress of one op (the Nosana node's ``OperationProgressStatuses``, minus ``init``)."""
+
+    PENDING = "pending"  # the job has started; this op's stage has not
+    WAITING = "waiting"  # its stage runs; it waits for its dependencies
+    STARTING = "starting"  # resolving literals, pulling the image, creating the container
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"  # stopped by a person, a timeout, or the job stopping
+    FINISHED = "finished"  # exited with code 0 (a create-volume op: the volume exists)
+    FAILED = "failed"  # exited non-zero, or could not start
+
+    @property
+    def terminal(self) -> bool:
+        return self in (OpStatus.STOPPED, OpStatus.FINISHED, OpStatus.FAILED)
+
+    @property
+    def active(self) -> bool:
+        return self in (OpStatus.STARTING, OpStatus.RUNNING, OpStatus.RESTARTING)
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not JobStatus.RUNNING
+
+
+class Health(StrEnum):
+    NONE = "none"  # no health checks
+    STARTING = "starting"  # start-up checks have not all passed yet
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"  # a continuous check failed; the op keeps running
+
+
+class EndpointStatus(StrEnum):
+    ONLINE = "ONLINE"
+    OFFLINE = "OFFLINE"
+    UNKNOWN = "UNKNOWN"
+
+
+class Endpoint(BaseModel):
+    op_id: str
+    port: int
+    host_port: int | None = None
+    url: str | None = None
+    status: EndpointStatus = EndpointStatus.UNKNOWN
+
+
+class PullState(BaseModel):
+    """Image pull progress of an op: bytes per layer."""
+
+    image: str
+    layers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    done: bool = False
+
+    @property
+    def fraction(self) -> float | None:
+        total = sum(int(v.get("total") or 0) for v in self.layers.values())
+        current = sum(int(v.get("current") or 0) for v in self.layers.values())
+        return current / total if total else None
+
+
+class OpView(BaseModel):
+    id: str
+    index: int
+    group: str
+    type: str
+    status: OpStatus = OpStatus.PENDING
+    health: Health = Health.NONE
+    ready: bool = False
+    exit_code: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    restarts: int = 0
+    container_id: str | None = None
+    image: str | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    results: dict[str, list[str]] = Field(default_factory=dict)
+    message: str = ""  # why it failed or stopped
+    pull: PullState | None = None
+
+
+class JobView(BaseModel):
+    id: str
+    name: str
+    source: str = ""
+    status: JobStatus = JobStatus.RUNNING
+    created_at: float
+    ended_at: float | None = None
+    current_group: str | None = None
+    groups: list[str] = Field(default_factory=list)
+    message: str = ""
+    ops: list[OpView] = Field(default_factory=list)
+
+    @property
+    def ready_count(self) -> int:
+        return sum(1 for op in self.ops if op.ready or op.status is OpStatus.FINISHED)
+
+    def op(self, op_id: str) -> OpView:
+        for op in self.ops:
+            if op.id == op_id:
+                return op
+        raise KeyError(op_id)
+
+
+class LogEntry(BaseModel):
+    """One log line: of an op's container, or of the agent about a job (``op_id == "system"``)."""
+
+    seq: int
+    job_id: str
+    op_id: str
+    stream: str  # stdout, stderr, system
+    ts: float
+    text: str
+
+
+SYSTEM = "system"
+
+
+class SubmitRequest(BaseModel):
+    definition: dict[str, Any]
+    name: str = ""
+    source: str = ""
+
+
+class ActionResult(BaseModel):
+    message: str
+
+
+class NodeInfo(BaseModel):
+    version: str
+    node_id: str
+    engine: dict[str, Any]
+    gpus: list[dict[str, Any]] = Field(default_factory=list)
+    images: list[dict[str, Any]] = Field(default_factory=list)
+    jobs: int = 0
+    data_dir: str = ""
