@@ -13,7 +13,8 @@
 #     /tmp/nosana-tui-dockerd.log, pid in /tmp/nosana-tui-dockerd.pid;
 #   - build busybox:latest from Debian's static busybox (every applet linked) via `docker import`;
 #   - with --registry: start Debian's docker-registry on 127.0.0.1:5000 (config and storage in
-#     /tmp, log /tmp/nosana-tui-registry.log, pid /tmp/nosana-tui-registry.pid) and push the image.
+#     /tmp, log /tmp/nosana-tui-registry.log, pid /tmp/nosana-tui-registry.pid) and push to it a
+#     separately imported busybox (own layer, not kept locally), so pulls really download.
 #
 # Environment: NOSANA_TUI_DOCKER_WAIT (seconds to wait for dockerd, default 60).
 set -euo pipefail
@@ -67,19 +68,21 @@ as_root() {
 docker_ok() { timeout 20 docker info >/dev/null 2>&1; }
 image_ok() { timeout 20 docker image inspect "$1" >/dev/null 2>&1; }
 
-http_ok() { # 2xx from a (local) URL, with whatever client exists, never through a proxy
+http_get() { # print the body of a 2xx answer from a (local) URL; never through a proxy
     if command -v curl >/dev/null 2>&1; then
-        curl -fsS -o /dev/null --max-time 5 --noproxy '*' "$1" 2>/dev/null
+        curl -fsS --max-time 5 --noproxy '*' "$1" 2>/dev/null
     elif command -v wget >/dev/null 2>&1; then
-        wget -q -O /dev/null --timeout=5 --no-proxy "$1" 2>/dev/null
+        wget -q -O - --timeout=5 --no-proxy "$1" 2>/dev/null
     elif command -v busybox >/dev/null 2>&1; then
         # Not `wget -T`: Debian's busybox < 1.36.1-5 lacks the timeout feature and segfaults on it.
-        timeout 5 busybox wget -q -Y off -O /dev/null "$1" 2>/dev/null
+        timeout 5 busybox wget -q -Y off -O - "$1" 2>/dev/null
     else
         python3 -c 'import sys, urllib.request as u
-u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=5)' "$1" 2>/dev/null
+sys.stdout.write(u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=5).read().decode())' \
+            "$1" 2>/dev/null
     fi
 }
+http_ok() { http_get "$1" >/dev/null; }
 
 alive() { # alive PIDFILE NAME: the pid in PIDFILE is a live (not zombie) process called NAME
     local pid
@@ -190,25 +193,24 @@ if ! docker_ok; then
 fi
 
 # ---------------------------------------------------------------- busybox:latest
-if image_ok "$IMAGE"; then
-    say "image $IMAGE present"
-else
-    bb=/bin/busybox
+import_busybox() { # import_busybox TAG [NOTE]: a one-layer busybox image from Debian's static busybox
+    local tag=$1 note=${2:-} bb=/bin/busybox root n=0 applet out
     [ -x "$bb" ] || bb=$(command -v busybox || true)
     [ -n "$bb" ] && [ -x "$bb" ] || die "no busybox binary (busybox-static not installed?)"
     if command -v file >/dev/null 2>&1 && ! file -L "$bb" | grep -q 'statically linked'; then
         die "$bb is not statically linked; install busybox-static"
     fi
-    say "building $IMAGE from $bb ($("$bb" 2>&1 | head -n 1 || true))"
-    root=$(mktemp -d /tmp/$PREFIX-busybox-rootfs.XXXXXX)
-    trap 'rm -rf "$root"' EXIT
+    say "building $tag from $bb ($("$bb" 2>&1 | head -n 1 || true))"
+    root=$(mktemp -d "/tmp/$PREFIX-busybox-rootfs.XXXXXX") || die "mktemp failed"
+    [ -n "$root" ] && [ -d "$root" ] && [ "$root" != / ] || die "no scratch directory for the rootfs"
+    # shellcheck disable=SC2064  # expand now: $root is local
+    trap "rm -rf '$root'" EXIT
     mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,www,root,home,var/www,dev,proc,sys}
     chmod 755 "$root" "$root"/{bin,sbin,usr,usr/bin,usr/sbin,etc,www,home,var,var/www}
     chmod 700 "$root/root"
     chmod 1777 "$root/tmp"
     cp "$bb" "$root/bin/busybox"
     chmod 755 "$root/bin/busybox"
-    n=0
     while IFS= read -r applet; do # "bin/sh", "usr/bin/wget", ...: keep busybox's own layout
         [ -n "$applet" ] || continue
         case "$applet" in bin/busybox) continue ;; esac
@@ -231,17 +233,27 @@ EOF
     echo "127.0.0.1 localhost" >"$root/etc/hosts"
     echo "ok" >"$root/www/index.html"
     chmod 644 "$root"/etc/{passwd,group,hosts} "$root/www/index.html"
+    if [ -n "$note" ]; then
+        echo "$note" >"$root/etc/nosana-tui-image"
+        chmod 644 "$root/etc/nosana-tui-image"
+    fi
     tar --numeric-owner --owner=0 --group=0 -C "$root" -c . |
         docker import \
             -c 'CMD ["sh"]' \
             -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-            -m "nosana-tui: Debian busybox-static, $n applets" \
-            - "$IMAGE" >/dev/null || die "docker import of $IMAGE failed"
+            -m "nosana-tui: Debian busybox-static, $n applets${note:+; $note}" \
+            - "$tag" >/dev/null || die "docker import of $tag failed"
     rm -rf "$root"
     trap - EXIT
-    out=$(docker run --rm --user nobody "$IMAGE" sh -c 'echo ok' 2>&1) || die "docker run $IMAGE failed: $out"
-    [ "$out" = ok ] || die "docker run $IMAGE printed '$out' instead of 'ok'"
-    say "imported $IMAGE ($n applets) and ran it"
+    out=$(docker run --rm --user nobody "$tag" sh -c 'echo ok' 2>&1) || die "docker run $tag failed: $out"
+    [ "$out" = ok ] || die "docker run $tag printed '$out' instead of 'ok'"
+    say "imported $tag ($n applets) and ran it"
+}
+
+if image_ok "$IMAGE"; then
+    say "image $IMAGE present"
+else
+    import_busybox "$IMAGE"
 fi
 
 # ---------------------------------------------------------------- registry
@@ -289,14 +301,18 @@ EOF
         done
         say "registry answers on http://$REGISTRY_ADDR/v2/"
     fi
-    want_id=$(docker image inspect -f '{{.Id}}' "$IMAGE")
-    if [ "$(docker image inspect -f '{{.Id}}' "$REGISTRY_IMAGE" 2>/dev/null || true)" != "$want_id" ]; then
-        docker tag "$IMAGE" "$REGISTRY_IMAGE"
+    # The registry's copy is imported separately (plus a marker file), so its layer is one that
+    # busybox:latest doesn't share, and it is removed locally after the push: pulling it really
+    # downloads a layer (with progress), and `docker rmi` of it leaves busybox:latest alone.
+    if http_get "http://$REGISTRY_ADDR/v2/busybox/tags/list" | grep -q '"latest"'; then
+        say "registry holds $REGISTRY_IMAGE"
+    else
+        import_busybox "$REGISTRY_IMAGE" "copy served by the local test registry $REGISTRY_ADDR"
+        say "pushing $REGISTRY_IMAGE"
+        docker push "$REGISTRY_IMAGE" >/dev/null || die "docker push $REGISTRY_IMAGE failed"
+        docker rmi "$REGISTRY_IMAGE" >/dev/null || die "docker rmi $REGISTRY_IMAGE failed"
+        say "pushed $REGISTRY_IMAGE (and removed it locally: tests pull it)"
     fi
-    # Pushing what the registry already holds only re-checks layers: cheap, so always do it.
-    say "pushing $REGISTRY_IMAGE"
-    docker push "$REGISTRY_IMAGE" >/dev/null || die "docker push $REGISTRY_IMAGE failed"
-    say "pushed $REGISTRY_IMAGE"
 fi
 
 say "ready"

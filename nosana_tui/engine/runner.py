@@ -10,8 +10,9 @@ Semantics (the README repeats them):
 - ``stop_if_dependent_stops: true`` (the newer meaning): the op *serves* the ops it names in
   ``depends_on``: it starts first, they wait for it to be ready, and it is stopped once they have
   all ended.
-- The next stage starts when every op of the current one has finished with code 0 or is ready and
-  still running. A failed op (non-zero exit, failed pull or start, unresolved literal) fails the
+- The next stage starts when every op of the current one has finished with code 0 or serves
+  (exposes a port) and is ready. An op that exposes nothing is a task: the stage waits for it to
+  end, so a later stage can use what it made. A failed op (non-zero exit, failed pull or start, unresolved literal) fails the
   job: no later stage starts, and what runs keeps running so that a person can look.
 - Continuous health checks keep running and mark the op unhealthy and back; they never kill it.
 - ``execution.timeout`` stops the op after that many seconds, saying so.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import time
 from collections.abc import Callable
@@ -95,7 +97,8 @@ class OpRunner:
         self.view = view
         self.ready = asyncio.Event()
         self.ended = asyncio.Event()  # terminal state reached (for this launch)
-        self.settled = asyncio.Event()  # ready or terminal
+        # the stage may move on: the op has ended, or it serves (exposes ports) and is ready
+        self.settled = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._cancel_logs: Callable[[], None] | None = None
         self._exit: asyncio.Future[None] | None = None
@@ -122,7 +125,8 @@ class OpRunner:
 
     def _mark_ready(self) -> None:
         self.ready.set()
-        self.settled.set()
+        if self._serves():
+            self.settled.set()
 
     def _set(self, status: OpStatus, message: str | None = None) -> None:
         self.view.status = status
@@ -249,6 +253,7 @@ class OpRunner:
             restart_name, restart_tries = policy.get("policy"), policy.get("restart_tries")
         if eff.gpu:
             self.system("requesting all GPUs from the engine")
+        previous = {e.port: e.host_port for e in self.view.endpoints if e.host_port}
         spec = ContainerSpec(
             job_id=job.id,
             op_id=self.id,
@@ -261,7 +266,8 @@ class OpRunner:
             work_dir=resolved.get("work_dir") or eff.work_dir,
             gpu=eff.gpu,
             aliases=tuple(dict.fromkeys(aliases)),
-            ports=tuple(PortSpec(p.port) for p in eff.ports),
+            # a restarted op keeps its host ports, so its URLs stay the same
+            ports=tuple(PortSpec(p.port, previous.get(p.port)) for p in eff.ports),
             volumes=volumes,
             restart_policy=restart_name,
             restart_tries=restart_tries,
@@ -270,7 +276,16 @@ class OpRunner:
         if old is not None:
             await job.backend.remove(old.id)
         self.system(f"starting container {spec.name} ({image})")
-        state = await job.backend.run(spec)
+        try:
+            state = await job.backend.run(spec)
+        except BackendError:
+            if not any(p.host_port for p in spec.ports):
+                raise
+            # the old host port is taken now: take any free one
+            spec = dataclasses.replace(
+                spec, ports=tuple(PortSpec(p.container_port) for p in spec.ports)
+            )
+            state = await job.backend.run(spec)
         self.view.pull = None
         self._attach(state, since=None)
         self.system(f"container {state.id[:12]} started")
@@ -312,6 +327,10 @@ class OpRunner:
         if not isinstance(self.op, m.RunOperation):
             return []
         return [p.port for p in effective(self.job.definition, self.op).ports]
+
+    def _serves(self) -> bool:
+        """Whether the op exposes anything (a service), as opposed to a task that should end."""
+        return isinstance(self.op, m.RunOperation) and self.op.args.expose is not None
 
     def _checks(self) -> list[tuple[int, Any]]:
         if not isinstance(self.op, m.RunOperation):
@@ -457,7 +476,7 @@ class OpRunner:
 
     # --- controls -----------------------------------------------------------------------------
 
-    async def stop(self, reason: str = "stopped by user") -> None:
+    async def stop(self, reason: str = "stopped by user", timeout: float | None = None) -> None:
         if self.view.status.terminal:
             return
         self._stop_reason = reason
@@ -467,7 +486,8 @@ class OpRunner:
             OpStatus.STARTING,
         ):
             self._set(OpStatus.STOPPING)
-            await self.job.backend.stop(self.view.container_id, self.job.timing.stop_timeout)
+            grace = self.job.timing.stop_timeout if timeout is None else timeout
+            await self.job.backend.stop(self.view.container_id, grace)
             state = await self.job.backend.inspect(self.view.container_id)
             if self._exit is not None and not self._exit.done():
                 self._exit.set_result(None)
@@ -517,6 +537,7 @@ class JobRunner:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._planning = False  # the stage loop has stages left to start
         by_id = {o.id: o for o in view.ops}
         self.ops: dict[str, OpRunner] = {
             op.id: OpRunner(self, op, by_id[op.id]) for op in definition.ops
@@ -629,7 +650,7 @@ class JobRunner:
     def _maybe_end(self) -> None:
         if not all(r.ended.is_set() for r in self.ops.values()):
             return
-        if self._task is not None and not self._task.done() and not self._stopping:
+        if self._planning and not self._stopping:
             return  # later stages are still to run
         statuses = {r.view.status for r in self.ops.values()}
         if self._stopping:
@@ -647,6 +668,7 @@ class JobRunner:
     # --- running ------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._planning = True
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -678,6 +700,7 @@ class JobRunner:
             self.system(f"job failed: {err}")
             self.save()
         finally:
+            self._planning = False
             self._maybe_end()
 
     async def _start_when_ready(self, runner: OpRunner) -> None:
@@ -732,10 +755,10 @@ class JobRunner:
 
     # --- controls -----------------------------------------------------------------------------
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = None) -> None:
         self._stopping = True
         self.system("stopping the job")
-        await asyncio.gather(*(r.stop("the job was stopped") for r in self.ops.values()))
+        await asyncio.gather(*(r.stop("the job was stopped", timeout) for r in self.ops.values()))
         if self._task and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -759,7 +782,7 @@ class JobRunner:
     async def remove(self) -> None:
         """Stop everything and delete what the job made: containers, network, volumes."""
         if not all(r.ended.is_set() for r in self.ops.values()):
-            await self.stop()
+            await self.stop(timeout=0)  # it is being deleted: no grace period
         for runner in self.ops.values():
             runner.detach()
         for state in await self.backend.containers(self.id):

@@ -41,6 +41,8 @@ def timing_from_env() -> Timing:
     timing = Timing()
     if value := os.environ.get("NOSANA_TUI_HEALTH_INTERVAL"):
         timing.continuous_interval = float(value)
+    if value := os.environ.get("NOSANA_TUI_STOP_TIMEOUT"):
+        timing.stop_timeout = float(value)
     return timing
 
 

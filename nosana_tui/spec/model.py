@@ -37,7 +37,15 @@ class Strict(BaseModel):
 
 
 def _kind(value: Any) -> str | None:
-    """Tag of a value by its JSON type, for unions of differently typed forms."""
+    """Tag of a value by its JSON type, for unions of differently typed forms.
+
+    Serialising (``model_dump``) passes the validated objects, not dicts: tag those too, or
+    pydantic warns and falls back to trying each member.
+    """
+    if isinstance(value, SpreadMarker):
+        return "spread"
+    if isinstance(value, BaseModel):
+        return "object"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
@@ -223,6 +231,10 @@ class OllamaResource(Strict):
 
 
 def _resource_kind(value: Any) -> str | None:
+    if isinstance(value, SpreadMarker):
+        return "spread"
+    if isinstance(value, BaseModel):  # when serialising
+        return getattr(value, "type", None)
     if isinstance(value, str):
         return "remove" if value == REMOVE_IF_EMPTY else None
     if isinstance(value, dict):
@@ -343,6 +355,8 @@ class CreateVolumeOperation(_OperationBase):
 
 
 def _op_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):  # when serialising
+        return getattr(value, "type", None)
     if isinstance(value, dict):
         kind = value.get("type")
         return kind if kind in (OP_RUN, OP_CREATE_VOLUME) else None

@@ -133,7 +133,13 @@ def test_info_prints_every_path(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["paths"]["templates_dir"].endswith(os.path.join("config", "templates"))
-    assert set(info["paths"]) >= {"config_dir", "config_file", "templates_dir", "data_dir", "token_file"}
+    assert set(info["paths"]) >= {
+        "config_dir",
+        "config_file",
+        "templates_dir",
+        "data_dir",
+        "token_file",
+    }
     assert info["paths"]["builtin_templates"].endswith("library")
 
 

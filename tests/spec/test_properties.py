@@ -12,12 +12,14 @@ from __future__ import annotations
 import copy
 import glob
 import json
+import traceback
+import warnings
 from pathlib import Path as FsPath
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -49,7 +51,9 @@ def _valid_jobs() -> list[tuple[str, dict[str, Any]]]:
     for name in files:
         job, _ = validate_file(name)
         if job is not None:
-            out.append((FsPath(name).relative_to(ROOT).as_posix(), json.loads(FsPath(name).read_text())))
+            out.append(
+                (FsPath(name).relative_to(ROOT).as_posix(), json.loads(FsPath(name).read_text()))
+            )
     return out
 
 
@@ -152,6 +156,11 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
     max_leaves=12,
 )
+
+
+def mostly(usual: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``usual`` three times in four (``a | b`` flattens unions and would dilute ``usual``)."""
+    return st.integers(0, 3).flatmap(lambda i: other if i == 0 else usual)
 
 
 # --- mutations of a JSON tree --------------------------------------------------------------------
@@ -270,7 +279,7 @@ def _mutate(draw: st.DrawFn, doc: Tree, max_depth: int) -> Tree:
         execution = op["execution"]
         if draw(st.booleans()):
             execution["group"] = draw(
-                st.sampled_from(ids + ["g"]) | strings if ids else st.just("g")
+                st.sampled_from([*ids, "g"]) | strings if ids else st.just("g")
             )
         deps = execution.get("depends_on")
         if not isinstance(deps, list):
@@ -336,7 +345,10 @@ def _check_validated(data: Any) -> tuple[m.JobDefinition | None, list[Diagnostic
 
 
 def _check_round_trip(job: m.JobDefinition) -> None:
-    dumped = job.model_dump(by_alias=True, exclude_none=True)
+    with warnings.catch_warnings():
+        # pydantic warns when a tagged union cannot tag a validated object while dumping
+        warnings.simplefilter("error")
+        dumped = job.model_dump(by_alias=True, exclude_none=True)
     again, diags = validate_data(dumped)
     errors = [d for d in diags if d.severity is Severity.ERROR]
     assert not errors, errors
@@ -411,9 +423,12 @@ def _serialise(draw: st.DrawFn, doc: Tree) -> tuple[str, str]:
 
 
 _NOISE = st.sampled_from(
-    [",", "\t", "\n", " ", ":", "- ", "{", "}", "[", "]", '"', "'", "#", "//", "%%", "&a", "*a"]
-    + ["!!binary", "!!python/tuple", "<<: 1", "? ", "---", "...", "\\", "\ufeff", "\x00", "é"]
-    + ["2001-13-45", "2001-02-30 25:61:61", "1" * 4400, "0x", "0o9", ".inf", "NaN", "-Infinity"]
+    [
+        *(",", "\t", "\n", " ", ":", "- ", "{", "}", "[", "]", '"', "'", "#", "//", "%%", "&a"),
+        *("*a", "!!binary", "!!python/tuple", "<<: 1", "? ", "---", "...", "\\", "\ufeff", "\x00"),
+        *("é", "2001-13-45", "2001-02-30 25:61:61", "1" * 4400, "0x", "0o9", ".inf", "NaN"),
+        "-Infinity",
+    ]
 ) | st.text(max_size=4)
 
 
@@ -462,7 +477,7 @@ def test_job_text_never_raises(case: tuple[str, str, str | None]) -> None:
 
 
 def _deep(open_: str, close: str, depth: int, fmt: str) -> str:
-    inner = open_ * depth + close * depth
+    inner = open_ * depth + "0" + close * depth
     if fmt == "json":
         return '{"version": "0.1", "type": "container", "ops": [], "meta": ' + inner + "}"
     return 'version: "0.1"\ntype: container\nops: []\nmeta: ' + inner + "\n"
@@ -475,7 +490,7 @@ def test_nesting_at_every_depth_up_to_the_recursion_limit(fmt: str, brackets: st
     open_, close = brackets
     if open_ == "{":
         open_ = '{"a": ' if fmt == "json" else "{a: "
-    step = 1 if fmt == "json" else 5
+    step = 1 if fmt == "json" else 23  # PyYAML is slow on deep documents
     for depth in range(250, 1100, step):
         text = _deep(open_, close, depth, fmt)
         job, report = validate_text(text, f"deep.{fmt}")
@@ -503,29 +518,38 @@ def test_random_objects_as_text_never_raise(data: dict[str, Any]) -> None:
 
 
 DSTACK_STRINGS = st.sampled_from(
-    ["", " ", "service", "task", "sh", "bash", "/bin/zsh", "zsh", "${{ env.X }}", "${{ env.Y }}"]
-    + ["'unterminated", '"open', "a b 'c d'", "echo hi &", "python -m x ${{ run.args }}"]
-    + ["8000", "80:8000", "8000:80:1", "0", "70000", "1..3", "0..2", "2..1", "..", "1..", "..4"]
-    + ["24GB", "80GB:2", "A100", "A100:2", "H100:80GB:8", "nvidia", "amd:MI300X", "tpu-v5-8"]
-    + ["tpu-v2-8", "16GB..", "1.5GB", "x86:4", "arm:2..8", "1TB", "512MB", "100GB..", "8.0"]
-    + ["name:/path", "/instance:/path", "a:b:c", "rel:rel", "/only", "vol:/data", "1h", "30s"]
-    + ["3.10", "3.14", "2.7", "openai", "tgi", "rps", "K=V", "K", "=V", "K=${{ env.Y }}", "X"]
-    + ["http", "/", "/health", "health", "get", "POST", "head", "patch", "5s", "1m", "off"]
+    [
+        *("", " ", "service", "task", "sh", "bash", "/bin/zsh", "zsh", "${{ env.X }}"),
+        *("${{ env.Y }}", "'unterminated", '"open', "a b 'c d'", "echo hi &"),
+        *("python -m x ${{ run.args }}", "8000", "80:8000", "8000:80:1", "0", "70000", "1..3"),
+        *("0..2", "2..1", "..", "1..", "..4", "24GB", "80GB:2", "A100", "A100:2", "H100:80GB:8"),
+        *("nvidia", "amd:MI300X", "tpu-v5-8", "tpu-v2-8", "16GB..", "1.5GB", "x86:4", "arm:2..8"),
+        *("1TB", "512MB", "100GB..", "8.0", "name:/path", "/instance:/path", "a:b:c", "rel:rel"),
+        *("/only", "vol:/data", "1h", "30s", "3.10", "3.14", "2.7", "openai", "tgi", "rps"),
+        *("K=V", "K", "=V", "K=${{ env.Y }}", "X", "http", "/", "/health", "health", "get"),
+        *("POST", "head", "patch", "5s", "1m", "off"),
+    ]
 ) | st.text(max_size=10)
 dstack_scalars = st.none() | st.booleans() | ints | floats | DSTACK_STRINGS
 dstack_values = st.recursive(
     dstack_scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(
-            ["gpu", "cpu", "memory", "disk", "shm_size", "name", "count", "total_memory"]
-            + ["compute_capability", "vendor", "size", "min", "max", "path", "instance_path"]
-            + list(dstack.PROBE_KEYS + dstack.MODEL_KEYS + dstack.SCALING_KEYS)
-            + ["username", "password", "value"]
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    *("gpu", "cpu", "memory", "disk", "shm_size", "name", "count", "total_memory"),
+                    *("compute_capability", "vendor", "size", "min", "max", "path"),
+                    *("instance_path", "username", "password", "value"),
+                    *dstack.PROBE_KEYS,
+                    *dstack.MODEL_KEYS,
+                    *dstack.SCALING_KEYS,
+                ]
+            )
+            | st.text(max_size=6),
+            inner,
+            max_size=4,
         )
-        | st.text(max_size=6),
-        inner,
-        max_size=4,
     ),
     max_leaves=10,
 )
@@ -546,7 +570,7 @@ DSTACK_FIELDS = {
     "replicas": DSTACK_STRINGS | ints,
     "probes": st.lists(
         st.fixed_dictionaries(
-            {"type": st.just("http") | dstack_scalars},
+            {"type": mostly(st.just("http"), dstack_scalars)},
             optional={
                 "url": DSTACK_STRINGS | dstack_scalars,
                 "method": DSTACK_STRINGS | dstack_scalars,
@@ -554,6 +578,7 @@ DSTACK_FIELDS = {
                     st.dictionaries(st.sampled_from(["name", "value", "x"]), dstack_scalars),
                     max_size=2,
                 )
+                | dstack_scalars
                 | dstack_values,
                 "body": dstack_values,
                 "timeout": dstack_values,
@@ -579,27 +604,67 @@ DSTACK_FIELDS = {
         st.sampled_from(["username", "password", "x"]), dstack_scalars
     ),
 }
-dstack_documents = st.fixed_dictionaries(
-    {
-        "type": st.just("service") | dstack_scalars,
-        "port": st.sampled_from([8000, 80, "8000", "80:8000"]) | dstack_scalars,
-    },
-    optional={
-        key: DSTACK_FIELDS.get(key, st.nothing()) | dstack_values
-        for key in (*dstack.ALL_KEYS, "ports", "unknown", "types")
-        if key not in ("type", "port")
-    },
-)
+DSTACK_KEYS = [*dstack.ALL_KEYS, "ports", "unknown"]
 
 
-def _convert(data: Any, environ: dict[str, str]) -> None:
+@st.composite
+def dstack_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A service that mostly converts, with a few fields of random (often wrong) values."""
+    doc: dict[str, Any] = {
+        "type": draw(mostly(st.just("service"), dstack_scalars)),
+        "port": draw(mostly(st.sampled_from([8000, 80, "8000", "80:8000"]), dstack_scalars)),
+    }
+    if draw(st.booleans()):
+        doc["image"] = "python:3.11"
+    else:
+        doc["commands"] = ["python -m http.server"]
+    fields = st.sampled_from(sorted(DSTACK_FIELDS)) | st.sampled_from(DSTACK_KEYS)
+    for key in draw(st.lists(fields, max_size=5, unique=True)):
+        specific = DSTACK_FIELDS.get(key)
+        doc[key] = draw(dstack_values if specific is None else mostly(specific, dstack_values))
+    return doc
+
+
+# Crashes of dstack/convert.py that these properties found and that are not fixed here (this file
+# only tests convert.py). Each is pinned by a strict xfail below, so that it is seen to pass once
+# fixed; meanwhile the properties set aside these two causes and keep looking for others.
+KNOWN_DSTACK_CRASHES = [
+    pytest.param(
+        {"type": "service", "port": 8000, "image": "x", "probes": [{"type": "http", "headers": 5}]},
+        id="probe-headers-not-a-list",  # TypeError: 'int' object is not iterable
+    ),
+    pytest.param(
+        {"type": "service", "port": 8000, "image": "x", "entrypoint": "sh -c 'echo"},
+        id="entrypoint-unbalanced-quote",  # ValueError: No closing quotation (shlex.split)
+    ),
+]
+
+
+def _known_dstack_crash(err: Exception) -> bool:
+    frames = traceback.extract_tb(err.__traceback__)
+    ours = [f.name for f in frames if f.filename.endswith("convert.py")]
+    if isinstance(err, TypeError) and ours and ours[-1] == "probes":
+        return True
+    return (
+        isinstance(err, ValueError)
+        and ours[-1:] == ["command"]
+        and frames[-1].filename.endswith("shlex.py")
+    )
+
+
+def _convert(data: Any, environ: dict[str, str], *, known: bool = False) -> None:
     text = yaml.safe_dump(data)
     try:
         doc = parse_text("x.dstack.yml", text)
     except SourceError as err:
         _check_diagnostics([err.diagnostic])
         return
-    result = dstack.convert_document(doc, environ=environ, env_overrides={"OVR": "1"})
+    try:
+        result = dstack.convert_document(doc, environ=environ, env_overrides={"OVR": "1"})
+    except (TypeError, ValueError) as err:
+        if not known and _known_dstack_crash(err):
+            reject()
+        raise
     _check_report(result.report, text, result.job)
     assert (result.job is None) == (result.data is None)
 
@@ -608,7 +673,7 @@ ENVIRON = st.dictionaries(st.sampled_from(["X", "Y", "HUGGING_FACE_HUB_TOKEN", "
 
 
 @settings(max_examples=300, **SETTINGS)
-@given(dstack_documents | st.dictionaries(keys, json_values, max_size=6), ENVIRON)
+@given(dstack_documents() | st.dictionaries(keys, json_values, max_size=6), ENVIRON)
 def test_random_dstack_documents_never_raise(data: dict[str, Any], env: dict[str, str]) -> None:
     _convert(data, env)
 
@@ -617,6 +682,12 @@ def test_random_dstack_documents_never_raise(data: dict[str, Any], env: dict[str
 @given(mutated(DSTACK_SEEDS, max_mutations=4, max_depth=10), ENVIRON)
 def test_mutated_dstack_seeds_never_raise(data: Any, env: dict[str, str]) -> None:
     _convert(data, env)
+
+
+@pytest.mark.xfail(strict=True, reason="convert.py raises; fix it, then drop the entry")
+@pytest.mark.parametrize("data", KNOWN_DSTACK_CRASHES)
+def test_known_dstack_crashes(data: dict[str, Any]) -> None:
+    _convert(data, {}, known=True)
 
 
 # --- 4. round trip -----------------------------------------------------------------------------------
