@@ -61,7 +61,15 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         "listing, removal and logs.",
         lifespan=lifespan,
         dependencies=[Depends(authorised)],
+        # served below, behind the token like every other route
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     @app.exception_handler(AgentError)
     async def agent_error(request: Request, err: AgentError) -> JSONResponse:

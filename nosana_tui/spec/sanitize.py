@@ -22,19 +22,22 @@ _ESCAPES = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
-_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_ANY = re.compile(f"(?P<esc>{_ESCAPES.pattern})|(?P<ctl>{_CONTROL.pattern})", re.VERBOSE | re.DOTALL)
 
 
-def _control(match: re.Match[str]) -> str:
-    code = ord(match.group(0))
+def _visible(char: str) -> str:
+    code = ord(char)
     return "^" + chr(code + 64) if code < 32 else ("^?" if code == 127 else f"\\x{code:02x}")
 
 
 def clean_line(text: str, *, keep_colour: bool = True) -> str:
     """``text`` with every escape but colour removed and other controls made visible."""
 
-    def escape(match: re.Match[str]) -> str:
-        seq = match.group(0)
-        return seq if keep_colour and _SGR.fullmatch(seq) else ""
+    def replace(match: re.Match[str]) -> str:
+        seq = match.group("esc")
+        if seq is not None:
+            return seq if keep_colour and _SGR.fullmatch(seq) else ""
+        return _visible(match.group("ctl"))
 
-    return _CONTROLS.sub(_control, _ESCAPES.sub(escape, text))
+    return _ANY.sub(replace, text)
