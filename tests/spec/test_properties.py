@@ -369,7 +369,7 @@ def _check_report(report: Report, text: str, job: m.JobDefinition | None) -> Non
 # --- 1. mutated jobs through validate_data ---------------------------------------------------------
 
 
-@settings(max_examples=400, **SETTINGS)
+@settings(max_examples=1200, **SETTINGS)
 @given(mutated(VALID_JOBS))
 @example({"version": "0.1", "type": "container", "ops": [{"id": [1], "type": m.OP_RUN}]})
 @example(
@@ -394,7 +394,7 @@ def nesting_plans(draw: st.DrawFn) -> tuple[Tree, TreePath, int, str]:
     return doc, path, draw(st.integers(1, 3000)), draw(st.sampled_from(["list", "dict"]))
 
 
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(nesting_plans())
 def test_deeply_nested_jobs_never_raise(plan: tuple[Tree, TreePath, int, str]) -> None:
     doc, path, depth, kind = plan
@@ -463,7 +463,7 @@ def job_texts(draw: st.DrawFn) -> tuple[str, str, str | None]:
     return name, text, fmt
 
 
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=800, **SETTINGS)
 @given(job_texts())
 @example(("job.json", '{"a": ' + "1" * 5000 + "}", None))
 @example(("job.yaml", "a: " + "1" * 5000 + "\n", None))
@@ -500,7 +500,7 @@ def test_nesting_at_every_depth_up_to_the_recursion_limit(fmt: str, brackets: st
 # --- 3. fully random values, and random dstack files ---------------------------------------------
 
 
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=800, **SETTINGS)
 @given(json_values)
 @example(None)
 @example([])
@@ -509,7 +509,7 @@ def test_random_values_never_raise(data: Any) -> None:
     _check_validated(data)
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=400, **SETTINGS)
 @given(st.dictionaries(keys, json_values, max_size=8))
 def test_random_objects_as_text_never_raise(data: dict[str, Any]) -> None:
     for name, text in (("r.json", json.dumps(data)), ("r.yaml", yaml.safe_dump(data))):
@@ -672,13 +672,13 @@ def _convert(data: Any, environ: dict[str, str], *, known: bool = False) -> None
 ENVIRON = st.dictionaries(st.sampled_from(["X", "Y", "HUGGING_FACE_HUB_TOKEN", "K"]), strings)
 
 
-@settings(max_examples=300, **SETTINGS)
+@settings(max_examples=800, **SETTINGS)
 @given(dstack_documents() | st.dictionaries(keys, json_values, max_size=6), ENVIRON)
 def test_random_dstack_documents_never_raise(data: dict[str, Any], env: dict[str, str]) -> None:
     _convert(data, env)
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=500, **SETTINGS)
 @given(mutated(DSTACK_SEEDS, max_mutations=4, max_depth=10), ENVIRON)
 def test_mutated_dstack_seeds_never_raise(data: Any, env: dict[str, str]) -> None:
     _convert(data, env)
