@@ -54,6 +54,7 @@ from nosana_tui.spec.status import (
     OpStatus,
     OpView,
     PullState,
+    planned_view,
 )
 
 _NAME_SAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
@@ -546,25 +547,7 @@ class JobRunner:
 
     @staticmethod
     def new_view(job_id: str, definition: m.JobDefinition, name: str, source: str) -> JobView:
-        plan = stages(definition)
-        return JobView(
-            id=job_id,
-            name=name,
-            source=source,
-            created_at=time.time(),
-            groups=[s.name for s in plan],
-            ops=[
-                OpView(
-                    id=op.id,
-                    index=i,
-                    group=op.group,
-                    type=op.type,
-                    depends_on=op.depends_on,
-                    image=op.args.image if isinstance(op, m.RunOperation) else None,
-                )
-                for i, op in enumerate(definition.ops)
-            ],
-        )
+        return planned_view(job_id, definition, name, source, created_at=time.time())
 
     # --- plumbing -----------------------------------------------------------------------------
 

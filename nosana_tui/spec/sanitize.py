@@ -23,7 +23,9 @@ _ESCAPES = re.compile(
 )
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_ANY = re.compile(f"(?P<esc>{_ESCAPES.pattern})|(?P<ctl>{_CONTROL.pattern})", re.VERBOSE | re.DOTALL)
+_ANY = re.compile(
+    f"(?P<esc>{_ESCAPES.pattern})|(?P<ctl>{_CONTROL.pattern})", re.VERBOSE | re.DOTALL
+)
 
 
 def _visible(char: str) -> str:

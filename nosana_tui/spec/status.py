@@ -11,6 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from nosana_tui.spec import model as m
+from nosana_tui.spec.plan import stages
+
 
 class OpStatus(StrEnum):
     """Progress of one op (the Nosana node's ``OperationProgressStatuses``, minus ``init``)."""
@@ -156,3 +159,32 @@ class NodeInfo(BaseModel):
     images: list[dict[str, Any]] = Field(default_factory=list)
     jobs: int = 0
     data_dir: str = ""
+
+
+def planned_view(
+    job_id: str,
+    definition: m.JobDefinition,
+    name: str = "",
+    source: str = "",
+    *,
+    created_at: float = 0.0,
+) -> JobView:
+    """The view of a job that has not started: every op pending, in its stage."""
+    return JobView(
+        id=job_id,
+        name=name or job_id,
+        source=source,
+        created_at=created_at,
+        groups=[s.name for s in stages(definition)],
+        ops=[
+            OpView(
+                id=op.id,
+                index=i,
+                group=op.group,
+                type=op.type,
+                depends_on=op.depends_on,
+                image=op.args.image if isinstance(op, m.RunOperation) else None,
+            )
+            for i, op in enumerate(definition.ops)
+        ],
+    )
