@@ -64,7 +64,9 @@ class LiteralContext:
             if what == "host" and len(parts) == 3:
                 return host
             if what in ("endpoint", "deployment_endpoint") and len(parts) <= 4:
-                port = int(parts[3]) if len(parts) == 4 and parts[3].isdigit() else None
+                if len(parts) == 4 and not parts[3].isdigit():
+                    raise UnresolvedLiteral(literal, f"{parts[3]!r} is not a port number")
+                port = int(parts[3]) if len(parts) == 4 else None
                 exposed = self.ports.get(op_id, [])
                 if port is None and exposed:
                     port = exposed[0]
@@ -91,7 +93,8 @@ def _text(value: Any) -> str:
 
 def _string(text: str, ctx: LiteralContext) -> Any:
     whole = LITERAL.fullmatch(text)
-    if whole:
+    # "%%a%%-%%b%%" matches as a whole too (the lazy body stretches): that is two literals
+    if whole and "%%" not in whole.group(1):
         return ctx.value(whole.group(1))
     return LITERAL.sub(lambda m: _text(ctx.value(m.group(1))), text)
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import copy
 import glob
 import json
-import traceback
 import warnings
 from pathlib import Path as FsPath
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, reject, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -625,46 +624,27 @@ def dstack_documents(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-# Crashes of dstack/convert.py that these properties found and that are not fixed here (this file
-# only tests convert.py). Each is pinned by a strict xfail below, so that it is seen to pass once
-# fixed; meanwhile the properties set aside these two causes and keep looking for others.
-KNOWN_DSTACK_CRASHES = [
+# Crashes of dstack/convert.py these properties found, now fixed; kept as explicit cases.
+FORMER_DSTACK_CRASHES = [
     pytest.param(
         {"type": "service", "port": 8000, "image": "x", "probes": [{"type": "http", "headers": 5}]},
-        id="probe-headers-not-a-list",  # TypeError: 'int' object is not iterable
+        id="probe-headers-not-a-list",
     ),
     pytest.param(
         {"type": "service", "port": 8000, "image": "x", "entrypoint": "sh -c 'echo"},
-        id="entrypoint-unbalanced-quote",  # ValueError: No closing quotation (shlex.split)
+        id="entrypoint-unbalanced-quote",
     ),
 ]
 
 
-def _known_dstack_crash(err: Exception) -> bool:
-    frames = traceback.extract_tb(err.__traceback__)
-    ours = [f.name for f in frames if f.filename.endswith("convert.py")]
-    if isinstance(err, TypeError) and ours and ours[-1] == "probes":
-        return True
-    return (
-        isinstance(err, ValueError)
-        and ours[-1:] == ["command"]
-        and frames[-1].filename.endswith("shlex.py")
-    )
-
-
-def _convert(data: Any, environ: dict[str, str], *, known: bool = False) -> None:
+def _convert(data: Any, environ: dict[str, str]) -> None:
     text = yaml.safe_dump(data)
     try:
         doc = parse_text("x.dstack.yml", text)
     except SourceError as err:
         _check_diagnostics([err.diagnostic])
         return
-    try:
-        result = dstack.convert_document(doc, environ=environ, env_overrides={"OVR": "1"})
-    except (TypeError, ValueError) as err:
-        if not known and _known_dstack_crash(err):
-            reject()
-        raise
+    result = dstack.convert_document(doc, environ=environ, env_overrides={"OVR": "1"})
     _check_report(result.report, text, result.job)
     assert (result.job is None) == (result.data is None)
 
@@ -684,10 +664,12 @@ def test_mutated_dstack_seeds_never_raise(data: Any, env: dict[str, str]) -> Non
     _convert(data, env)
 
 
-@pytest.mark.xfail(strict=True, reason="convert.py raises; fix it, then drop the entry")
-@pytest.mark.parametrize("data", KNOWN_DSTACK_CRASHES)
-def test_known_dstack_crashes(data: dict[str, Any]) -> None:
-    _convert(data, {}, known=True)
+@pytest.mark.parametrize("data", FORMER_DSTACK_CRASHES)
+def test_former_dstack_crashes_are_errors_now(data: dict[str, Any]) -> None:
+    doc = parse_text("x.dstack.yml", yaml.safe_dump(data))
+    result = dstack.convert_document(doc, environ={})
+    assert result.job is None
+    assert result.report.errors
 
 
 # --- 4. round trip -----------------------------------------------------------------------------------

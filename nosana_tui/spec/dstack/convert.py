@@ -223,6 +223,14 @@ class _Converter:
                     "use one of " + ", ".join(PYTHON_VERSIONS),
                 )
             py_version = text
+        if docker:
+            self.warn(
+                ("docker",),
+                "docker: true needs a privileged container running dockerd, which a Nosana "
+                "node does not give; docker commands in this service will not work",
+                "build an image with what the service needs instead",
+                code="dstack-docker",
+            )
         if image is None:
             if docker:
                 image = DSTACK_DIND_IMAGE
@@ -268,7 +276,11 @@ class _Converter:
                 )
         commands = [re.sub(r"\$\{\{\s*run\.args\s*\}\}", "", c) for c in commands]
         if entrypoint is not None:
-            return shlex.split(entrypoint), (list(commands) or None)
+            try:
+                return shlex.split(entrypoint), (list(commands) or None)
+            except ValueError as err:  # an unclosed quote
+                self.error(("entrypoint",), f"entrypoint cannot be split into words: {err}")
+                return None, None
         if not commands:
             return None, None
         joined = " && ".join(
@@ -376,7 +388,11 @@ class _Converter:
                 )
                 continue
             headers = {}
-            for j, h in enumerate(probe.get("headers") or []):
+            raw_headers = probe.get("headers") or []
+            if not isinstance(raw_headers, list):
+                self.error((*path, "headers"), "headers must be a list of {name, value}")
+                raw_headers = []
+            for j, h in enumerate(raw_headers):
                 if not (isinstance(h, dict) and {"name", "value"} <= set(h)):
                     self.error((*path, "headers", j), "a header is {name, value}")
                     continue

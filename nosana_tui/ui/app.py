@@ -1,0 +1,208 @@
+"""The Textual app: three sections (Templates, Jobs, Nodes) over one node client.
+
+Everything that reaches a node goes through :mod:`nosana_tui.client`; the app never touches
+Docker or the agent's internals. Polls re-arm a one-shot timer after each answer, so they never
+overlap, and only the section on screen polls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from nosana_tui.client.local import connect, is_local, read_token
+from nosana_tui.client.node import NodeClient, NodeError
+from nosana_tui.config import Paths, local_node_url, paths
+from nosana_tui.spec.status import NodeInfo
+from nosana_tui.ui.settings import NodeEntry, Settings, load_settings, save_nodes
+from nosana_tui.ui.themes import builtin_themes_dir, load_themes
+
+NODE_POLL = 5.0
+
+
+class NosanaApp(App[int]):
+    """``nosana-tui`` with no command."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "nosana-tui"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "section('templates')", "Templates", id="app.templates"),
+        Binding("2", "section('jobs')", "Jobs", id="app.jobs"),
+        Binding("3", "section('nodes')", "Nodes", id="app.nodes"),
+        Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        node_url: str | None = None,
+        open_file: Path | None = None,
+        locations: Paths | None = None,
+        autostart: bool = True,
+    ) -> None:
+        super().__init__()
+        self.locations = locations or paths()
+        self.settings: Settings = load_settings(self.locations)
+        self.open_file = open_file
+        self.autostart = autostart
+        local = NodeEntry("local", local_node_url())
+        self.nodes: list[NodeEntry] = [
+            local,
+            *(n for n in self.settings.nodes if n.url != local.url),
+        ]
+        self.node: NodeEntry = next((n for n in self.nodes if n.url == node_url), local)
+        if node_url and self.node.url != node_url:
+            self.node = NodeEntry(node_url, node_url)
+            self.nodes.append(self.node)
+        self.client: NodeClient | None = None
+        self.node_info: NodeInfo | None = None
+        self.node_error: str | None = None
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            self.animation_level = "none"  # over SSH every frame costs
+
+    # --- start-up -------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        themes, problems = load_themes([builtin_themes_dir(), self.locations.data_dir / "themes"])
+        for theme in themes:
+            self.register_theme(theme)
+        names = {t.name for t in themes} | set(self.available_themes)
+        wanted = self.settings.theme
+        if wanted not in names:
+            problems.append(f"theme {wanted!r} not found; using nosana-dark")
+            wanted = "nosana-dark" if "nosana-dark" in names else "textual-dark"
+        self.theme = wanted
+        if self.settings.keys:
+            self.set_keymap(self.settings.keys)
+        for problem in [*self.settings.problems, *problems]:
+            self.notify(problem, severity="warning", timeout=8)
+        from nosana_tui.ui.screens.jobs import JobsScreen
+        from nosana_tui.ui.screens.nodes import NodesScreen
+        from nosana_tui.ui.screens.templates import TemplatesScreen
+
+        self.add_mode("templates", TemplatesScreen)
+        self.add_mode("jobs", JobsScreen)
+        self.add_mode("nodes", NodesScreen)
+        self.switch_mode("templates")
+        self.connect_node()
+
+    # --- the node ---------------------------------------------------------------------------
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def connect_node(self) -> None:
+        old, self.client = self.client, None
+        if old is not None:
+            await old.close()
+        self.node_info, self.node_error = None, None
+        self.refresh_node_bar()
+        entry = self.node
+        try:
+            if entry.name == "local" and is_local(entry.url):
+                self.client = await connect(
+                    self.locations,
+                    None if entry.url == local_node_url() else entry.url,
+                    autostart=self.autostart,
+                    say=lambda text: self.notify(text, timeout=6),
+                )
+            else:
+                token = entry.token or (read_token(self.locations) if is_local(entry.url) else None)
+                self.client = NodeClient(entry.url, token)
+        except NodeError as err:
+            self.node_error = str(err)
+            self.refresh_node_bar()
+            return
+        self.post_message_no_wait_for_screens()
+        self.poll_node()
+
+    def post_message_no_wait_for_screens(self) -> None:
+        """Tell the screens a client is there (they start their own polls)."""
+        for screen in self.screen_stack:
+            if hasattr(screen, "on_node_changed"):
+                screen.on_node_changed()
+
+    @work(exclusive=True, group="node-info", exit_on_error=False)
+    async def poll_node(self) -> None:
+        client = self.client
+        if client is None:
+            return
+        try:
+            self.node_info = await client.info()
+            self.node_error = None
+        except NodeError as err:
+            self.node_info, self.node_error = None, str(err)
+        self.refresh_node_bar()
+        self.set_timer(NODE_POLL, self.poll_node)
+
+    def refresh_node_bar(self) -> None:
+        from nosana_tui.ui.widgets.nodebar import NodeBar
+
+        for bar in self.query(NodeBar):
+            bar.show(self.node, self.node_info, self.node_error)
+        if isinstance(self.screen, Screen):
+            for bar in self.screen.query(NodeBar):
+                bar.show(self.node, self.node_info, self.node_error)
+
+    def switch_node(self, entry: NodeEntry) -> None:
+        self.node = entry
+        self.connect_node()
+
+    def add_node(self, entry: NodeEntry) -> None:
+        self.nodes = [n for n in self.nodes if n.url != entry.url] + [entry]
+        save_nodes(self.locations, [n for n in self.nodes if n.name != "local"])
+
+    def remove_node(self, entry: NodeEntry) -> None:
+        if entry.name == "local":
+            self.notify("the local node cannot be removed", severity="warning")
+            return
+        self.nodes = [n for n in self.nodes if n.url != entry.url]
+        save_nodes(self.locations, [n for n in self.nodes if n.name != "local"])
+        if self.node.url == entry.url:
+            self.switch_node(self.nodes[0])
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def action_section(self, name: str) -> None:
+        self.switch_mode(name)
+
+    def action_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Any:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Templates", "Show the template library", lambda: self.switch_mode("templates")
+        )
+        yield SystemCommand("Jobs", "Show the jobs on this node", lambda: self.switch_mode("jobs"))
+        yield SystemCommand("Nodes", "Show and switch nodes", lambda: self.switch_mode("nodes"))
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        """One place where background failures become notifications."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            text = (
+                str(error) if isinstance(error, NodeError) else f"{type(error).__name__}: {error}"
+            )
+            self.notify(text, severity="error", timeout=8)
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+
+def run_app(node_url: str | None = None, open_file: Path | None = None) -> int:
+    app = NosanaApp(node_url=node_url, open_file=open_file)
+    result = app.run()
+    return int(result or 0)
