@@ -1,0 +1,294 @@
+"""One job: its dependency graph, its ops table, and live logs of the selected op (or ``system``).
+
+The job's state arrives from the node's event stream (``/job/{job}/info``), not by polling; logs
+arrive from the node's log stream in batches. Selecting an op in the graph selects it in the table
+and switches the log view to it; the log stream follows the op across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, ClassVar
+
+from nosana_tui.ui.style import health_text, op_status_text
+from nosana_tui.ui.widgets.graph import OpGraph
+from nosana_tui.ui.widgets.logview import LogView
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+
+from nosana_tui.client.node import NodeClient, NodeError
+from nosana_tui.spec.status import SYSTEM, JobView, LogEntry, OpView
+from nosana_tui.ui.widgets.confirm import Confirm
+from nosana_tui.ui.widgets.nodebar import NodeBar
+
+OP_COLUMNS = (
+    ("op", "OP"),
+    ("group", "GROUP"),
+    ("status", "STATE"),
+    ("health", "HEALTH"),
+    ("endpoints", "ENDPOINTS"),
+    ("started", "STARTED"),
+    ("duration", "TIME"),
+    ("exit", "EXIT"),
+    ("restarts", "↻"),
+)
+
+
+def _duration(op: OpView) -> str:
+    if op.started_at is None:
+        return "-"
+    seconds = int((op.ended_at or time.time()) - op.started_at)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _status_cell(op: OpView, variables: dict[str, str]) -> Any:
+    text = op_status_text(op.status, variables)
+    if op.pull is not None and not op.pull.done:
+        fraction = op.pull.fraction
+        text.append(f" pulling {fraction:.0%}" if fraction is not None else " pulling")
+    return text
+
+
+class JobScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="job.back"),
+        Binding("l", "logs", "Op logs", id="job.logs"),
+        Binding("L", "system_logs", "System log", id="job.system"),
+        Binding("x", "stop_op", "Stop op", id="job.stop_op"),
+        Binding("r", "restart_op", "Restart op", id="job.restart_op"),
+        Binding("X", "stop_group", "Stop group", id="job.stop_group"),
+        Binding("R", "restart_group", "Restart group", id="job.restart_group"),
+        Binding("K", "stop_job", "Stop job", id="job.stop_job"),
+        Binding("D", "remove_job", "Remove job", id="job.remove"),
+    ]
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.view: JobView | None = None
+        self.selected: str | None = None
+        self.log_target: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield NodeBar()
+        with Horizontal(id="job-top"):
+            yield OpGraph(id="job-graph")
+            table: DataTable[Any] = DataTable(id="job-ops", cursor_type="row")
+            for key, label in OP_COLUMNS:
+                table.add_column(label, key=key)
+            yield table
+        yield LogView(id="job-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"job {self.job_id}"
+        self.query_one("#job-graph", OpGraph).focus()
+        self.watch_job()
+        self.follow_logs(SYSTEM)
+
+    @property
+    def client(self) -> NodeClient | None:
+        return getattr(self.app, "client", None)
+
+    # --- state ------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="job-watch", exit_on_error=False)
+    async def watch_job(self) -> None:
+        while True:
+            client = self.client
+            if client is None:
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                async for view in client.watch(self.job_id):
+                    self.apply(view)
+            except NodeError as err:
+                if err.status == 404:
+                    self.notify(f"job {self.job_id} is gone", severity="warning")
+                    return
+                await asyncio.sleep(1.0)  # the node went away: try again
+
+    def apply(self, view: JobView) -> None:
+        first = self.view is None
+        self.view = view
+        self.sub_title = f"job {view.id} · {view.name} · {view.status.value}"
+        graph = self.query_one("#job-graph", OpGraph)
+        graph.job = view
+        self.render_ops(view)
+        if first and view.ops:
+            self.select(view.ops[0].id, move_logs=False)
+
+    def render_ops(self, view: JobView) -> None:
+        table: DataTable[Any] = self.query_one("#job-ops", DataTable)
+        variables = self.app.get_css_variables()
+        for op in view.ops:
+            started = (
+                time.strftime("%H:%M:%S", time.localtime(op.started_at)) if op.started_at else "-"
+            )
+            cells = {
+                "op": op.id,
+                "group": op.group,
+                "status": _status_cell(op, variables),
+                "health": health_text(op.health, variables),
+                "endpoints": " ".join(e.url or f":{e.port}" for e in op.endpoints) or "-",
+                "started": started,
+                "duration": _duration(op),
+                "exit": "-" if op.exit_code is None else str(op.exit_code),
+                "restarts": str(op.restarts),
+            }
+            if op.id in table.rows:
+                for column, value in cells.items():
+                    table.update_cell(op.id, column, value)
+            else:
+                table.add_row(*cells.values(), key=op.id)
+
+    def select(self, op_id: str, *, move_logs: bool = True) -> None:
+        if self.selected == op_id:
+            return
+        self.selected = op_id
+        graph = self.query_one("#job-graph", OpGraph)
+        if graph.selected != op_id:
+            graph.selected = op_id
+        table: DataTable[Any] = self.query_one("#job-ops", DataTable)
+        if op_id in table.rows:
+            row = table.get_row_index(op_id)
+            if table.cursor_row != row:
+                table.move_cursor(row=row)
+        if move_logs:
+            self.follow_logs(op_id)
+
+    @on(OpGraph.Selected)
+    def graph_selected(self, event: OpGraph.Selected) -> None:
+        self.select(event.op_id)
+
+    @on(OpGraph.Activated)
+    def graph_activated(self, event: OpGraph.Activated) -> None:
+        self.select(event.op_id)
+        self.query_one("#job-log", LogView).focus()
+
+    @on(DataTable.RowHighlighted, "#job-ops")
+    def table_selected(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None and self.query_one("#job-ops").has_focus:
+            self.select(str(event.row_key.value))
+
+    # --- logs -------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="job-logs", exit_on_error=False)
+    async def follow_logs(self, target: str) -> None:
+        self.log_target = target
+        log = self.query_one("#job-log", LogView)
+        log.show_op = target == SYSTEM
+        log.reset(f"{self.job_id} · {target}")
+        after = 0
+        while True:
+            client = self.client
+            if client is None:
+                await asyncio.sleep(0.5)
+                continue
+            batch: list[LogEntry] = []
+            last_flush = time.monotonic()
+            try:
+                async for entry in client.logs(self.job_id, target, follow=True, after=after):
+                    if isinstance(entry, int):
+                        log.note_dropped(entry)
+                        continue
+                    after = entry.seq
+                    batch.append(entry)
+                    now = time.monotonic()
+                    if len(batch) >= 500 or now - last_flush > 0.05:
+                        log.feed(batch)
+                        batch, last_flush = [], now
+            except NodeError as err:
+                if err.status == 404:
+                    return
+            if batch:
+                log.feed(batch)
+            await asyncio.sleep(1.0)  # the stream broke off: re-attach after the last line
+
+    def action_logs(self) -> None:
+        if self.selected:
+            self.follow_logs(self.selected)
+
+    def action_system_logs(self) -> None:
+        self.follow_logs(SYSTEM)
+
+    # --- controls ---------------------------------------------------------------------------
+
+    def _op(self) -> OpView | None:
+        if self.view is None or self.selected is None:
+            self.notify("select an op first", severity="warning")
+            return None
+        try:
+            return self.view.op(self.selected)
+        except KeyError:
+            return None
+
+    @work(group="job-action", exit_on_error=False)
+    async def act(self, what: str, call: Any) -> None:
+        try:
+            message = await call
+        except NodeError as err:
+            self.notify(f"{what}: {err}", severity="error", timeout=8)
+            return
+        self.notify(f"{what}: {message}")
+
+    def action_stop_op(self) -> None:
+        op = self._op()
+        if op and self.client:
+            self.act(f"stop {op.id}", self.client.stop_op(self.job_id, op.group, op.id))
+
+    def action_restart_op(self) -> None:
+        op = self._op()
+        if op and self.client:
+            self.act(f"restart {op.id}", self.client.restart_op(self.job_id, op.group, op.id))
+
+    def action_stop_group(self) -> None:
+        op = self._op()
+        if op and self.client:
+            self.act(f"stop group {op.group}", self.client.stop_group(self.job_id, op.group))
+
+    def action_restart_group(self) -> None:
+        op = self._op()
+        if op and self.client:
+            self.act(f"restart group {op.group}", self.client.restart_group(self.job_id, op.group))
+
+    def action_stop_job(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes and self.client:
+                self.act(f"stop job {self.job_id}", self.client.stop_job(self.job_id))
+
+        self.app.push_screen(Confirm(f"Stop every op of job {self.job_id}?"), answered)
+
+    def action_remove_job(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.remove_job()
+
+        self.app.push_screen(
+            Confirm(f"Remove job {self.job_id} and its containers, network and volumes?"),
+            answered,
+        )
+
+    @work(group="job-action", exit_on_error=False)
+    async def remove_job(self) -> None:
+        client = self.client
+        if client is None:
+            return
+        self.workers.cancel_group(self, "job-watch")
+        self.workers.cancel_group(self, "job-logs")
+        try:
+            message = await client.remove(self.job_id)
+        except NodeError as err:
+            self.notify(f"remove: {err}", severity="error", timeout=8)
+            return
+        self.notify(message)
+        self.dismiss()
+
+    def action_back(self) -> None:
+        self.dismiss()
