@@ -58,7 +58,7 @@ def machine() -> dict[str, str]:
         info["storage_driver"] = str(dinfo.get("Driver"))
         info["cgroup"] = f"{dinfo.get('CgroupDriver')} v{dinfo.get('CgroupVersion')}"
         client.close()
-    except Exception as err:  # noqa: BLE001 - reported, not fatal
+    except Exception as err:  # reported, not fatal
         info["docker"] = f"unavailable ({err})"
     compose = shutil.which("docker-compose")
     if compose:
@@ -120,6 +120,14 @@ class Agent:
     def hwm_kb(self) -> int:
         return _status_kb(self.process.pid, "VmHWM")
 
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the agent has used so far (its threads included)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -139,9 +147,11 @@ def _status_kb(pid: int, key: str) -> int:
         return 0
 
 
-async def start_agent(extra_env: dict[str, str] | None = None) -> Agent:
-    """``python -m nosana_tui node serve`` on a free port, config and data in a temp dir; waits
-    until it answers. The returned ``startup_s`` is Popen -> first answer of ``GET /``."""
+async def start_agent(
+    extra_env: dict[str, str] | None = None, entry: list[str] | None = None
+) -> Agent:
+    """``python -m nosana_tui node serve`` (or ``entry`` + ``node serve``) on a free port, config
+    and data in a temp dir; waits until it answers. ``startup_s``: Popen -> first ``GET /``."""
     tmp = Path(tempfile.mkdtemp(prefix="nosana-bench-"))
     port = free_port()
     env = os.environ.copy()
@@ -157,7 +167,7 @@ async def start_agent(extra_env: dict[str, str] | None = None) -> Agent:
     log = open(tmp / "agent.log", "wb")  # noqa: SIM115 - handed to the child
     t0 = time.perf_counter()
     process = subprocess.Popen(
-        [PY, "-m", "nosana_tui", "node", "serve", "--port", str(port)],
+        [*(entry or [PY, "-m", "nosana_tui"]), "node", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

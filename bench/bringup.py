@@ -2,6 +2,7 @@
 plain ``docker run`` script. Not a test: it prints figures.
 
     .venv/bin/python bench/bringup.py [-n 5] [--warmup 1] [--only nosana-api,compose-1s,...]
+                                      [--delay SECONDS]
 
 Variants (run round-robin, so drift and other people's load hit them all alike):
 
@@ -16,14 +17,20 @@ Variants (run round-robin, so drift and other people's load hit them all alike):
 - ``compose-250ms``: the same with a 250 ms interval (nosana-tui's first start-up interval).
 - ``script``: bench/pipeline.sh up (``docker run -d`` + curl polling every 0.25 s); tear-down
   bench/pipeline.sh down (``docker rm -f`` + ``docker network rm``).
+- ``nosana-proto`` (not by default): as ``nosana-api``, on a second agent started through
+  bench/proto_agent.py, whose start-up health checks poll every 0.25 s instead of backing off
+  to 2 s (a prototype of a fix; nosana_tui/ unchanged).
 
 "Ready" is the same for all: every one of the four ops answers HTTP 200 on its port.
+``--delay S`` makes every service sleep S seconds before it listens (all variants alike; default
+0), to see how each tool's polling cadence copes with a service that is not up at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -35,11 +42,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import docker  # noqa: E402
-from _common import ROOT, Agent, docker_cleanup_job, fmt, free_port, print_machine, start_agent  # noqa: E402
+import docker
+from _common import PY, ROOT, Agent, docker_cleanup_job, fmt, free_port, print_machine, start_agent
 
-from nosana_tui.client.node import job_ready  # noqa: E402
-from nosana_tui.spec.status import JobStatus, JobView  # noqa: E402
+from nosana_tui.client.node import job_ready
+from nosana_tui.spec.status import JobStatus, JobView
 
 BENCH = ROOT / "bench"
 JOB_FILE = BENCH / "pipeline.json"
@@ -47,7 +54,8 @@ COMPOSE_FILE = BENCH / "docker-compose.yml"
 SCRIPT = BENCH / "pipeline.sh"
 OPS = ["database", "redis", "api-server", "web-frontend"]
 INFRA, APP = OPS[:2], OPS[2:]
-VARIANTS = ["nosana-api", "nosana-cli", "compose-1s", "compose-250ms", "script"]
+VARIANTS = ["nosana-api", "nosana-cli", "compose-1s", "compose-250ms", "script", "nosana-proto"]
+DEFAULT = VARIANTS[:5]
 
 
 class BenchError(Exception):
@@ -133,15 +141,15 @@ async def nosana_api(agent: Agent, definition: dict) -> dict:
             return {"up": up, "down": down, "submit_call": t_submit, "phases": phases}
         finally:
             if job_id is not None:
-                with _suppress():
+                with contextlib.suppress(Exception):
                     await client.remove(job_id)
                 docker_cleanup_job(job_id)
 
 
-async def nosana_cli(agent: Agent) -> dict:
+async def nosana_cli(agent: Agent, job_file: Path) -> dict:
     job_id = None
     try:
-        up, out = run(agent.cli("run", str(JOB_FILE), "--wait", "ready"), env=agent.env)
+        up, out = run(agent.cli("run", str(job_file), "--wait", "ready"), env=agent.env)
         job_id = out.split()[0]
         if out.count("running") < 4:
             raise BenchError(f"not all ops running:\n{out}")
@@ -157,8 +165,8 @@ async def nosana_cli(agent: Agent) -> dict:
 # --- docker-compose -------------------------------------------------------------------------------
 
 
-def compose(project: str, interval: str, dclient: docker.DockerClient) -> dict:
-    env = {**os.environ, "BENCH_HC_INTERVAL": interval}
+def compose(project: str, interval: str, dclient: docker.DockerClient, delay: float) -> dict:
+    env = {**os.environ, "BENCH_HC_INTERVAL": interval, "BENCH_DELAY": f"{delay:g}"}
     base = ["docker-compose", "-p", project, "-f", str(COMPOSE_FILE)]
     label = f"com.docker.compose.project={project}"
     try:
@@ -205,10 +213,11 @@ def _iso(text: str) -> float:
 # --- plain script ---------------------------------------------------------------------------------
 
 
-def script(name: str) -> dict:
+def script(name: str, delay: float) -> dict:
     ports = [str(free_port()) for _ in OPS]
+    env = {**os.environ, "DELAY": f"{delay:g}"}
     try:
-        up, _ = run(["bash", str(SCRIPT), "up", name, *ports])
+        up, _ = run(["bash", str(SCRIPT), "up", name, *ports], env=env)
         down, _ = run(["bash", str(SCRIPT), "down", name])
         name = ""
         return {"up": up, "down": down}
@@ -218,14 +227,6 @@ def script(name: str) -> dict:
                 ["docker", "rm", "-f", *(f"{name}-{op}" for op in OPS)], capture_output=True
             )
             subprocess.run(["docker", "network", "rm", name], capture_output=True)
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -251,7 +252,18 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=5, help="timed repetitions (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
-    parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
+    parser.add_argument(
+        "--only",
+        default=",".join(DEFAULT),
+        help=f"comma-separated variants (default {','.join(DEFAULT)}; also nosana-proto)",
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        help="seconds each service sleeps before it listens (default 0)",
+    )
+    parser.add_argument("--no-fixed", action="store_true", help="skip the per-process costs")
     parser.add_argument("--json", metavar="FILE", help="also write the raw figures here")
     args = parser.parse_args()
     variants = [v for v in args.only.split(",") if v]
@@ -261,28 +273,43 @@ async def main() -> int:
 
     info = print_machine()
     definition = json.loads(JOB_FILE.read_text())
+    for op in definition["ops"]:  # the same `sleep N;` as the compose file and the script
+        op["args"]["cmd"] = f"sleep {args.delay:g}; " + op["args"]["cmd"]
     dclient = docker.from_env()
     agent = await start_agent()
+    proto = None
+    if "nosana-proto" in variants:
+        proto = await start_agent(
+            {"BENCH_STARTUP_MAX_INTERVAL": "0.25"}, [PY, str(BENCH / "proto_agent.py")]
+        )
+    job_file = agent.tmp / "pipeline.json"
+    job_file.write_text(json.dumps(definition, indent=2))
+    print(f"\ndelay before each service listens: {args.delay:g}s")
     print(f"\nagent start-up (Popen -> answers GET /): {agent.startup_s:.3f}s (not in the figures)")
     results: dict[str, list[dict]] = defaultdict(list)
     tag = f"bb{os.getpid()}"
     try:
-        costs = fixed_costs(agent)
-        print("\nfixed per-process costs:")
-        for key, vals in costs.items():
-            print(f"  {key:36} {fmt(vals)}")
+        if not args.no_fixed:
+            costs = fixed_costs(agent)
+            print("\nfixed per-process costs:")
+            for key, vals in costs.items():
+                print(f"  {key:36} {fmt(vals)}")
         rounds = args.warmup + args.n
         for i in range(rounds):
             timed = i >= args.warmup
             for variant in variants:
                 if variant == "nosana-api":
                     r = await nosana_api(agent, definition)
+                elif variant == "nosana-proto":
+                    assert proto is not None
+                    r = await nosana_api(proto, definition)
                 elif variant == "nosana-cli":
-                    r = await nosana_cli(agent)
+                    r = await nosana_cli(agent, job_file)
                 elif variant.startswith("compose-"):
-                    r = compose(f"{tag}{i}{variant[8:].replace('ms', 'm')}", variant[8:], dclient)
+                    project = f"{tag}{i}{variant[8:].replace('ms', 'm')}"
+                    r = compose(project, variant[8:], dclient, args.delay)
                 else:
-                    r = script(f"{tag}-{i}")
+                    r = script(f"{tag}-{i}", args.delay)
                 if timed:
                     results[variant].append(r)
                 label = "timed " if timed else "warmup"
@@ -291,6 +318,8 @@ async def main() -> int:
         agent_rss = agent.hwm_kb()
     finally:
         agent.stop()
+        if proto is not None:
+            proto.stop()
         dclient.close()
 
     print(f"\nresults (n={args.n}, after {args.warmup} warm-up round(s)):")
@@ -302,12 +331,14 @@ async def main() -> int:
         print(f"  {v:14} {fmt([r['down'] for r in results[v]])}")
     for v in variants:
         if v.startswith("compose"):
-            print(f"  ({v}: `up -d` itself returned after {fmt([r['up_cmd'] for r in results[v]])})")
+            print(
+                f"  ({v}: `up -d` itself returned after {fmt([r['up_cmd'] for r in results[v]])})"
+            )
 
     med = {v: statistics.median(r["up"] for r in results[v]) for v in variants}
     if "nosana-api" in med and "compose-1s" in med:
         print("\ntargets (medians):")
-        for nv in ("nosana-api", "nosana-cli"):
+        for nv in ("nosana-api", "nosana-cli", "nosana-proto"):
             if nv not in med:
                 continue
             ratio = med[nv] / med["compose-1s"]
@@ -324,9 +355,11 @@ async def main() -> int:
                     f"{'HOLDS' if ok2 else 'DOES NOT HOLD'} ({med[nv] / med['script']:.2f}x)"
                 )
 
-    if results.get("nosana-api"):
-        print("\nnosana-api: where the bring-up time goes (agent's system log; median over runs):")
-        phases = [r["phases"] for r in results["nosana-api"] if r["phases"]]
+    for nv in ("nosana-api", "nosana-proto"):
+        if not results.get(nv):
+            continue
+        print(f"\n{nv}: where the bring-up time goes (agent's system log; median over runs):")
+        phases = [r["phases"] for r in results[nv] if r["phases"]]
         if phases:
             for key in phases[0]:
                 if key.startswith("_"):
@@ -334,16 +367,22 @@ async def main() -> int:
                 print(f"  {key:60} {statistics.median(p[key] for p in phases) * 1000:7.1f} ms")
             dock = [x for p in phases for x in p["_docker_per_op"]]
             health = [x for p in phases for x in p["_health_per_op"]]
-            print(f"  per op, docker (inspect image + inspect name + create + start + inspect): "
-                  f"{fmt(dock, 'ms', 1000)}")
+            print(
+                f"  per op, docker (inspect image + inspect name + create + start + inspect): "
+                f"{fmt(dock, 'ms', 1000)}"
+            )
             print(f"  per op, container started -> health check passed: {fmt(health, 'ms', 1000)}")
-            print(f"  POST /api/jobs call itself: "
-                  f"{fmt([r['submit_call'] for r in results['nosana-api']], 'ms', 1000)}")
+            print(
+                f"  POST /api/jobs call itself: "
+                f"{fmt([r['submit_call'] for r in results[nv]], 'ms', 1000)}"
+            )
     for v in variants:
         if v.startswith("compose") and results[v]:
             waits = [x for r in results[v] for x in r["_health_per_op"]]
-            print(f"{v}: per service, container started -> first passing probe ends: "
-                  f"{fmt(waits, 'ms', 1000)}")
+            print(
+                f"{v}: per service, container started -> first passing probe ends: "
+                f"{fmt(waits, 'ms', 1000)}"
+            )
     print(f"\nagent peak RSS over the whole run (VmHWM): {agent_rss / 1024:.1f} MiB")
 
     if args.json:

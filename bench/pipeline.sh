@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The seeds' multi-stage pipeline as a plain script: `docker run -d` per op, and host-side polling
 # of the published ports (curl every $POLL seconds, default 0.25 = nosana-tui's first interval)
-# between the stages. busybox httpd stands in for every image.
+# between the stages. busybox httpd stands in for every image; each sleeps $DELAY seconds
+# (default 0) before it listens.
 #
 #   bench/pipeline.sh up NAME PORT_DB PORT_REDIS PORT_API PORT_WEB   # returns when all 4 answer
 #   bench/pipeline.sh down NAME
@@ -9,7 +10,7 @@ set -euo pipefail
 POLL=${POLL:-0.25}
 IMAGE=busybox:latest
 
-serve() { echo "mkdir -p /www && echo '<h1>$1</h1>' > /www/index.html && exec busybox httpd -f -p $2 -h /www"; }
+serve() { echo "sleep ${DELAY:-0}; mkdir -p /www && echo '<h1>$1</h1>' > /www/index.html && exec busybox httpd -f -p $2 -h /www"; }
 wait_http() { until curl -sf -m 5 -o /dev/null "http://127.0.0.1:$1/"; do sleep "$POLL"; done; }
 
 cmd=$1 name=$2

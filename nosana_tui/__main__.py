@@ -1,3 +1,3 @@
-from nosana_tui.cli.main import run
+from nosana_tui.entry import run
 
 run()

@@ -285,9 +285,7 @@ class DockerBackend:
 
     # --- streams ------------------------------------------------------------------------------
 
-    def follow_logs(
-        self, container_id: str, since: float | None, sink: LogSink
-    ) -> Callable[[], None]:
+    def follow_logs(self, container_id: str, since: float | None, sink: LogSink) -> _Follower:
         """Two daemon threads (stdout, stderr) that send batches of lines to ``sink``."""
         stop = threading.Event()
         responses: list[Any] = []
@@ -324,14 +322,7 @@ class DockerBackend:
         ]
         for thread in threads:
             thread.start()
-
-        def cancel() -> None:
-            stop.set()
-            for response in responses:
-                with contextlib.suppress(Exception):
-                    response.close()
-
-        return cancel
+        return _Follower(stop, responses, threads)
 
     def watch_events(self, sink: EventSink) -> Callable[[], None]:
         stop = threading.Event()
@@ -377,6 +368,25 @@ class DockerBackend:
 
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)
+
+
+class _Follower:
+    def __init__(
+        self, stop: threading.Event, responses: list[Any], threads: list[threading.Thread]
+    ):
+        self._stop, self._responses, self._threads = stop, responses, threads
+
+    def cancel(self) -> None:
+        self._stop.set()
+        for response in self._responses:
+            with contextlib.suppress(Exception):
+                response.close()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
 
 
 def _log_line(stream: str, raw: bytes) -> LogLine:

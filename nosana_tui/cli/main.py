@@ -231,46 +231,9 @@ COMMANDS = {
 }
 
 
-def _run_ui(argv: Sequence[str]) -> int:
-    """``nosana-tui [--node URL] [FILE]``: the terminal UI."""
-    ui = _Parser(prog="nosana-tui", description="The terminal UI (no command given).")
-    ui.add_argument("file", nargs="?", type=Path, help="a job or dstack file to open")
-    ui.add_argument("--node", metavar="URL", help="talk to this node instead of the local one")
-    args = ui.parse_args(argv)
-    if args.file is not None and not args.file.is_file():
-        print(f"error: {args.file}: no such file", file=sys.stderr)
-        return EXIT_INVALID
-    if not sys.stdout.isatty() or not sys.stdin.isatty():
-        print(
-            "error: the UI needs a terminal; see `nosana-tui --help` for the commands",
-            file=sys.stderr,
-        )
-        return EXIT_INVALID
-    from nosana_tui.ui.app import run_app
-
-    return run_app(node_url=args.node, open_file=args.file)
-
-
-def _wants_ui(arguments: Sequence[str], commands: set[str]) -> bool:
-    """No command, ``--node URL``, or the path of a file: the terminal UI."""
-    if not arguments or arguments[0] == "--node":
-        return True
-    first = arguments[0]
-    return first not in commands and not first.startswith("-") and Path(first).is_file()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if _wants_ui(arguments, COMMANDS):
-        if not arguments and not (sys.stdout.isatty() and sys.stdin.isatty()):
-            parser.print_help()  # no terminal to draw on: say what there is instead
-            return EXIT_OK
-        try:
-            return _run_ui(arguments)
-        except KeyboardInterrupt:
-            return EXIT_INTERRUPTED
-    args = parser.parse_args(arguments)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         parser.print_help()
         return EXIT_OK

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
@@ -30,7 +31,11 @@ class NodeClient:
     def __init__(self, url: str, token: str | None, *, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+        # a proxy from the environment (HTTP_PROXY without NO_PROXY) cannot reach our loopback
+        loopback = (urlparse(self.url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+        self.http = httpx.AsyncClient(
+            base_url=self.url, headers=headers, timeout=timeout, trust_env=not loopback
+        )
 
     async def __aenter__(self) -> NodeClient:
         return self

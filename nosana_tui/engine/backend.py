@@ -82,6 +82,18 @@ class PullProgress:
 
 
 LogSink = Callable[[list[LogLine]], None]
+
+
+class LogFollower(Protocol):
+    """A running log stream of one container."""
+
+    def cancel(self) -> None: ...
+
+    def wait(self, timeout: float) -> bool:
+        """Block until the stream has ended (the container stopped and every line was read)."""
+        ...
+
+
 EventSink = Callable[[str, str, dict[str, str]], None]  # container id, action, attributes
 
 
@@ -110,10 +122,8 @@ class Backend(Protocol):
 
     async def containers(self, job_id: str | None = None) -> list[ContainerState]: ...
 
-    def follow_logs(
-        self, container_id: str, since: float | None, sink: LogSink
-    ) -> Callable[[], None]:
-        """Stream the container's output to ``sink`` until it ends; returns a cancel function."""
+    def follow_logs(self, container_id: str, since: float | None, sink: LogSink) -> LogFollower:
+        """Stream the container's output to ``sink`` until it ends."""
         ...
 
     def watch_events(self, sink: EventSink) -> Callable[[], None]:

@@ -36,6 +36,7 @@ from nosana_tui.engine.backend import (
     BackendError,
     ContainerSpec,
     ContainerState,
+    LogFollower,
     LogLine,
     PortSpec,
     PullProgress,
@@ -57,6 +58,7 @@ from nosana_tui.spec.status import (
     planned_view,
 )
 
+LOG_DRAIN_TIMEOUT = 30.0
 _NAME_SAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
 _HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 
@@ -101,7 +103,7 @@ class OpRunner:
         # the stage may move on: the op has ended, or it serves (exposes ports) and is ready
         self.settled = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._cancel_logs: Callable[[], None] | None = None
+        self._logs: LogFollower | None = None
         self._exit: asyncio.Future[None] | None = None
         self._stop_reason: str | None = None
         self._generation = 0
@@ -150,9 +152,9 @@ class OpRunner:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        if self._cancel_logs:
-            self._cancel_logs()
-            self._cancel_logs = None
+        if self._logs:
+            self._logs.cancel()
+            self._logs = None
 
     # --- launch -------------------------------------------------------------------------------
 
@@ -311,8 +313,8 @@ class OpRunner:
         self.job.containers[state.id] = self
         generation = self._generation
         self._exit = asyncio.get_running_loop().create_future()
-        self._cancel_logs = self.job.backend.follow_logs(
-            state.id, since, self.job.log_sink(self.id)
+        self._logs = self.job.backend.follow_logs(
+            state.id, since, self.job.log_sink(self.id, after=since)
         )
         if state.running:
             self._set(OpStatus.RUNNING)
@@ -346,9 +348,10 @@ class OpRunner:
         elif action == "start" and self.view.status is OpStatus.RESTARTING:
             self.view.restarts += 1
             self.system("container restarted by its restart policy")
-            if self.view.container_id and self._cancel_logs is None:
-                self._cancel_logs = self.job.backend.follow_logs(
-                    self.view.container_id, time.time() - 1, self.job.log_sink(self.id)
+            if self.view.container_id and self._logs is None:
+                last = self.job.last_log_ts(self.id)
+                self._logs = self.job.backend.follow_logs(
+                    self.view.container_id, last, self.job.log_sink(self.id, after=last)
                 )
             self._set(OpStatus.RUNNING)
             self._exit = asyncio.get_running_loop().create_future()
@@ -366,13 +369,21 @@ class OpRunner:
             and state.status in ("restarting", "running")
             and not self._stop_reason
         ):
-            if self._cancel_logs:
-                self._cancel_logs()
-                self._cancel_logs = None
+            if self._logs:
+                self._logs.cancel()
+                self._logs = None
             self._set(OpStatus.RESTARTING)
             return
         code = state.exit_code if state else None
-        await asyncio.sleep(0.05)  # let the last log lines land before results are read
+        # Read the output to its end before the op counts as ended: results are taken from it.
+        if self._logs is not None:
+            follower = self._logs
+            if not await asyncio.to_thread(follower.wait, LOG_DRAIN_TIMEOUT):
+                self.system(
+                    f"log stream not drained after {LOG_DRAIN_TIMEOUT:.0f} s; stopped reading"
+                )
+        await asyncio.sleep(0)  # lines handed over by the follower threads land first
+        self.job.recorder_flush()
         self._finish(code, state)
 
     def _finish(self, code: int | None, state: ContainerState | None) -> None:
@@ -568,10 +579,21 @@ class JobRunner:
     def system(self, text: str) -> None:
         self.recorder.append_logs(self.id, SYSTEM, [LogLine("system", time.time(), text)])
 
-    def log_sink(self, op_id: str) -> Callable[[list[LogLine]], None]:
+    def recorder_flush(self) -> None:
+        flush = getattr(self.recorder, "flush", None)
+        if flush is not None:
+            flush()
+
+    def log_sink(self, op_id: str, after: float | None = None) -> Callable[[list[LogLine]], None]:
+        """Hand a follower's batches to the recorder on the loop; with ``after``, drop the lines
+        already stored (the engine's ``since`` is not exact enough to rely on)."""
         loop = asyncio.get_running_loop()
 
         def sink(lines: list[LogLine]) -> None:
+            if after is not None:
+                lines = [ln for ln in lines if ln.ts > after]
+                if not lines:
+                    return
             loop.call_soon_threadsafe(self.recorder.append_logs, self.id, op_id, lines)
 
         return sink
@@ -732,9 +754,13 @@ class JobRunner:
             self._maybe_end()
 
     def _last_log_ts(self, op_id: str) -> float:
+        return self.last_log_ts(op_id) or time.time()
+
+    def last_log_ts(self, op_id: str) -> float | None:
+        """When the newest stored line of the op was written, if any."""
         getter = getattr(self.recorder, "last_log_ts", None)
         value = getter(self.id, op_id) if getter else None
-        return (value + 1e-6) if value else time.time()
+        return float(value) if value else None
 
     # --- controls -----------------------------------------------------------------------------
 

@@ -63,7 +63,8 @@ class Agent:
         self.timing = timing or Timing()
         self.node_id = node_id
         self.runners: dict[str, JobRunner] = {}
-        self.http = httpx.AsyncClient()
+        # health checks go to 127.0.0.1: never through a proxy from the environment
+        self.http = httpx.AsyncClient(trust_env=False)
         self._changes: dict[str, asyncio.Condition] = {}
         self._cancel_events: Callable[[], None] | None = None
         self.gpu_error: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -62,10 +63,18 @@ def serve(paths: Paths, host: str, port: int) -> int:
     server = uvicorn.Server(config)
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     pid_file = paths.data_dir / f"agent-{port}.pid"
+    # uvicorn shuts down gracefully on SIGTERM, then raises SIGTERM again under the handler it
+    # found: with the default one the process would die there, before the pid file is removed.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     pid_file.write_text(str(os.getpid()))
     print(f"nosana-tui node agent on http://{host}:{port} (data in {paths.data_dir})", flush=True)
     try:
         asyncio.run(server.serve())
     finally:
         pid_file.unlink(missing_ok=True)
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)

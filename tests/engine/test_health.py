@@ -3,6 +3,7 @@ tiny TCP server that answers a websocket upgrade."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import socketserver
@@ -54,9 +55,9 @@ def _handler(server: HttpServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = _answer
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Handler
@@ -163,7 +164,11 @@ async def test_http_string_body_is_sent_as_is_and_headers_may_set_its_type(
     )
     assert (await check_http(http, "127.0.0.1", http_server.port, check)).ok
     seen = http_server.requests[-1]
-    assert (seen.method, seen.body, seen.headers["content-type"]) == ("PUT", b"plain text", "text/plain")
+    assert (seen.method, seen.body, seen.headers["content-type"]) == (
+        "PUT",
+        b"plain text",
+        "text/plain",
+    )
     # a JSON body keeps a Content-Type the check sets itself
     check = http_check(method="POST", body={"a": 1}, headers={"Content-Type": "application/x"})
     assert (await check_http(http, "127.0.0.1", http_server.port, check)).ok
@@ -195,7 +200,9 @@ class WsServer:
     requests: list[bytes] = field(default_factory=list)
 
 
-def ws_server(answer: bytes, close: bool = True) -> tuple[socketserver.ThreadingTCPServer, WsServer]:
+def ws_server(
+    answer: bytes, close: bool = True
+) -> tuple[socketserver.ThreadingTCPServer, WsServer]:
     state = WsServer(port=0)
 
     class Handler(socketserver.BaseRequestHandler):
@@ -211,10 +218,8 @@ def ws_server(answer: bytes, close: bool = True) -> tuple[socketserver.Threading
             if not close:
                 # keep the connection open, as a real websocket server does
                 self.request.settimeout(5)
-                try:
+                with contextlib.suppress(OSError):
                     self.request.recv(1)
-                except OSError:
-                    pass
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

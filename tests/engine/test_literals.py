@@ -90,7 +90,7 @@ def test_text_without_literals_and_non_strings_are_unchanged(ctx: LiteralContext
 
 
 def test_nested_structures_are_copied_with_every_literal_resolved(ctx: LiteralContext) -> None:
-    args = {
+    args: dict[str, Any] = {
         "image": "busybox:latest",
         "cmd": ["sh", "-c", "wget %%ops.web.endpoint.8080%%"],
         "env": {"HOST": "%%ops.web.host%%", "N": 3, "FILES": "%%ops.prep.results.files%%"},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from nosana_tui.ui.style import job_status_text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input
 
 from nosana_tui.client.node import NodeError
 from nosana_tui.spec.status import JobView
+from nosana_tui.ui.style import job_status_text
 from nosana_tui.ui.widgets.nodebar import NodeBar
 
 POLL = 1.0
@@ -89,7 +89,7 @@ class JobsScreen(Screen[None]):
         if self.is_current:  # one-shot re-arm: polls never overlap, and stop when hidden
             self._timer = self.set_timer(POLL, self.poll)
 
-    def visible(self) -> list[JobView]:
+    def visible_jobs(self) -> list[JobView]:
         needle = self.query_text.lower()
         return [
             j
@@ -99,7 +99,7 @@ class JobsScreen(Screen[None]):
 
     def render_rows(self) -> None:
         table: DataTable[Any] = self.query_one("#jobs-table", DataTable)
-        wanted = self.visible()
+        wanted = self.visible_jobs()
         keys = [j.id for j in wanted]
         for row_key in list(table.rows):
             if row_key.value not in keys:

@@ -142,18 +142,18 @@ class TemplatesScreen(Screen[None]):
         self.query_one("#template-list", OptionList).focus()
 
     @on(OptionList.OptionHighlighted, "#template-list")
-    def highlighted(self, event: OptionList.OptionHighlighted) -> None:
+    async def highlighted(self, event: OptionList.OptionHighlighted) -> None:
         option_id = event.option.id or ""
         if option_id == "file:" and self.file is not None:
             self.current = None
             self.show(_render_file(self.file), self.file.name, "a file from disk")
-            self.fill_variables(None)
+            await self.fill_variables(None)
             return
         template = next((t for t in self.templates if t.id == option_id), None)
         if template is None:
             return
         self.current = template
-        self.fill_variables(template)
+        await self.fill_variables(template)
         self.show(_render(template, {}), template.name, template.description)
 
     @on(OptionList.OptionSelected, "#template-list")
@@ -195,15 +195,15 @@ class TemplatesScreen(Screen[None]):
             graph.job = None
         self.query_one("#template-job", Static).update(job_text)
 
-    def fill_variables(self, template: tpl.Template | None) -> None:
+    async def fill_variables(self, template: tpl.Template | None) -> None:
         box = self.query_one("#template-variables", VerticalScroll)
-        box.remove_children()
+        await box.remove_children()
         if template is None or not template.variables:
-            box.mount(Label("This template has no variables."))
+            await box.mount(Label("This template has no variables."))
             return
         for var in template.variables:
-            box.mount(Label(Text.assemble((var.name, "bold"), f"  {var.description}")))
-            box.mount(
+            await box.mount(Label(Text.assemble((var.name, "bold"), f"  {var.description}")))
+            await box.mount(
                 Input(
                     value=var.default or "",
                     placeholder="required" if var.default is None else var.default,

@@ -1,0 +1,55 @@
+"""The ``nosana-tui`` program: the terminal UI with no command (or a file), else the CLI.
+
+It sits above both so that neither has to import the other: the CLI stays free of Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from nosana_tui.cli.main import COMMANDS, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from nosana_tui.cli.main import main as cli_main
+
+
+def wants_ui(arguments: Sequence[str]) -> bool:
+    """No command, ``--node URL``, or the path of a file: the terminal UI."""
+    if not arguments or arguments[0] == "--node":
+        return True
+    first = arguments[0]
+    return first not in COMMANDS and not first.startswith("-") and Path(first).is_file()
+
+
+def run_ui(arguments: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="nosana-tui", description="The terminal UI.")
+    parser.add_argument("file", nargs="?", type=Path, help="a job or dstack file to open")
+    parser.add_argument("--node", metavar="URL", help="talk to this node, not the local one")
+    args = parser.parse_args(arguments)
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        if not arguments:
+            return cli_main([])  # no terminal to draw on: say what there is instead
+        print("error: the UI needs a terminal; see `nosana-tui --help`", file=sys.stderr)
+        return EXIT_INVALID
+    from nosana_tui.ui.app import run_app
+
+    return run_app(node_url=args.node, open_file=args.file)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if wants_ui(arguments):
+        try:
+            return run_ui(arguments)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+    return cli_main(arguments)
+
+
+def run() -> NoReturn:
+    sys.exit(main())
+
+
+__all__ = ["EXIT_OK", "main", "run"]

@@ -1,0 +1,552 @@
+"""OpGraph: a job's ops stage by stage, with the ``depends_on`` edges between them drawn as rails.
+
+One line per op, so the graph is also a list to move through. Within a stage the ops are in
+dependency order (an op below everything it waits for) and drawn git-log style: each op's glyph
+sits in a column of the gutter, an op that others wait for keeps its column open (``│``) down to
+its last dependant, and a dependant joins it with ``├─`` / ``└─`` (or ``─┤`` / ``─┘`` from the
+right). A fan-in op, whose edges are the hardest to follow, also lists what it waits for
+(``◀ a, b``); so does every op when a stage is too wide for rails. Edges only run inside a stage:
+stages run one after another, so that is where ``depends_on`` may point::
+
+     stage 1 · app  ✖ failed  ▰▱▰▱▱ 1/5 ready
+  ▸  ●   db      running · healthy
+     ├─✖ worker  failed  exit 2  — crashed
+     │ ● cache   running  ↻1
+     ◌─┘ api     waiting  ◀ db, cache
+     ○   web     pending
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from nosana_tui.spec.status import Health, JobView, OpStatus, OpView
+from nosana_tui.ui.style import HEALTH, OP_STATUS, Look, theme_style
+
+Line = tuple[str | None, Text]
+
+CURSOR = "▸"
+INDENT = 3  # cursor, then two spaces: ops sit under their stage header
+MAX_RAIL_COLUMNS = 10  # wider than this and a stage lists dependencies instead of drawing rails
+ID_WIDTH = 24  # longer op ids are cut with an ellipsis
+
+_STAGE_FAILED = Look("✖", "failed", "error")
+_STAGE_DONE = Look("✔", "done", "success")
+_STAGE_RUNNING = Look("●", "running", "primary")
+_STAGE_PENDING = Look("○", "pending", "foreground-muted")
+
+
+# --- layout (pure) ------------------------------------------------------------------------------
+
+
+def _stages(view: JobView) -> list[tuple[str, list[OpView]]]:
+    """The job's stages in order (``view.groups``, then any group only the ops name)."""
+    by_group: dict[str, list[OpView]] = {name: [] for name in view.groups}
+    for op in sorted(view.ops, key=lambda o: o.index):
+        by_group.setdefault(op.group, []).append(op)
+    return [(name, ops) for name, ops in by_group.items() if ops]
+
+
+def _dependency_order(ops: list[OpView]) -> list[OpView]:
+    """Ops so that each comes after the ops of its stage that it depends on; otherwise in file
+    order. Ops caught in a cycle (a definition that did not validate) keep file order at the end."""
+    ids = {op.id for op in ops}
+    waiting = {op.id: {d for d in op.depends_on if d in ids and d != op.id} for op in ops}
+    placed: set[str] = set()
+    order: list[OpView] = []
+    progress = True
+    while progress:
+        progress = False
+        for op in ops:
+            if op.id not in placed and waiting[op.id] <= placed:
+                order.append(op)
+                placed.add(op.id)
+                progress = True
+                break  # restart from the top, so file order wins among the ready ones
+    order.extend(op for op in ops if op.id not in placed)
+    return order
+
+
+class _Row:
+    """One op's place in its stage's rails."""
+
+    __slots__ = ("cells", "column", "drawn", "op")
+
+    def __init__(self, op: OpView, column: int, cells: list[str], drawn: set[str]) -> None:
+        self.op = op
+        self.column = column  # the glyph's rail column
+        self.cells = cells  # two characters per rail column; the glyph's cell is a placeholder
+        self.drawn = drawn  # the dependencies the rails show
+
+
+def _rails(ops: list[OpView]) -> tuple[list[_Row], int]:
+    """Lay a stage out: one row per op in dependency order, and the gutter's width in columns."""
+    order = _dependency_order(ops)
+    position = {op.id: i for i, op in enumerate(order)}
+    deps = {
+        op.id: [
+            d
+            for d in dict.fromkeys(op.depends_on)
+            if d in position and position[d] < position[op.id]
+        ]
+        for op in order
+    }
+    dependants = {op.id: 0 for op in order}
+    for op in order:
+        for d in deps[op.id]:
+            dependants[d] += 1
+
+    lanes: list[str | None] = []  # per column: the op whose edge runs down it, or None
+    rows: list[_Row] = []
+    width = 1
+    for op in order:
+        dep_columns = [lanes.index(d) for d in deps[op.id]]
+        for d in deps[op.id]:
+            dependants[d] -= 1
+        ending = [c for c in dep_columns if dependants[lanes[c] or ""] == 0]
+        if ending:
+            column = min(ending)  # continue straight down the line that ends here
+        else:
+            column = next((i for i, lane in enumerate(lanes) if lane is None), len(lanes))
+        columns = max(len(lanes), column + 1)
+        cells = [" "] * (2 * columns)
+        for i, lane in enumerate(lanes):
+            if lane is not None:
+                cells[2 * i] = "│"
+        if dep_columns:
+            low = 2 * min([*dep_columns, column])
+            high = 2 * max([*dep_columns, column])
+            for x in range(low, high + 1):
+                if cells[x] == " ":
+                    cells[x] = "─"
+            for c in dep_columns:
+                if c == column:
+                    continue  # the edge comes straight down into the glyph
+                goes_on = dependants[lanes[c] or ""] > 0
+                if c < column:
+                    cells[2 * c] = "├" if goes_on else "└"
+                else:
+                    cells[2 * c] = "┤" if goes_on else "┘"
+        cells[2 * column] = "●"  # placeholder: the op's state glyph goes here
+        rows.append(_Row(op, column, cells, set(deps[op.id])))
+        for c in dep_columns:
+            if dependants[lanes[c] or ""] == 0:
+                lanes[c] = None
+        if dependants[op.id] > 0:
+            if column == len(lanes):
+                lanes.append(op.id)
+            else:
+                lanes[column] = op.id
+        while lanes and lanes[-1] is None:
+            lanes.pop()
+        width = max(width, columns)
+    if width > MAX_RAIL_COLUMNS:
+        for row in rows:
+            row.column, row.cells, row.drawn = 0, ["●", " "], set()
+        width = 1
+    return rows, width
+
+
+def _stage_look(ops: Sequence[OpView]) -> Look:
+    if any(op.status is OpStatus.FAILED for op in ops):
+        return _STAGE_FAILED
+    if all(op.status is OpStatus.PENDING for op in ops):
+        return _STAGE_PENDING
+    if all(op.status.terminal or op.ready for op in ops):
+        return _STAGE_DONE
+    return _STAGE_RUNNING
+
+
+def _style(variables: Mapping[str, str] | None, role: str, *, bold: bool = False) -> Style:
+    if variables is None:
+        return Style(bold=bold or None)
+    return theme_style(variables, role, bold=bold)
+
+
+def _header(number: int, name: str, ops: Sequence[OpView], v: Mapping[str, str] | None) -> Text:
+    text = Text(" ")
+    text.append(f"stage {number}", _style(v, "primary", bold=True))
+    text.append(" · ", _style(v, "foreground-muted"))
+    text.append(name, _style(v, "foreground", bold=True))
+    state = _stage_look(ops)
+    text.append("  ")
+    text.append(f"{state.glyph} {state.word}", _style(v, state.role))
+    text.append("  ")
+    if len(ops) <= 12:
+        for op in ops:
+            done = op.ready or op.status is OpStatus.FINISHED
+            look = OP_STATUS[op.status]
+            text.append("▰" if done or op.status.active else "▱", _style(v, look.role))
+        text.append(" ")
+    ready = sum(1 for op in ops if op.ready or op.status is OpStatus.FINISHED)
+    text.append(f"{ready}/{len(ops)} ready", _style(v, "foreground-muted"))
+    return text
+
+
+def _op_line(
+    row: _Row,
+    gutter: int,
+    id_width: int,
+    selected: bool,
+    v: Mapping[str, str] | None,
+) -> Text:
+    op = row.op
+    look = OP_STATUS[op.status]
+    muted = _style(v, "foreground-muted")
+    text = Text(CURSOR if selected else " ", _style(v, "accent", bold=True))
+    text.append(" " * (INDENT - 1))
+    cells = row.cells + [" "] * (2 * gutter - len(row.cells))
+    for x, char in enumerate(cells):
+        if x == 2 * row.column:
+            text.append(look.glyph, _style(v, look.role, bold=True))
+        else:
+            text.append(char, muted)
+    shown = Text(op.id, _style(v, "foreground", bold=selected))
+    shown.truncate(id_width, overflow="ellipsis", pad=True)
+    text.append_text(shown)
+    text.append("  ")
+    text.append(look.word, _style(v, look.role))
+    if op.health is not Health.NONE:
+        health = HEALTH[op.health]
+        text.append(" · ", muted)
+        text.append(health.word, _style(v, health.role))
+    if op.status.active and op.pull is not None and not op.pull.done:
+        fraction = op.pull.fraction
+        text.append("  pulling" + (f" {fraction:.0%}" if fraction is not None else ""), muted)
+    if op.exit_code is not None:
+        text.append(f"  exit {op.exit_code}", _style(v, "error" if op.exit_code else "success"))
+    if op.restarts:
+        text.append(f"  ↻{op.restarts}", _style(v, "warning"))
+    listed = [d for d in dict.fromkeys(op.depends_on) if d != op.id]
+    if listed and (len(listed) > 1 or set(listed) != row.drawn):
+        text.append(f"  ◀ {', '.join(listed)}", muted)
+    if op.message and op.status in (OpStatus.FAILED, OpStatus.STOPPED):
+        text.append(f"  — {op.message.splitlines()[0]}", muted)
+    return text
+
+
+def graph_lines(
+    view: JobView,
+    selected: str | None,
+    *,
+    variables: Mapping[str, str] | None = None,
+    width: int | None = None,
+    selected_style: Style | None = None,
+) -> list[Line]:
+    """The graph as lines: ``(op id, text)`` for an op, ``(None, text)`` for a stage header or
+    the blank line between stages.
+
+    ``variables`` are the app's theme variables (``App.get_css_variables()``); without them the
+    text carries no colour. ``width`` cuts every line to fit (with ``…``). ``selected_style`` is
+    laid over the selected op's line; the ``▸`` in its first column marks it either way.
+    """
+    longest = max((cell_len(op.id) for op in view.ops), default=1)
+    id_width = min(longest, ID_WIDTH)
+    lines: list[Line] = []
+    for number, (name, ops) in enumerate(_stages(view), 1):
+        if lines:
+            lines.append((None, Text("")))
+        rows, gutter = _rails(ops)
+        lines.append((None, _header(number, name, [row.op for row in rows], variables)))
+        for row in rows:
+            is_selected = row.op.id == selected
+            text = _op_line(row, gutter, id_width, is_selected, variables)
+            if is_selected and selected_style is not None:
+                text.stylize(selected_style)
+            lines.append((row.op.id, text))
+    if width is not None:
+        for _, text in lines:
+            if text.cell_len > width:
+                text.truncate(max(width, 0), overflow="ellipsis")
+    return lines
+
+
+# --- the widget ---------------------------------------------------------------------------------
+
+
+class OpGraph(ScrollView, can_focus=True):
+    """A job's ops by stage with their dependencies; one line per op, one of them selected.
+
+    Set ``job`` (a :class:`JobView`) to show or update it: the scroll position and the
+    selection (by op id) stay. ``selected`` is the selected op's id; every change posts
+    :class:`OpGraph.Selected`, and Enter posts :class:`OpGraph.Activated`.
+    """
+
+    # The line API (ScrollView.render_line) rather than a Static in a scrolling container: only
+    # the lines on screen are rendered, an update replaces the lines without touching the scroll
+    # offset, and the selection is a style laid over one line at render time, so moving it never
+    # rebuilds or re-lays-out anything.
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"opgraph--selected"}
+
+    DEFAULT_CSS = """
+    OpGraph {
+        height: 1fr;
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-gutter: stable;
+        & > .opgraph--selected {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .opgraph--selected {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "move(-1)", "Up", show=False, id="graph.up", tooltip="Select the op above"),
+        Binding(
+            "down,j", "move(1)", "Down", show=False, id="graph.down", tooltip="Select the op below"
+        ),
+        Binding(
+            "pageup", "page(-1)", "Page up", show=False, id="graph.page_up", tooltip="A page up"
+        ),
+        Binding(
+            "pagedown",
+            "page(1)",
+            "Page down",
+            show=False,
+            id="graph.page_down",
+            tooltip="A page down",
+        ),
+        Binding(
+            "home,g", "first", "First", show=False, id="graph.first", tooltip="Select the first op"
+        ),
+        Binding(
+            "end,G",
+            "last",
+            "Last",
+            show=False,
+            id="graph.last",
+            tooltip="Select the last op",
+        ),
+        Binding("enter", "open", "Open", id="graph.open", tooltip="Open the selected op"),
+    ]
+
+    job: reactive[JobView | None] = reactive(None, always_update=True)
+    """The job shown; set it again with each new view."""
+    selected: reactive[str | None] = reactive(None, init=False)
+    """The selected op's id."""
+
+    class Selected(Message):
+        """The selection moved to ``op_id``."""
+
+        def __init__(self, graph: OpGraph, op_id: str) -> None:
+            super().__init__()
+            self.graph = graph
+            self.op_id = op_id
+
+        @property
+        def control(self) -> OpGraph:
+            return self.graph
+
+    class Activated(Message):
+        """Enter (or a double click) on ``op_id``."""
+
+        def __init__(self, graph: OpGraph, op_id: str) -> None:
+            super().__init__()
+            self.graph = graph
+            self.op_id = op_id
+
+        @property
+        def control(self) -> OpGraph:
+            return self.graph
+
+    def __init__(
+        self,
+        job: JobView | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes, disabled=disabled)
+        self._lines: list[Line] = []
+        self._rows: dict[str, int] = {}  # op id -> line number
+        self._strips: dict[int, Strip] = {}
+        self._variables: dict[str, str] = {}
+        self._width = 0
+        if job is not None:
+            self.set_reactive(OpGraph.job, job)
+
+    # --- public ---------------------------------------------------------------------------------
+
+    @property
+    def lines(self) -> list[Line]:
+        """The lines as drawn now (op id or None, text)."""
+        return self._lines
+
+    @property
+    def op_ids(self) -> list[str]:
+        """The ops in the order they are drawn."""
+        return [op_id for op_id, _ in self._lines if op_id is not None]
+
+    def line_of(self, op_id: str) -> int | None:
+        """The line an op is drawn on."""
+        return self._rows.get(op_id)
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def validate_selected(self, op_id: str | None) -> str | None:
+        job = self.job
+        if op_id is not None and job is not None and all(op.id != op_id for op in job.ops):
+            return None  # not an op of this job
+        return op_id
+
+    def watch_job(self, job: JobView | None) -> None:
+        before = self._rows.get(self.selected or "")
+        was_empty = not self._rows
+        self._rebuild()
+        if job is None or not job.ops:
+            return
+        if self.selected in self._rows:
+            if was_empty:
+                self._scroll_to_op(self.selected or "")
+        else:
+            # the selected op went away (or there was none): take the op nearest its line
+            ids = self.op_ids
+            if before is None:
+                self.selected = ids[0]
+            else:
+                self.selected = min(ids, key=lambda i: abs(self._rows[i] - before))
+
+    def on_mount(self) -> None:
+        if self.job is not None:
+            self.watch_job(self.job)  # set before mounting: no watcher has run for it
+
+    def watch_selected(self, old: str | None, new: str | None) -> None:
+        for op_id in (old, new):
+            line = self._rows.get(op_id or "")
+            if line is not None:
+                self._strips.pop(line, None)
+        self.refresh()
+        if new is not None:
+            self._scroll_to_op(new)
+            self.post_message(self.Selected(self, new))
+
+    def _rebuild(self) -> None:
+        if not self.is_attached:
+            return  # the watchers run again on mount
+        job = self.job
+        self._variables = dict(self.app.theme_variables or self.app.get_css_variables())
+        width = self.scrollable_content_region.width
+        self._width = width
+        self._lines = (
+            []
+            if job is None
+            else graph_lines(job, None, variables=self._variables, width=width or None)
+        )
+        self._rows = {op_id: y for y, (op_id, _) in enumerate(self._lines) if op_id is not None}
+        self._strips.clear()
+        widest = max((text.cell_len for _, text in self._lines), default=0)
+        self.virtual_size = Size(max(width, widest), len(self._lines))
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self.is_attached and self.app.theme_variables != self._variables:
+            self._rebuild()  # the theme changed: every colour is resolved again
+        else:
+            self._strips.clear()
+            self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.scrollable_content_region.width != self._width:
+            self._rebuild()
+            if self.selected is not None:
+                self._scroll_to_op(self.selected)
+
+    def _scroll_to_op(self, op_id: str) -> None:
+        line = self._rows.get(op_id)
+        if line is None:
+            return
+        top = line
+        while top > 0 and line - top < 2 and self._lines[top - 1][0] is None:
+            top -= 1  # bring the stage header into view with its first op
+        self.scroll_to_region(
+            Region(0, top, 1, line - top + 1), animate=False, force=True, x_axis=False
+        )
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def action_move(self, delta: int) -> None:
+        ids = self.op_ids
+        if not ids:
+            return
+        if self.selected not in ids:
+            self.selected = ids[0]
+            return
+        index = ids.index(self.selected) + delta
+        self.selected = ids[max(0, min(index, len(ids) - 1))]
+
+    def action_page(self, direction: int) -> None:
+        ids = self.op_ids
+        if not ids:
+            return
+        here = self._rows.get(self.selected or "", 0)
+        target = here + direction * max(1, self.scrollable_content_region.height - 1)
+        self.selected = min(ids, key=lambda i: abs(self._rows[i] - target))
+
+    def action_first(self) -> None:
+        if ids := self.op_ids:
+            self.selected = ids[0]
+
+    def action_last(self) -> None:
+        if ids := self.op_ids:
+            self.selected = ids[-1]
+
+    def action_open(self) -> None:
+        if self.selected is not None:
+            self.post_message(self.Activated(self, self.selected))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        line = offset.y + self.scroll_offset.y
+        if 0 <= line < len(self._lines) and (op_id := self._lines[line][0]) is not None:
+            self.selected = op_id
+            if event.chain > 1:
+                self.post_message(self.Activated(self, op_id))
+
+    # --- rendering ------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        line = scroll_y + y
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if line >= len(self._lines):
+            return Strip.blank(width, base)
+        op_id, text = self._lines[line]
+        if op_id is not None and op_id == self.selected:
+            cursor = self.get_component_rich_style("opgraph--selected")
+            selected = Text(CURSOR, theme_style(self._variables, "accent", bold=True))
+            selected.append_text(text[1:])  # the marker reads without colour too
+            selected.stylize(cursor)
+            strip = Strip(list(selected.render(self.app.console)), selected.cell_len)
+            fill = base + cursor
+            return strip.apply_style(base).crop_extend(scroll_x, scroll_x + width, fill)
+        cached = self._strips.get(line)
+        if cached is None:
+            cached = Strip(list(text.render(self.app.console)), text.cell_len).apply_style(base)
+            self._strips[line] = cached
+        return cached.crop_extend(scroll_x, scroll_x + width, base)

@@ -1,0 +1,287 @@
+"""The agent's SQLite store (no Docker): jobs and ops, buffered logs, trimming, subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nosana_tui.engine.backend import LogLine
+from nosana_tui.node import store as store_mod
+from nosana_tui.node.store import MAX_LINES_PER_OP, Store
+from nosana_tui.spec.status import (
+    Endpoint,
+    Health,
+    JobStatus,
+    JobView,
+    LogEntry,
+    OpStatus,
+    OpView,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "deep" / "agent.sqlite3")
+    yield s
+    with contextlib.suppress(sqlite3.ProgrammingError):  # the test closed it
+        s.close()
+
+
+def view(job_id: str = "job1", created_at: float = 1000.0) -> JobView:
+    return JobView(
+        id=job_id,
+        name="a job",
+        source="template:busybox-hello",
+        created_at=created_at,
+        groups=["g1", "g2"],
+        ops=[
+            OpView(id="first", index=0, group="g1", type="container/run", image="busybox"),
+            OpView(id="second", index=1, group="g2", type="container/run", depends_on=[]),
+            OpView(id="vol", index=2, group="g1", type="container/create-volume"),
+        ],
+    )
+
+
+def lines(texts: list[str], stream: str = "stdout", ts: float | None = None) -> list[LogLine]:
+    now = time.time() if ts is None else ts
+    return [LogLine(stream, now, t) for t in texts]
+
+
+def rows_in_db(store: Store) -> int:
+    """Lines actually written, read past the store (which would flush first)."""
+    db = sqlite3.connect(store.path)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM logs").fetchone()[0])
+    finally:
+        db.close()
+
+
+# --- jobs and ops ---------------------------------------------------------------------------------
+
+
+def test_jobs_round_trip(store: Store) -> None:
+    definition: dict[str, object] = {"version": "0.1", "type": "container", "ops": [{"id": "x"}]}
+    store.add_job(view("later", 2000.0), {"n": 2})
+    store.add_job(view("job1", 1000.0), definition)
+    loaded = store.jobs()
+    assert [j.id for j, _ in loaded] == ["job1", "later"]  # oldest first
+    job, stored_definition = loaded[0]
+    assert stored_definition == definition
+    assert job == view("job1", 1000.0)
+    assert [o.id for o in job.ops] == ["first", "second", "vol"]
+
+
+def test_save_op_and_save_job_are_read_back(store: Store, tmp_path: Path) -> None:
+    v = view()
+    store.add_job(v, {})
+    op = v.op("second").model_copy(
+        update={
+            "status": OpStatus.RUNNING,
+            "health": Health.HEALTHY,
+            "ready": True,
+            "restarts": 2,
+            "container_id": "abc",
+            "endpoints": [Endpoint(op_id="second", port=80, host_port=32768, url="http://x")],
+            "results": {"k": ["v1", "v2"]},
+        }
+    )
+    store.save_op("job1", op)
+    head = v.model_copy(
+        update={"status": JobStatus.FAILED, "message": "op x failed", "current_group": "g2"}
+    )
+    store.save_job(head)
+    job, _ = store.jobs()[0]
+    assert job.status is JobStatus.FAILED
+    assert job.message == "op x failed" and job.current_group == "g2"
+    assert job.op("second") == op
+    assert job.op("first") == v.op("first")  # untouched
+    assert [o.index for o in job.ops] == [0, 1, 2]
+    # written at once: another connection (a restarted agent) sees it
+    store.close()
+    again = Store(store.path)
+    try:
+        job, _ = again.jobs()[0]
+        assert job.op("second").status is OpStatus.RUNNING
+        assert job.status is JobStatus.FAILED
+    finally:
+        again.close()
+
+
+def test_delete_job_removes_its_ops_logs_and_pending_lines(store: Store) -> None:
+    store.add_job(view("a"), {})
+    store.add_job(view("b"), {})
+    store.append_logs("a", "first", lines(["a1"]))
+    store.append_logs("b", "first", lines(["b1"]))
+    store.flush()
+    store.append_logs("a", "first", lines(["a2 (pending)"]))
+    store.delete_job("a")
+    assert [j.id for j, _ in store.jobs()] == ["b"]
+    assert store.logs("a") == []
+    assert [e.text for e in store.logs("b")] == ["b1"]
+
+
+# --- logs -----------------------------------------------------------------------------------------
+
+
+def test_append_flush_and_read_logs(store: Store) -> None:
+    store.append_logs("job1", "first", lines(["one", "two"], ts=100.0))
+    store.append_logs("job1", "system", lines(["sys"], stream="system", ts=150.0))
+    store.append_logs("job1", "second", lines(["three", "four"], stream="stderr", ts=200.0))
+    store.append_logs("other", "first", lines(["not mine"], ts=200.0))
+    assert rows_in_db(store) == 0  # no running loop: buffered until a flush
+    store.flush()
+    assert rows_in_db(store) == 6
+    entries = store.logs("job1")
+    assert [(e.op_id, e.stream, e.text) for e in entries] == [
+        ("first", "stdout", "one"),
+        ("first", "stdout", "two"),
+        ("system", "system", "sys"),
+        ("second", "stderr", "three"),
+        ("second", "stderr", "four"),
+    ]
+    seqs = [e.seq for e in entries]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5
+    assert all(isinstance(e, LogEntry) and e.job_id == "job1" for e in entries)
+
+    # op filter
+    assert [e.text for e in store.logs("job1", "second")] == ["three", "four"]
+    assert [e.text for e in store.logs("job1", "system")] == ["sys"]
+    assert store.logs("job1", "nope") == []
+    # after: only newer lines
+    assert [e.text for e in store.logs("job1", after=seqs[2])] == ["three", "four"]
+    assert store.logs("job1", after=seqs[-1]) == []
+    # since: at or after a time
+    assert [e.text for e in store.logs("job1", since=150.0)] == ["sys", "three", "four"]
+    assert [e.text for e in store.logs("job1", since=200.1)] == []
+    # tail: the last N, oldest first
+    assert [e.text for e in store.logs("job1", tail=2)] == ["three", "four"]
+    assert [e.text for e in store.logs("job1", tail=0)] == []
+    assert [e.text for e in store.logs("job1", tail=100)] == [e.text for e in entries]
+    assert [e.text for e in store.logs("job1", "first", tail=1)] == ["two"]
+    # combined
+    assert [e.text for e in store.logs("job1", "first", since=100.0, after=seqs[0])] == ["two"]
+    assert [e.text for e in store.logs("job1", since=100.0, tail=3, after=seqs[1])] == [
+        "sys",
+        "three",
+        "four",
+    ]
+
+
+def test_reading_flushes_pending_lines(store: Store) -> None:
+    store.append_logs("job1", "first", lines(["a", "b"]))
+    assert [e.text for e in store.logs("job1")] == ["a", "b"]
+    store.append_logs("job1", "first", lines(["c"], ts=123.0))
+    assert store.op_log_text("job1", "first") == [("stdout", "a"), ("stdout", "b"), ("stdout", "c")]
+    store.append_logs("job1", "first", lines(["d"], ts=99.0))
+    assert store.last_log_ts("job1", "first") is not None
+    assert store.last_log_ts("job1", "nope") is None
+
+
+def test_unicode_and_odd_text_round_trip(store: Store) -> None:
+    texts = ["héllo wörld 日本 🎉", "", "tab\there", "\x1b[31mred\x1b[0m", "quote ' \" ;--"]
+    store.append_logs("job1", "first", lines(texts))
+    assert [e.text for e in store.logs("job1")] == texts
+
+
+def test_trimming_keeps_the_last_lines_of_each_op(store: Store) -> None:
+    total = MAX_LINES_PER_OP + 5_000
+    store.append_logs("job1", "chatty", lines([f"line {i}" for i in range(total)]))
+    store.append_logs("job1", "quiet", lines(["only line"]))
+    store.flush()
+    kept = store.logs("job1", "chatty")
+    assert len(kept) == MAX_LINES_PER_OP == 25_000
+    assert kept[0].text == f"line {total - MAX_LINES_PER_OP}"
+    assert kept[-1].text == f"line {total - 1}"
+    # the other op loses nothing
+    assert [e.text for e in store.logs("job1", "quiet")] == ["only line"]
+
+
+def test_trimming_in_many_batches(store: Store) -> None:
+    n = 0
+    for _ in range(10):
+        store.append_logs("job1", "op", lines([f"line {n + i}" for i in range(3_000)]))
+        n += 3_000
+        store.flush()
+    kept = store.logs("job1", "op")
+    assert len(kept) <= MAX_LINES_PER_OP
+    assert kept[-1].text == f"line {n - 1}"
+    assert [e.text for e in kept] == [f"line {i}" for i in range(n - len(kept), n)]
+
+
+async def test_lines_are_written_on_the_next_tick_not_per_line(store: Store) -> None:
+    assert store_mod.FLUSH_INTERVAL == 0.1
+    for i in range(50):
+        store.append_logs("job1", "first", lines([f"l{i}"]))
+    await asyncio.sleep(0)
+    assert rows_in_db(store) == 0  # buffered
+    await asyncio.sleep(0.05)
+    assert rows_in_db(store) == 0  # still within the 100 ms
+    await asyncio.sleep(0.15)
+    assert rows_in_db(store) == 50  # one flush wrote them all
+    # the next append schedules the next flush
+    store.append_logs("job1", "first", lines(["late"]))
+    await asyncio.sleep(0.25)
+    assert rows_in_db(store) == 51
+
+
+async def test_subscribers_receive_batches_of_their_own_lines(store: Store) -> None:
+    everything = store.subscribe("job1", None)
+    first_only = store.subscribe("job1", "first")
+    other_job = store.subscribe("job2", None)
+    store.append_logs("job1", "first", lines(["a", "b"]))
+    store.append_logs("job1", "second", lines(["c"]))
+    batch = await asyncio.wait_for(everything.queue.get(), 2)
+    assert [(e.op_id, e.text) for e in batch] == [("first", "a"), ("first", "b"), ("second", "c")]
+    assert [e.seq for e in batch] == [e.seq for e in store.logs("job1")]
+    mine = await asyncio.wait_for(first_only.queue.get(), 2)
+    assert [e.text for e in mine] == ["a", "b"]
+    assert other_job.queue.empty()
+    # unsubscribed readers get nothing more
+    store.unsubscribe(first_only)
+    store.unsubscribe(first_only)  # twice is fine
+    store.append_logs("job1", "first", lines(["d"]))
+    store.flush()
+    assert [e.text for e in everything.queue.get_nowait()] == ["d"]
+    assert first_only.queue.empty()
+    assert everything.dropped == first_only.dropped == 0
+
+
+async def test_a_slow_subscriber_loses_batches_counted(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_mod, "SUBSCRIBER_QUEUE", 2)
+    slow = store.subscribe("job1", None)
+    assert slow.queue.maxsize == 2
+    for i in range(5):
+        store.append_logs("job1", "first", lines([f"batch {i} a", f"batch {i} b", f"batch {i} c"]))
+        store.flush()  # one batch per flush
+    assert slow.queue.qsize() == 2
+    assert slow.dropped == 9  # three batches of three lines
+    kept = [e.text for _ in range(2) for e in slow.queue.get_nowait()]
+    assert kept == ["batch 0 a", "batch 0 b", "batch 0 c", "batch 1 a", "batch 1 b", "batch 1 c"]
+    # room again: new batches arrive; the store itself lost nothing
+    store.append_logs("job1", "first", lines(["after"]))
+    store.flush()
+    assert [e.text for e in slow.queue.get_nowait()] == ["after"]
+    assert slow.dropped == 9
+    assert len(store.logs("job1")) == 16
+
+
+def test_close_flushes_pending_lines(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    s = Store(path)
+    s.append_logs("job1", "first", lines(["kept at close"]))
+    s.close()
+    again = Store(path)
+    try:
+        assert [e.text for e in again.logs("job1")] == ["kept at close"]
+    finally:
+        again.close()

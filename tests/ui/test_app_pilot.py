@@ -1,0 +1,95 @@
+"""The whole UI against the real agent and the real Docker engine, keyboard only, at 80x24:
+deploy the busybox pipeline from Templates, watch every op reach its state in the graph and the
+table, read an op's log, stop and restart it, remove the job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from nosana_tui.config import Paths
+from nosana_tui.spec.status import JobStatus, OpStatus
+from nosana_tui.ui.app import NosanaApp
+from nosana_tui.ui.screens.job import JobScreen
+from nosana_tui.ui.widgets.graph import OpGraph
+from nosana_tui.ui.widgets.logview import LogView
+from tests.node.conftest import AgentProcess
+
+pytestmark = pytest.mark.anyio
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 30) -> None:
+    """Let the app run until ``condition`` holds (its workers deliver; no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition.__doc__ or condition}")
+        await pilot.pause(0.05)
+
+
+async def test_deploy_watch_read_restart_remove(
+    agent: AgentProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOSANA_TUI_NODE", agent.url)
+    app = NosanaApp(locations=Paths(agent.config_dir, agent.data_dir), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_info is not None)
+        await pilot.press("slash", *"busybox-pipeline", "enter")
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, JobScreen))
+        screen = app.screen
+        assert isinstance(screen, JobScreen)
+
+        def all_ready() -> bool:
+            view = screen.view
+            return view is not None and all(
+                o.ready or o.status is OpStatus.FINISHED for o in view.ops
+            )
+
+        await until(pilot, all_ready, timeout=60)
+        graph = screen.query_one(OpGraph)
+        text = "\n".join(line.plain for _, line in graph.lines)
+        assert "web" in text and "running" in text and "finished" in text
+        table = screen.query_one("#job-ops")
+        assert str(table.get_cell("web", "status")).endswith("running") or "running" in str(
+            table.get_cell("web", "status")
+        )
+
+        # select the client op in the graph and read its log
+        graph.focus()
+        while graph.selected != "client":
+            await pilot.press("j")
+        log = screen.query_one(LogView)
+        await until(
+            pilot,
+            lambda: any("GET http://web:8080" in row for row in log.lines.lines),
+            timeout=30,
+        )
+
+        # stop and restart it
+        await pilot.press("x")
+        await until(pilot, lambda: screen.view.op("client").status is OpStatus.STOPPED, 30)  # type: ignore[union-attr]
+        await pilot.press("r")
+        await until(
+            pilot,
+            lambda: (
+                screen.view.op("client").status is OpStatus.RUNNING  # type: ignore[union-attr]
+                and screen.view.op("client").restarts == 1
+            ),  # type: ignore[union-attr]
+            30,
+        )
+        assert screen.view is not None and screen.view.status is JobStatus.RUNNING
+        job_id = screen.view.id
+
+        # remove the job, confirming
+        await pilot.press("D")
+        await pilot.press("y")
+        await until(pilot, lambda: not isinstance(app.screen, JobScreen), 30)
+        assert app.client is not None
+        assert job_id not in {j.id for j in await app.client.jobs()}
+        await pilot.press("q")
+    assert app.return_code in (0, None)
