@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nosana_tui.ui.widgets.graph import OpGraph
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
@@ -38,6 +37,7 @@ from nosana_tui.spec.dstack.convert import convert_file
 from nosana_tui.spec.secrets import redact
 from nosana_tui.spec.status import planned_view
 from nosana_tui.spec.validate import validate_file
+from nosana_tui.ui.widgets.graph import OpGraph
 from nosana_tui.ui.widgets.nodebar import NodeBar
 
 
