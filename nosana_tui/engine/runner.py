@@ -82,7 +82,7 @@ class Timing:
     """How often health checks run; tests and benchmarks may make them faster."""
 
     startup_interval: float = 0.25
-    startup_max_interval: float = 2.0
+    startup_max_interval: float = 0.5
     continuous_interval: float = 10.0
     stop_timeout: float = 10.0
 

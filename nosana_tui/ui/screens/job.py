@@ -11,9 +11,6 @@ import asyncio
 import time
 from typing import Any, ClassVar
 
-from nosana_tui.ui.style import health_text, op_status_text
-from nosana_tui.ui.widgets.graph import OpGraph
-from nosana_tui.ui.widgets.logview import LogView
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -23,7 +20,10 @@ from textual.widgets import DataTable, Footer, Header
 
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.spec.status import SYSTEM, JobView, LogEntry, OpView
+from nosana_tui.ui.style import health_text, op_status_text
 from nosana_tui.ui.widgets.confirm import Confirm
+from nosana_tui.ui.widgets.graph import OpGraph
+from nosana_tui.ui.widgets.logview import LogView
 from nosana_tui.ui.widgets.nodebar import NodeBar
 
 OP_COLUMNS = (
