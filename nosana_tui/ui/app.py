@@ -8,6 +8,7 @@ overlap, and only the section on screen polls.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -181,6 +182,18 @@ class NosanaApp(App[int]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Any:
         yield from super().get_system_commands(screen)
+        # every key binding of what is on screen is a command too, under its description
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.description in seen or not active.enabled:
+                continue
+            seen.add(binding.description)
+            yield SystemCommand(
+                binding.description,
+                f"key: {binding.key_display or binding.key}",
+                partial(self.call_later, self.run_action, binding.action, active.node),
+            )
         yield SystemCommand(
             "Templates", "Show the template library", lambda: self.switch_mode("templates")
         )

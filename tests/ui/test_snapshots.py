@@ -44,3 +44,15 @@ def test_section_snapshot(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=show)
+
+
+@pytest.mark.anyio
+async def test_command_palette_lists_the_screen_s_actions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
+    app = NosanaApp(locations=Paths(tmp_path / "config", tmp_path / "data"), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Deploy", "Search", "Templates", "Jobs", "Nodes", "Quit"} <= titles
