@@ -71,8 +71,6 @@ async def connect(
     target = url or local_node_url()
     client = NodeClient(target, read_token(paths))
     if await client.alive():
-        if client.http.headers.get("Authorization") is None and is_local(target):
-            client = NodeClient(target, read_token(paths))
         return client
     if not (autostart and url is None and is_local(target)):
         await client.close()

@@ -744,9 +744,7 @@ class JobRunner:
                 self.op_failed(runner)
                 continue
             runner.system("agent restarted; re-adopting the container")
-            last = self.recorder.op_log_text(self.id, runner.id)
             since = self._last_log_ts(runner.id)
-            del last
             runner._attach(state, since=since)
         if self.view.status is JobStatus.RUNNING:
             self.start()

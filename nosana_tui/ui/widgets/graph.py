@@ -345,29 +345,21 @@ class OpGraph(ScrollView, can_focus=True):
     selected: reactive[str | None] = reactive(None, init=False)
     """The selected op's id."""
 
-    class Selected(Message):
+    class _OpMessage(Message):
+        def __init__(self, graph: OpGraph, op_id: str) -> None:
+            super().__init__()
+            self.graph = graph
+            self.op_id = op_id
+
+        @property
+        def control(self) -> OpGraph:
+            return self.graph
+
+    class Selected(_OpMessage):
         """The selection moved to ``op_id``."""
 
-        def __init__(self, graph: OpGraph, op_id: str) -> None:
-            super().__init__()
-            self.graph = graph
-            self.op_id = op_id
-
-        @property
-        def control(self) -> OpGraph:
-            return self.graph
-
-    class Activated(Message):
+    class Activated(_OpMessage):
         """Enter (or a double click) on ``op_id``."""
-
-        def __init__(self, graph: OpGraph, op_id: str) -> None:
-            super().__init__()
-            self.graph = graph
-            self.op_id = op_id
-
-        @property
-        def control(self) -> OpGraph:
-            return self.graph
 
     def __init__(
         self,
