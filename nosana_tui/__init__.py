@@ -14,3 +14,10 @@ The package is laid out by layer; data flows one way::
 """
 
 __version__ = "0.1.0"
+
+import sys as _sys
+
+# httpx imports its own command-line client (click, rich, pygments: ~65 ms, measured with
+# `python -X importtime`) whenever those happen to be installed, as they are beside Textual. We
+# never call it; a None entry makes that optional import fail the way httpx expects it might.
+_sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

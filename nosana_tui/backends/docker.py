@@ -28,6 +28,7 @@ from nosana_tui.engine.backend import (
     BackendError,
     ContainerSpec,
     ContainerState,
+    Drained,
     EventSink,
     LogLine,
     LogSink,
@@ -287,42 +288,7 @@ class DockerBackend:
 
     def follow_logs(self, container_id: str, since: float | None, sink: LogSink) -> _Follower:
         """Two daemon threads (stdout, stderr) that send batches of lines to ``sink``."""
-        stop = threading.Event()
-        responses: list[Any] = []
-
-        def pump(stream: str) -> None:
-            kwargs: dict[str, Any] = {
-                "stdout": stream == "stdout",
-                "stderr": stream == "stderr",
-                "stream": True,
-                "follow": True,
-                "timestamps": True,
-            }
-            if since is not None:
-                kwargs["since"] = since
-            try:
-                chunks = self.api.logs(container_id, **kwargs)
-                responses.append(chunks)
-                pending = b""
-                for chunk in chunks:
-                    if stop.is_set():
-                        break
-                    pending += chunk
-                    *complete, pending = pending.split(b"\n")
-                    if complete:
-                        sink([_log_line(stream, raw) for raw in complete])
-                if pending and not stop.is_set():
-                    sink([_log_line(stream, pending)])
-            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
-                pass  # the container went away; the engine learns that from its events
-
-        threads = [
-            threading.Thread(target=pump, args=(s,), daemon=True, name=f"logs-{s}")
-            for s in ("stdout", "stderr")
-        ]
-        for thread in threads:
-            thread.start()
-        return _Follower(stop, responses, threads)
+        return _Follower(self.api, container_id, since, sink)
 
     def watch_events(self, sink: EventSink) -> Callable[[], None]:
         stop = threading.Event()
@@ -370,11 +336,87 @@ class DockerBackend:
         await asyncio.to_thread(self.client.close)
 
 
+class _Stream:
+    """Where one of a container's streams is: the newest engine timestamp handed on, and how many
+    lines carried it, so a second read from that time on can skip what was already delivered."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.last: str = ""  # sortable form of the newest timestamp, see ``_sort_key``
+        self.last_ts: float | None = None
+        self.at_last = 0  # lines handed on with exactly that timestamp
+        self.skip = 0  # how many lines stamped ``last`` a second read will see again
+
+
 class _Follower:
-    def __init__(
-        self, stop: threading.Event, responses: list[Any], threads: list[threading.Thread]
-    ):
-        self._stop, self._responses, self._threads = stop, responses, threads
+    """Follows a container's stdout and stderr, each in a daemon thread.
+
+    Docker 20.10 can end a ``follow`` stream when the container exits before the reader has
+    caught up with the log file (lines are then silently missing: seen here with a slow reader on
+    a busy machine). So when the container has stopped, ``finish`` stops following and reads what
+    is left with a plain, non-follow read from the last timestamp each stream delivered, which the
+    engine serves from the file to its end; lines are de-duplicated by their nanosecond stamps.
+    """
+
+    def __init__(self, api: Any, container_id: str, since: float | None, sink: LogSink) -> None:
+        self._api, self._id, self._since, self._sink = api, container_id, since, sink
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # hand-offs happen one at a time, so no line twice
+        self._responses: list[Any] = []
+        self._streams = {name: _Stream(name) for name in ("stdout", "stderr")}
+        self._threads = [
+            threading.Thread(target=self._pump, args=(s,), daemon=True, name=f"logs-{s.name}")
+            for s in self._streams.values()
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _pump(self, stream: _Stream) -> None:
+        kwargs: dict[str, Any] = {"since": self._since} if self._since is not None else {}
+        try:
+            chunks = self._api.logs(
+                self._id,
+                stdout=stream.name == "stdout",
+                stderr=stream.name == "stderr",
+                stream=True,
+                follow=True,
+                timestamps=True,
+                **kwargs,
+            )
+            self._responses.append(chunks)
+            self._deliver(stream, chunks)
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+            pass  # the container went away; ``finish`` reads what is left
+
+    def _deliver(self, stream: _Stream, chunks: Any) -> None:
+        pending = b""
+        for chunk in chunks:
+            if self._stop.is_set():
+                return
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            if complete:
+                self._hand_on(stream, [_log_line(stream.name, raw) for raw in complete])
+        if pending and not self._stop.is_set():
+            self._hand_on(stream, [_log_line(stream.name, pending)])
+
+    def _hand_on(self, stream: _Stream, lines: list[tuple[str, LogLine]]) -> None:
+        with self._lock:
+            fresh: list[LogLine] = []
+            for key, line in lines:
+                if key:
+                    if key < stream.last:
+                        continue
+                    if key == stream.last and stream.skip > 0:
+                        stream.skip -= 1  # handed on already, by the follow stream
+                        continue
+                    if key > stream.last:
+                        stream.last, stream.last_ts, stream.at_last = key, line.ts, 1
+                    else:
+                        stream.at_last += 1
+                fresh.append(line)
+            if fresh:
+                self._sink(fresh)
 
     def cancel(self) -> None:
         self._stop.set()
@@ -382,19 +424,82 @@ class _Follower:
             with contextlib.suppress(Exception):
                 response.close()
 
-    def wait(self, timeout: float) -> bool:
+    def finish(self, timeout: float, keep: int) -> Drained:
+        """The container has stopped: stop following, then read what the follow streams have not
+        delivered, at most the newest ``keep`` lines of each stream (one plain read each)."""
         deadline = time.monotonic() + timeout
+        self.cancel()
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in self._threads)
+        gaps: list[str] = []
+
+        def catch_up(stream: _Stream) -> None:
+            with self._lock:
+                stream.skip = stream.at_last
+                last = stream.last
+            since = stream.last_ts - 0.001 if stream.last_ts is not None else self._since
+            kwargs: dict[str, Any] = {"since": since} if since is not None else {}
+            try:
+                data = self._api.logs(
+                    self._id,
+                    stdout=stream.name == "stdout",
+                    stderr=stream.name == "stderr",
+                    timestamps=True,
+                    tail=keep,
+                    **kwargs,
+                )
+            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+                return  # the container is gone: there is nothing left to read
+            raws = data.split(b"\n")
+            if raws and not raws[-1]:
+                raws.pop()
+            lines = [_log_line(stream.name, raw) for raw in raws]
+            if len(lines) >= keep and lines[0][0] > last:
+                gaps.append(stream.name)  # the tail began after the last line followed
+            self._hand_on(stream, lines)
+
+        readers = [
+            threading.Thread(target=catch_up, args=(s,), daemon=True, name=f"logs-end-{s.name}")
+            for s in self._streams.values()
+        ]
+        for reader in readers:
+            reader.start()
+        complete = True
+        for reader in readers:
+            reader.join(max(0.0, deadline - time.monotonic()))
+            complete = complete and not reader.is_alive()
+        return Drained(complete=complete, gap=bool(gaps))
 
 
-def _log_line(stream: str, raw: bytes) -> LogLine:
+_EPOCH_OF_SECOND: dict[str, float] = {}
+
+
+def _log_line(stream: str, raw: bytes) -> tuple[str, LogLine]:
+    """A line of a ``timestamps=True`` stream -> (its stamp in a sortable form, the line).
+
+    The engine writes RFC 3339 UTC stamps with nine fixed fraction digits; the sortable form pads
+    the fraction anyway. Parsing is by slicing, with the second's epoch cached (one datetime per
+    second of output, not per line): this runs for every line of every op.
+    """
     text = raw.decode("utf-8", "replace").rstrip("\r")
     stamp, sep, rest = text.partition(" ")
+    if sep and len(stamp) >= 20 and stamp[4] == "-" and stamp[10] == "T" and stamp[-1] == "Z":
+        second, _, fraction = stamp[:-1].partition(".")
+        base = _EPOCH_OF_SECOND.get(second)
+        if base is None:
+            try:
+                base = datetime.fromisoformat(second + "+00:00").timestamp()
+            except ValueError:
+                return "", LogLine(stream, time.time(), text)
+            if len(_EPOCH_OF_SECOND) > 4096:
+                _EPOCH_OF_SECOND.clear()
+            _EPOCH_OF_SECOND[second] = base
+        digits = fraction[:9].ljust(9, "0")
+        if digits.isdigit():
+            return second + "." + digits, LogLine(stream, base + int(digits) / 1e9, rest)
     if sep and stamp[:4].isdigit() and "T" in stamp:
         try:
-            return LogLine(stream, _ts(stamp) or time.time(), rest)
+            return "", LogLine(stream, _ts(stamp) or time.time(), rest)
         except ValueError:
             pass
-    return LogLine(stream, time.time(), text)
+    return "", LogLine(stream, time.time(), text)

@@ -2,6 +2,9 @@
 
 They go through the client layer only. ``--json`` output is the node's own models
 (``spec.status``), dumped as JSON: stable and documented in the README.
+
+Each command imports what it needs when it runs: a CLI call pays for its own imports only
+(``logs`` needs neither the job model nor pydantic; see bench/README.md for the figures).
 """
 
 from __future__ import annotations
@@ -13,17 +16,13 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nosana_tui.client.local import connect
-from nosana_tui.client.node import NodeClient, NodeError, job_done, job_ready, job_started
 from nosana_tui.config import paths
-from nosana_tui.spec import templates as tpl
-from nosana_tui.spec.diagnostics import Report
-from nosana_tui.spec.dstack.convert import convert_file
-from nosana_tui.spec.sanitize import clean_line
-from nosana_tui.spec.status import JobStatus, JobView, LogEntry
-from nosana_tui.spec.validate import validate_file
+
+if TYPE_CHECKING:
+    from nosana_tui.client.node import NodeClient
+    from nosana_tui.spec.status import JobView
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -42,6 +41,8 @@ def run_async(
     fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
 ) -> Callable[[argparse.Namespace], int]:
     def wrapper(args: argparse.Namespace) -> int:
+        from nosana_tui.client.node import NodeError
+
         try:
             return asyncio.run(fn(args))
         except NodeError as err:
@@ -58,6 +59,8 @@ def run_async(
 
 
 async def _client(args: argparse.Namespace) -> NodeClient:
+    from nosana_tui.client.local import connect
+
     return await connect(paths(), getattr(args, "node", None), say=_say)
 
 
@@ -82,11 +85,15 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
 def load_job(target: str, sets: dict[str, str]) -> tuple[dict[str, Any], str, str]:
     """A job from a file (JSON, YAML, dstack) or a template name: (definition, name, source)."""
+    from nosana_tui.spec import templates as tpl
+    from nosana_tui.spec.dstack.convert import convert_file
+    from nosana_tui.spec.validate import validate_file
+
     path = Path(target)
     if path.exists():
         if tpl.is_dstack_file(path):
             result = convert_file(path, env_overrides=sets)
-            report: Report = result.report
+            report = result.report
             data = result.data
         else:
             if sets:
@@ -115,6 +122,10 @@ def load_job(target: str, sets: dict[str, str]) -> tuple[dict[str, Any], str, st
 
 @run_async
 async def cmd_run(args: argparse.Namespace) -> int:
+    from nosana_tui.client.node import job_done, job_ready, job_started
+    from nosana_tui.spec import templates as tpl
+    from nosana_tui.spec.status import JobStatus
+
     definition, name, source = load_job(args.target, tpl.parse_sets(args.set or []))
     async with await _client(args) as client:
         view = await client.submit(definition, name, source)
@@ -211,47 +222,26 @@ def _since(text: str | None) -> float | None:
 
 @run_async
 async def cmd_logs(args: argparse.Namespace) -> int:
+    """One request: the node resolves the job prefix and the op, renders the text, and the
+    client neutralises escape sequences (``NodeClient.log_text``)."""
     async with await _client(args) as client:
-        view = await client.find(args.job)
-        if args.op and args.op != "system" and args.op not in {o.id for o in view.ops}:
-            raise CommandError(
-                f"job {view.id} has no op {args.op!r} (ops: {', '.join(o.id for o in view.ops)}, "
-                "or system)",
-                EXIT_INVALID,
-            )
         out = sys.stdout
-        buffer: list[str] = []
-        many = args.op is None
         try:
-            async for entry in client.logs(
-                view.id, args.op, follow=args.follow, tail=args.tail, since=_since(args.since)
+            async for text in client.log_text(
+                args.job,
+                args.op,
+                follow=args.follow,
+                tail=args.tail,
+                since=_since(args.since),
+                timestamps=args.timestamps,
             ):
-                if isinstance(entry, int):
-                    buffer.append(f"[{entry} lines dropped: this reader fell behind]\n")
-                    continue
-                buffer.append(_format(entry, many, args.timestamps))
-                if len(buffer) >= 1000 or args.follow:
-                    out.write("".join(buffer))
-                    buffer.clear()
-                    if args.follow:
-                        out.flush()
+                out.write(text)
+                if args.follow:
+                    out.flush()
         except KeyboardInterrupt:
             pass
-        out.write("".join(buffer))
         out.flush()
     return EXIT_OK
-
-
-def _format(entry: LogEntry, prefix_op: bool, timestamps: bool) -> str:
-    head = ""
-    if timestamps:
-        head += (
-            time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(entry.ts))
-            + f".{int(entry.ts % 1 * 1000):03d} "
-        )
-    if prefix_op:
-        head += f"{entry.op_id} | "
-    return head + clean_line(entry.text) + "\n"
 
 
 # --- controls -------------------------------------------------------------------------------------
@@ -307,6 +297,7 @@ async def cmd_rm(args: argparse.Namespace) -> int:
 
 def cmd_node_serve(args: argparse.Namespace) -> int:
     from nosana_tui.client.local import start_agent, wait_for_agent
+    from nosana_tui.client.node import NodeClient
 
     if args.detach:
         url = f"http://{args.host}:{args.port}"

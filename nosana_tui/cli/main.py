@@ -15,16 +15,15 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from nosana_tui import __version__
 from nosana_tui.cli.jobs import add_commands
 from nosana_tui.config import paths
-from nosana_tui.spec import templates as tpl
-from nosana_tui.spec.diagnostics import Report
-from nosana_tui.spec.model import job_schema
-from nosana_tui.spec.secrets import has_secrets, redact
-from nosana_tui.spec.validate import validate_file
+
+if TYPE_CHECKING:  # the commands import these when they run (see cli/jobs.py)
+    from nosana_tui.spec import templates as tpl
+    from nosana_tui.spec.diagnostics import Report
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -64,7 +63,9 @@ def _print_report(report: Report, out: TextIO) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from nosana_tui.spec import templates as tpl
     from nosana_tui.spec.dstack.convert import convert_file
+    from nosana_tui.spec.validate import validate_file
 
     reports: list[Report] = []
     for file in args.files:
@@ -87,11 +88,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from nosana_tui.spec.model import job_schema
+
     _print_json(job_schema(), sys.stdout)
     return EXIT_OK
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from nosana_tui.spec import templates as tpl
     from nosana_tui.spec.dstack.convert import convert_file
 
     overrides = tpl.parse_sets(args.env or [])
@@ -111,6 +115,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _library() -> list[tpl.Template]:
+    from nosana_tui.spec import templates as tpl
+
     templates, problems = tpl.load_library(paths().templates_dir)
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
@@ -118,6 +124,9 @@ def _library() -> list[tpl.Template]:
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
+    from nosana_tui.spec import templates as tpl
+    from nosana_tui.spec.secrets import has_secrets, redact
+
     templates = _library()
     if args.action == "show":
         if not args.name:
@@ -142,6 +151,8 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from nosana_tui.spec import templates as tpl
+
     locations = {**paths().as_dict(), "builtin_templates": str(tpl.BUILTIN_DIR)}
     if args.json:
         _print_json({"version": __version__, "paths": locations}, sys.stdout)
@@ -239,11 +250,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     try:
         code: int = args.func(args)
-    except tpl.TemplateError as err:
-        print(f"error: {err}", file=sys.stderr)
-        for diag in err.diagnostics:
-            print(diag.render(), file=sys.stderr)
-        return EXIT_INVALID
     except CliError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.code
@@ -254,6 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         print(f"error: {err.filename or ''}: {err.strerror}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as err:
+        templates = sys.modules.get("nosana_tui.spec.templates")  # loaded if it raised this
+        if templates is None or not isinstance(err, templates.TemplateError):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        for diag in err.diagnostics:
+            print(diag.render(), file=sys.stderr)
+        return EXIT_INVALID
     return code
 
 

@@ -84,13 +84,27 @@ class PullProgress:
 LogSink = Callable[[list[LogLine]], None]
 
 
+KEPT_LOG_LINES = 25_000
+"""How many of an op's newest log lines are kept: the store trims to this, and a follower that
+falls behind a chatty op reads no more than this when the op ends."""
+
+
+@dataclass(frozen=True)
+class Drained:
+    """How the end of a container's output was read."""
+
+    complete: bool  # False: the read took longer than it was allowed to
+    gap: bool  # the op printed faster than it was followed: only its newest lines were read
+
+
 class LogFollower(Protocol):
     """A running log stream of one container."""
 
     def cancel(self) -> None: ...
 
-    def wait(self, timeout: float) -> bool:
-        """Block until the stream has ended (the container stopped and every line was read)."""
+    def finish(self, timeout: float, keep: int) -> Drained:
+        """The container has stopped: hand on every line not handed on yet (at most the newest
+        ``keep``), then stop. Blocks, for ``timeout`` at most."""
         ...
 
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import dataclasses
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from typing import Any, Protocol
 import httpx
 
 from nosana_tui.engine.backend import (
+    KEPT_LOG_LINES,
     Backend,
     BackendError,
     ContainerSpec,
@@ -378,7 +380,15 @@ class OpRunner:
         # Read the output to its end before the op counts as ended: results are taken from it.
         if self._logs is not None:
             follower = self._logs
-            if not await asyncio.to_thread(follower.wait, LOG_DRAIN_TIMEOUT):
+            self._logs = None
+            drained = await asyncio.to_thread(follower.finish, LOG_DRAIN_TIMEOUT, KEPT_LOG_LINES)
+            if drained.gap:
+                self.system(
+                    "printed faster than its output could be followed: only the newest "
+                    f"{KEPT_LOG_LINES:,} lines were read after it ended; lines before them may be "
+                    "missing here (the engine's own log has them all)"
+                )
+            if not drained.complete:
                 self.system(
                     f"log stream not drained after {LOG_DRAIN_TIMEOUT:.0f} s; stopped reading"
                 )
@@ -588,13 +598,33 @@ class JobRunner:
         """Hand a follower's batches to the recorder on the loop; with ``after``, drop the lines
         already stored (the engine's ``since`` is not exact enough to rely on)."""
         loop = asyncio.get_running_loop()
+        # Follower threads hand on a few lines at a time; waking the loop for each hand-off
+        # costs more than the lines (measured: bench/ingest_profile.py). So hand-offs gather in
+        # a buffer and the loop takes the whole buffer in one call, scheduled once per batch.
+        buffer: list[LogLine] = []
+        lock = threading.Lock()
+        scheduled = False
+
+        def take() -> None:
+            nonlocal scheduled
+            with lock:
+                lines = buffer.copy()
+                buffer.clear()
+                scheduled = False
+            self.recorder.append_logs(self.id, op_id, lines)
 
         def sink(lines: list[LogLine]) -> None:
+            nonlocal scheduled
             if after is not None:
                 lines = [ln for ln in lines if ln.ts > after]
                 if not lines:
                     return
-            loop.call_soon_threadsafe(self.recorder.append_logs, self.id, op_id, lines)
+            with lock:
+                buffer.extend(lines)
+                if scheduled:
+                    return
+                scheduled = True
+            loop.call_soon_threadsafe(take)
 
         return sink
 

@@ -132,6 +132,7 @@ class Agent:
 
     async def changes(self, job_id: str, keepalive: float = 15.0) -> AsyncIterator[JobView | None]:
         """The job's view now and after every change; None every ``keepalive`` seconds."""
+        job_id = self._get(job_id).id
         cond = self._changes.setdefault(job_id, asyncio.Condition())
         last = ""
         while True:
@@ -155,10 +156,17 @@ class Agent:
         return self._get(job_id).view
 
     def _get(self, job_id: str) -> JobRunner:
+        """A job by its id or, as ``docker`` takes container ids, an unambiguous prefix."""
         runner = self.runners.get(job_id)
-        if runner is None:
-            raise AgentError(f"no job {job_id!r} on this node", 404)
-        return runner
+        if runner is not None:
+            return runner
+        found = [r for key, r in self.runners.items() if job_id and key.startswith(job_id)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            ids = ", ".join(sorted(r.id for r in found))
+            raise AgentError(f"{job_id!r} matches several jobs: {ids}; give more of the id", 400)
+        raise AgentError(f"no job {job_id!r} on this node", 404)
 
     def definition(self, job_id: str) -> dict[str, Any]:
         return self._get(job_id).definition.model_dump(
@@ -206,7 +214,8 @@ class Agent:
     def _op(self, job_id: str, op_id: str, group: str | None = None) -> JobRunner:
         runner = self._get(job_id)
         if op_id not in runner.ops:
-            raise AgentError(f"job {job_id} has no op {op_id!r}", 404)
+            ops = ", ".join(runner.ops)
+            raise AgentError(f"job {runner.id} has no op {op_id!r} (ops: {ops})", 404)
         if group is not None and runner.ops[op_id].view.group != group:
             raise AgentError(f"op {op_id!r} is not in group {group!r}", 404)
         return runner
@@ -221,7 +230,7 @@ class Agent:
         runner = self._get(job_id)
         ops = runner.group_ops(group)
         if not ops:
-            raise AgentError(f"job {job_id} has no group {group!r}", 404)
+            raise AgentError(f"job {runner.id} has no group {group!r}", 404)
         return runner, ops
 
     async def stop_group(self, job_id: str, group: str) -> None:
@@ -236,8 +245,8 @@ class Agent:
     async def remove(self, job_id: str) -> None:
         runner = self._get(job_id)
         await runner.remove()
-        del self.runners[job_id]
-        self.store.delete_job(job_id)
+        del self.runners[runner.id]
+        self.store.delete_job(runner.id)
 
     def running_jobs(self) -> int:
         return sum(1 for r in self.runners.values() if r.view.status is JobStatus.RUNNING)

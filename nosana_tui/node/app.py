@@ -13,7 +13,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
@@ -21,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from nosana_tui import __version__
 from nosana_tui.node.agent import Agent, AgentError
+from nosana_tui.node.store import text_line
 from nosana_tui.spec.status import (
     ActionResult,
     Endpoint,
@@ -189,7 +190,8 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
 
     @app.get(
         "/api/jobs/{job}/logs",
-        summary="log lines as NDJSON; with follow, new lines as they come",
+        summary="log lines: NDJSON (LogEntry per line) or plain text; with follow, new lines "
+        "as they come",
         response_model=list[LogEntry],
     )
     async def logs(
@@ -201,20 +203,53 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         ] = None,
         tail: Annotated[int | None, Query(ge=0)] = None,
         follow: bool = False,
+        format: Annotated[
+            Literal["ndjson", "text"],
+            Query(
+                description="ndjson: one LogEntry object per line; text: the lines themselves, "
+                "as `docker logs` prints them (not sanitised: a client must neutralise escape "
+                "sequences before showing them)"
+            ),
+        ] = "ndjson",
+        timestamps: Annotated[
+            bool, Query(description="text: each line starts with its UTC time")
+        ] = False,
+        prefix: Annotated[
+            bool | None,
+            Query(description="text: each line starts with its op id (default: when no op)"),
+        ] = None,
     ) -> StreamingResponse:
         view = agent.job(job)
         if op is not None and op != "system" and op not in {o.id for o in view.ops}:
-            raise AgentError(f"job {job} has no op {op!r}", 404)
+            ops = ", ".join(o.id for o in view.ops)
+            raise AgentError(f"job {view.id} has no op {op!r} (ops: {ops}, or system)", 404)
         store = agent.store
-        sub = store.subscribe(job, op) if follow else None
-        history = store.logs(job, op, after=after, since=since, tail=tail)
+        text = format == "text"
+        with_op = op is None if prefix is None else prefix
+        sub = store.subscribe(view.id, op) if follow else None
+        history = store.log_lines(
+            view.id,
+            op,
+            after=after,
+            since=since,
+            tail=tail,
+            form=format,
+            timestamps=timestamps,
+            prefix=with_op,
+        )
+
+        def render(entries: list[LogEntry]) -> bytes:
+            if text:
+                return "".join(
+                    text_line(e, timestamps=timestamps, prefix=with_op) for e in entries
+                ).encode()
+            return "".join(e.model_dump_json() + "\n" for e in entries).encode()
 
         async def lines() -> AsyncIterator[bytes]:
-            last = history[-1].seq if history else after
+            last = history[-1][0] if history else after
             try:
-                for start in range(0, len(history), 2000):
-                    chunk = history[start : start + 2000]
-                    yield "".join(e.model_dump_json() + "\n" for e in chunk).encode()
+                for start in range(0, len(history), 4000):
+                    yield "".join(line for _, line in history[start : start + 4000]).encode()
                 if sub is None:
                     return
                 reported = 0
@@ -222,19 +257,25 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
                     try:
                         batch = await asyncio.wait_for(sub.queue.get(), 15.0)
                     except TimeoutError:
-                        yield b"\n"  # keep-alive
+                        if not text:  # (text has no empty line to spare; disconnects are
+                            yield b"\n"  # noticed through the ASGI disconnect message)
                         continue
                     fresh = [e for e in batch if e.seq > last]
                     if fresh:
                         last = fresh[-1].seq
-                        yield "".join(e.model_dump_json() + "\n" for e in fresh).encode()
+                        yield render(fresh)
                     if sub.dropped > reported:
-                        yield (json.dumps({"dropped": sub.dropped - reported}) + "\n").encode()
+                        dropped = sub.dropped - reported
                         reported = sub.dropped
+                        if text:
+                            yield f"[{dropped} lines dropped: this reader fell behind]\n".encode()
+                        else:
+                            yield (json.dumps({"dropped": dropped}) + "\n").encode()
             finally:
                 if sub is not None:
                     store.unsubscribe(sub)
 
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        media = "text/plain; charset=utf-8" if text else "application/x-ndjson"
+        return StreamingResponse(lines(), media_type=media)
 
     return app

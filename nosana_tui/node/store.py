@@ -12,15 +12,16 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nosana_tui.engine.backend import LogLine
+from nosana_tui.engine.backend import KEPT_LOG_LINES, LogLine
 from nosana_tui.spec.status import JobView, LogEntry, OpView
 
-MAX_LINES_PER_OP = 25_000
+MAX_LINES_PER_OP = KEPT_LOG_LINES
 FLUSH_INTERVAL = 0.1
 SUBSCRIBER_QUEUE = 10_000
 
@@ -140,12 +141,12 @@ class Store:
             )
             del cursor
             last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
-        first = last - len(batch) + 1
-        entries = [
-            LogEntry(seq=first + i, job_id=j, op_id=o, stream=s, ts=t, text=x)
-            for i, (j, o, s, t, x) in enumerate(batch)
-        ]
-        self._publish(entries)
+        if self._subscribers:  # models only for those who follow: most lines only get stored
+            first = last - len(batch) + 1
+            self._publish(
+                LogEntry(seq=first + i, job_id=j, op_id=o, stream=s, ts=t, text=x)
+                for i, (j, o, s, t, x) in enumerate(batch)
+            )
         counts: dict[tuple[str, str], int] = defaultdict(int)
         for j, o, *_ in batch:
             counts[(j, o)] += 1
@@ -195,6 +196,54 @@ class Store:
             for r in self.db.execute(sql, params)
         ]
 
+    def log_lines(
+        self,
+        job_id: str,
+        op_id: str | None = None,
+        *,
+        after: int = 0,
+        since: float | None = None,
+        tail: int | None = None,
+        form: str = "ndjson",
+        timestamps: bool = False,
+        prefix: bool = False,
+    ) -> list[tuple[int, str]]:
+        """The same lines as :meth:`logs`, already rendered by SQLite: ``(seq, line)`` where a
+        line is a ``LogEntry`` as one JSON object (``ndjson``), or as ``text`` laid out by
+        :func:`text_line`. No model per line: this is what ``logs`` reads are served from."""
+        self.flush()
+        if form == "ndjson":
+            # ts as printed by printf keeps microseconds; json_object alone keeps 15 digits
+            rendered = (
+                "json_object('seq', seq, 'job_id', job_id, 'op_id', op_id, 'stream', stream,"
+                " 'ts', json(printf('%.6f', ts)), 'text', text) || char(10)"
+            )
+        else:
+            rendered = "text || char(10)"
+            if prefix:
+                rendered = f"op_id || ' | ' || {rendered}"
+            if timestamps:
+                ms = "CAST(ts * 1000 + 0.5 AS INTEGER)"  # the same arithmetic as text_line
+                rendered = (
+                    f"strftime('%Y-%m-%dT%H:%M:%S', {ms} / 1000, 'unixepoch')"
+                    f" || printf('.%03dZ ', {ms} % 1000) || {rendered}"
+                )
+        where = ["job_id = ?", "seq > ?"]
+        params: list[object] = [job_id, after]
+        if op_id is not None:
+            where.append("op_id = ?")
+            params.append(op_id)
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        sql = f"SELECT seq, {rendered} FROM logs WHERE {' AND '.join(where)}"
+        if tail is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY 1"
+            params.append(tail)
+        else:
+            sql += " ORDER BY seq"
+        return self.db.execute(sql, params).fetchall()
+
     def op_log_text(self, job_id: str, op_id: str) -> list[tuple[str, str]]:
         self.flush()
         return list(
@@ -242,3 +291,16 @@ class Store:
     def close(self) -> None:
         self.flush()
         self.db.close()
+
+
+def text_line(entry: LogEntry, *, timestamps: bool, prefix: bool) -> str:
+    """One line of the ``text`` form of the logs, as :meth:`Store.log_lines` renders it:
+    ``[2026-11-23T12:17:18.153Z ][op | ]text`` and a newline (UTC, milliseconds)."""
+    line = entry.text + "\n"
+    if prefix:
+        line = f"{entry.op_id} | {line}"
+    if timestamps:
+        ms = int(entry.ts * 1000 + 0.5)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
+        line = f"{stamp}.{ms % 1000:03d}Z {line}"
+    return line

@@ -43,3 +43,14 @@ def clean_line(text: str, *, keep_colour: bool = True) -> str:
         return _visible(match.group("ctl"))
 
     return _ANY.sub(replace, text)
+
+
+_NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but \t and \n
+
+
+def clean_text(text: str, *, keep_colour: bool = True) -> str:
+    """:func:`clean_line` for many lines at once (newlines kept): a chunk with no control
+    character at all, the usual case, is returned as it is after one scan."""
+    if _NEEDS_CLEANING.search(text) is None:
+        return text
+    return "\n".join(clean_line(line, keep_colour=keep_colour) for line in text.split("\n"))

@@ -13,7 +13,7 @@ import pytest
 
 from nosana_tui.engine.backend import LogLine
 from nosana_tui.node import store as store_mod
-from nosana_tui.node.store import MAX_LINES_PER_OP, Store
+from nosana_tui.node.store import MAX_LINES_PER_OP, Store, text_line
 from nosana_tui.spec.status import (
     Endpoint,
     Health,
@@ -285,3 +285,39 @@ def test_close_flushes_pending_lines(tmp_path: Path) -> None:
         assert [e.text for e in again.logs("job1")] == ["kept at close"]
     finally:
         again.close()
+
+
+def test_log_lines_render_the_same_entries_as_logs(store: Store) -> None:
+    """What reads are served from (rendered by SQLite) says what ``logs`` says, per form."""
+    texts = ["héllo 日本", "", 'quote " and \\ and \x1b[31mred', "tab\there", "ctl \x07 \x00 end"]
+    stamps = [1_763_900_238.153133, 1_763_900_238.9996, 1_763_900_239.0005, 0.0015, 1e9 + 0.5]
+    for text, ts in zip(texts, stamps, strict=True):
+        store.append_logs("job1", "op", [LogLine("stdout", ts, text)])
+    store.append_logs("job1", "system", lines(["sys"], stream="system", ts=1e9))
+    for kwargs in ({}, {"tail": 2}, {"since": 1e9}, {"after": 2}, {"op_id": "op"}):
+        entries = store.logs("job1", **kwargs)  # type: ignore[arg-type]
+        ndjson = store.log_lines("job1", **kwargs)  # type: ignore[arg-type]
+        assert [seq for seq, _ in ndjson] == [e.seq for e in entries]
+        parsed = [LogEntry.model_validate_json(line) for _, line in ndjson]
+        assert all(line.endswith("\n") for _, line in ndjson)
+        assert [(p.seq, p.job_id, p.op_id, p.stream, p.text) for p in parsed] == [
+            (e.seq, e.job_id, e.op_id, e.stream, e.text) for e in entries
+        ]
+        assert all(abs(p.ts - e.ts) < 1e-6 for p, e in zip(parsed, entries, strict=True))
+        for timestamps in (False, True):
+            for prefix in (False, True):
+                text = store.log_lines(
+                    "job1", form="text", timestamps=timestamps, prefix=prefix, **kwargs
+                )  # type: ignore[arg-type]
+                assert [line for _, line in text] == [
+                    text_line(e, timestamps=timestamps, prefix=prefix) for e in entries
+                ]
+
+
+def test_text_line_layout() -> None:
+    entry = LogEntry(
+        seq=1, job_id="j", op_id="web", stream="stdout", ts=1_700_000_000.2505, text="hi"
+    )
+    assert text_line(entry, timestamps=False, prefix=False) == "hi\n"
+    assert text_line(entry, timestamps=False, prefix=True) == "web | hi\n"
+    assert text_line(entry, timestamps=True, prefix=True) == "2023-11-14T22:13:20.251Z web | hi\n"

@@ -12,7 +12,7 @@ import sys
 import httpx
 import pytest
 
-from nosana_tui.client.node import NodeClient, job_done, job_ready
+from nosana_tui.client.node import NodeClient, NodeError, job_done, job_ready
 from nosana_tui.spec.status import JobStatus, LogEntry, OpStatus
 from tests.dockerenv import REGISTRY_IMAGE
 from tests.node.conftest import AgentProcess, job, op_log, run_op, wait_for
@@ -174,3 +174,34 @@ async def test_escape_sequences_from_containers_are_stored_raw_and_cleaned_for_d
     assert "\x1b]0" not in proc.stdout and "\x1b[2J" not in proc.stdout
     assert "owned" not in proc.stdout
     await client.remove(view.id)
+
+
+async def test_logs_as_text_by_id_prefix_are_neutralised_by_the_client(
+    client: NodeClient,
+) -> None:
+    """``format=text`` over the real agent: the layout `docker logs` has, the op prefix for all
+    ops, UTC times with ``timestamps``; the client strips every escape but colour, even though
+    the node sends the raw bytes."""
+    script = r"printf 'plain\n\033[31mred\033[0m\n\033]52;c;ZXZpbA==\007gone\n\033[2Jcleared\n'"
+    view = await client.submit(job(run_op("printer", script)))
+    await wait_for(client, view.id, job_done)
+    short = view.id[:6]
+    text = "".join([t async for t in client.log_text(short, "printer")])
+    assert text == "plain\n\x1b[31mred\x1b[0m\ngone\ncleared\n"
+    everything = "".join([t async for t in client.log_text(short)])
+    assert "printer | plain\n" in everything and "system | " in everything
+    stamped = "".join([t async for t in client.log_text(view.id, "printer", timestamps=True)])
+    first = stamped.splitlines()[0]
+    assert first.endswith("Z plain") and first[4] == "-" and first[10] == "T", first
+    last = "".join([t async for t in client.log_text(view.id, "printer", tail=1)])
+    assert last == "cleared\n"
+    # the raw stream from the node still holds the sequences: cleaning is the client's job
+    raw = await client.http.get(
+        f"/api/jobs/{short}/logs", params={"op": "printer", "format": "text"}
+    )
+    assert "\x1b]52;" in raw.text
+    assert (await client.find(short)).id == view.id
+    with pytest.raises(NodeError) as err:
+        _ = [t async for t in client.log_text(view.id, "nope")]
+    assert err.value.status == 404 and "(ops: printer, or system)" in str(err.value)
+    await client.remove(short)
