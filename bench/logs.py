@@ -190,6 +190,13 @@ async def main() -> int:
                     n += 1
                 if i:
                     api_times.append(time.perf_counter() - t)
+            text_times = []
+            for i in range(args.n + 1):
+                t = time.perf_counter()
+                async for _chunk in client.log_text(job_id, "printer"):
+                    pass
+                if i:
+                    text_times.append(time.perf_counter() - t)
             sampler.phase = "done"
             print(f"\nreading back (stdout to /dev/null; n={args.n} after 1 warm-up):")
             for key in readers:
@@ -203,6 +210,19 @@ async def main() -> int:
             print(
                 f"  {'NodeClient.logs (API, in-process)':38} {n:>9,} lines"
                 f"{'':>17}{fmt(api_times)}  -> {n / med:>11,.0f} lines/s"
+            )
+            print(
+                f"  {'NodeClient.log_text (API, in-process)':38} {n:>9,} lines"
+                f"{'':>17}{fmt(text_times)}  -> {n / statistics.median(text_times):>11,.0f} lines/s"
+            )
+            ours = counts["nosana-tui logs JOB printer"][0] / statistics.median(
+                times["nosana-tui logs JOB printer"]
+            )
+            theirs = counts["docker logs C"][0] / statistics.median(times["docker logs C"])
+            print(
+                f"\ntarget: `nosana-tui logs` at >= half the rate of `docker logs`: "
+                f"{ours:,.0f} / {theirs:,.0f} lines/s = {ours / theirs:.2f}x "
+                f"-> {'holds' if ours >= theirs / 2 else 'does NOT hold'}"
             )
             print(
                 f"\nagent memory: after start-up / peak ingesting / peak reading / VmHWM: "

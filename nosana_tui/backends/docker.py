@@ -21,6 +21,7 @@ import docker.errors
 import requests.exceptions
 from docker.types import DeviceRequest
 
+from nosana_tui.backends import gpu as gpu_host
 from nosana_tui.engine.backend import (
     LABEL_AGENT,
     LABEL_JOB,
@@ -30,12 +31,14 @@ from nosana_tui.engine.backend import (
     ContainerState,
     Drained,
     EventSink,
+    GpuAccess,
     LogLine,
     LogSink,
     PullProgress,
 )
 
 NETWORK_PREFIX = "nosana-tui-"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _ts(text: str | None) -> float | None:
@@ -78,6 +81,10 @@ def _state(attrs: dict[str, Any]) -> ContainerState:
     )
 
 
+def _ids(ids: list[int]) -> str:
+    return ",".join(map(str, ids))
+
+
 def _gpu_hint(err: Exception) -> str:
     text = str(err)
     if "could not select device driver" in text or "nvidia" in text.lower():
@@ -92,7 +99,9 @@ def _gpu_hint(err: Exception) -> str:
 class DockerBackend:
     """Containers, networks and volumes of nosana-tui jobs on one Docker engine."""
 
-    def __init__(self, base_url: str | None = None, agent_id: str = "") -> None:
+    def __init__(
+        self, base_url: str | None = None, agent_id: str = "", gpu_ids: list[int] | None = None
+    ) -> None:
         try:
             self.client = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
             self.client.ping()
@@ -102,6 +111,8 @@ class DockerBackend:
             ) from None
         self.api = self.client.api
         self.agent_id = agent_id
+        self.gpu_ids = gpu_ids  # None: all GPUs (`node serve --gpus all`)
+        self._gpu: tuple[GpuAccess, gpu_host.Passthrough | None] | None = None
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -132,6 +143,43 @@ class DockerBackend:
             "memory": info.get("MemTotal"),
             "containers_running": info.get("ContainersRunning"),
         }
+
+    async def gpu_access(self) -> GpuAccess:
+        """Chosen once per agent: the engine's NVIDIA runtime when it has one, else direct
+        passthrough of the devices and driver files, else none (with what to install)."""
+        if self._gpu is None:
+            self._gpu = await asyncio.to_thread(self._choose_gpu_access)
+        return self._gpu[0]
+
+    def _choose_gpu_access(self) -> tuple[GpuAccess, gpu_host.Passthrough | None]:
+        which = "all GPUs" if self.gpu_ids is None else f"GPUs {_ids(self.gpu_ids)}"
+        try:
+            runtimes = set((self.client.info().get("Runtimes") or {}).keys())
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            runtimes = set()
+        if "nvidia" in runtimes:
+            return GpuAccess("runtime", f"the engine's NVIDIA runtime ({which})"), None
+        try:
+            plan = gpu_host.plan_passthrough(self.gpu_ids)
+        except ValueError as err:
+            return (
+                GpuAccess(
+                    "none",
+                    f"no GPU can be given to containers on this machine: {str(err).rstrip('.')} "
+                    "(with the NVIDIA driver alone nosana-tui passes the GPU through itself; the "
+                    "NVIDIA container toolkit, nvidia-container-toolkit, is the other way)",
+                ),
+                None,
+            )
+        return (
+            GpuAccess(
+                "passthrough",
+                f"direct passthrough of {which}, the engine has no NVIDIA runtime: "
+                f"{len(plan.devices)} devices and {len(plan.binds)} driver files (read-only, "
+                f"under {gpu_host.LIB_DIR})",
+            ),
+            plan,
+        )
 
     async def images(self) -> list[dict[str, object]]:
         images = await self._call(self.api.images)
@@ -225,8 +273,24 @@ class DockerBackend:
             if spec.restart_policy == "on-failure" and spec.restart_tries is not None:
                 policy["MaximumRetryCount"] = spec.restart_tries
             host_config["restart_policy"] = policy
+        env = dict(spec.env)
         if spec.gpu:
-            host_config["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+            await self.gpu_access()
+            assert self._gpu is not None
+            _, plan = self._gpu
+            if plan is not None:
+                host_config["devices"] = [f"{d}:{d}:rwm" for d in plan.devices]
+                host_config["binds"].update(
+                    {host: {"bind": inside, "mode": "ro"} for host, inside in plan.binds}
+                )
+                env = await self._passthrough_env(spec.image, env, plan)
+            elif self.gpu_ids is None:
+                host_config["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+            else:
+                ids = [str(i) for i in self.gpu_ids]
+                host_config["device_requests"] = [
+                    DeviceRequest(device_ids=ids, capabilities=[["gpu"]])
+                ]
         endpoint = self.api.create_endpoint_config(aliases=list(spec.aliases))
 
         def create_and_start() -> dict[str, Any]:
@@ -234,7 +298,7 @@ class DockerBackend:
                 spec.image,
                 command=spec.cmd,
                 entrypoint=spec.entrypoint,
-                environment=spec.env,
+                environment=env,
                 working_dir=spec.work_dir,
                 name=spec.name,
                 labels=self._labels(spec.job_id, spec.op_id),
@@ -260,6 +324,22 @@ class DockerBackend:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
             raise BackendError(f"start failed: {err}") from None
         return _state(attrs)
+
+    async def _passthrough_env(
+        self, image: str, env: dict[str, str], plan: gpu_host.Passthrough
+    ) -> dict[str, str]:
+        """The op's env plus the plan's, search paths put in front of what the container would
+        otherwise have (the op's value, else the image's), not in its place."""
+        try:
+            config = (await self._call(self.api.inspect_image, image)).get("Config") or {}
+        except (BackendError, docker.errors.NotFound):
+            config = {}
+        seen = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+        seen.setdefault("PATH", DEFAULT_PATH)  # what the engine gives an image without one
+        seen.update(env)
+        merged = plan.merged_env(seen)
+        keep = {k: v for k, v in merged.items() if k not in env or k in ("LD_LIBRARY_PATH", "PATH")}
+        return {**env, **keep}
 
     async def inspect(self, container_id: str) -> ContainerState | None:
         try:

@@ -299,6 +299,7 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
     from nosana_tui.client.local import start_agent, wait_for_agent
     from nosana_tui.client.node import NodeClient
 
+    _gpu_ids(args.gpus)  # a bad value is refused here, not in the background agent's log
     if args.detach:
         url = f"http://{args.host}:{args.port}"
 
@@ -308,7 +309,7 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
                 if await client.alive():
                     _say(f"a node already answers at {url}")
                     return EXIT_OK
-                process = start_agent(paths(), url)
+                process = start_agent(paths(), url, args.gpus)
                 await wait_for_agent(client, process)
                 _say(f"node agent started at {url} (pid {process.pid})")
                 return EXIT_OK
@@ -320,7 +321,20 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: listening on {args.host}, beyond this machine; the token is still required")
-    return serve(paths(), args.host, args.port)
+    return serve(paths(), args.host, args.port, _gpu_ids(args.gpus))
+
+
+def _gpu_ids(text: str) -> list[int] | None:
+    """``--gpus all`` (None: every GPU) or ``--gpus 0,1``, as the Nosana node takes it."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        ids = []
+    if not ids or any(i < 0 for i in ids):
+        raise CommandError(f"--gpus {text!r}: give `all` or GPU indexes like 0,1", EXIT_INVALID)
+    return sorted(set(ids))
 
 
 @run_async
@@ -338,7 +352,17 @@ async def cmd_node_info(args: argparse.Namespace) -> int:
         )
         runtimes = ", ".join(map(str, engine.get("runtimes") or [])) or "-"
         print(f"runtimes  {runtimes}; GPU runtime: {'yes' if engine.get('gpu_runtime') else 'no'}")
-        print(f"gpus      {len(info.gpus) or 'none found'}")
+        if info.gpus:
+            for gpu in info.gpus:
+                used = "" if gpu.memory_used_mb is None else f"{gpu.memory_used_mb:,}/"
+                util = "" if gpu.utilization_pct is None else f", {gpu.utilization_pct}% busy"
+                print(
+                    f"gpu {gpu.index:<5} {gpu.name} ({used}{gpu.memory_total_mb:,} MiB{util}; "
+                    f"driver {gpu.driver_version or '?'}, CUDA {gpu.cuda_version or '?'})"
+                )
+            print(f"gpu access {info.gpu_access} (found with {info.gpu_source})")
+        else:
+            print(f"gpus      none: {info.gpu_note or 'no NVIDIA GPU found'}")
         print(f"jobs      {info.jobs}")
         tags = sorted(t for img in info.images for t in img.get("tags") or [])
         print(f"images    {', '.join(tags) or '-'}")
@@ -399,6 +423,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5001)
     p.add_argument("--detach", action="store_true", help="run it in the background and return")
+    p.add_argument(
+        "--gpus",
+        default="all",
+        metavar="all|0,1",
+        help="the GPUs ops with gpu: true get (default: all)",
+    )
     p.set_defaults(func=cmd_node_serve)
     p = node_sub.add_parser("info", help="the node's engine, GPUs and images")
     p.add_argument("--node", metavar="URL", help=node_help)

@@ -27,7 +27,7 @@ def is_local(url: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
-def start_agent(paths: Paths, url: str) -> subprocess.Popen[bytes]:
+def start_agent(paths: Paths, url: str, gpus: str = "all") -> subprocess.Popen[bytes]:
     """Start ``nosana-tui node serve`` detached from this terminal; its output goes to a log."""
     parsed = urlparse(url)
     paths.data_dir.mkdir(parents=True, exist_ok=True)
@@ -42,6 +42,8 @@ def start_agent(paths: Paths, url: str) -> subprocess.Popen[bytes]:
         parsed.hostname or "127.0.0.1",
         "--port",
         str(parsed.port or 5001),
+        "--gpus",
+        gpus,
     ]
     return subprocess.Popen(
         command,

@@ -19,7 +19,7 @@ import httpx
 from nosana_tui.spec.sanitize import clean_text
 
 if TYPE_CHECKING:
-    from nosana_tui.spec.status import JobView, LogEntry, NodeInfo, OpStatus
+    from nosana_tui.spec.status import GpuTelemetry, JobView, LogEntry, NodeInfo, OpStatus
 
 
 class NodeError(Exception):
@@ -84,6 +84,13 @@ class NodeClient:
         from nosana_tui.spec.status import NodeInfo
 
         return NodeInfo.model_validate((await self._request("GET", "/node/info")).json())
+
+    async def gpus(self) -> GpuTelemetry:
+        """The node's GPUs now, their recent utilisation and memory, and the processes (with
+        job and op) using them: ``GET /api/gpus``."""
+        from nosana_tui.spec.status import GpuTelemetry
+
+        return GpuTelemetry.model_validate((await self._request("GET", "/api/gpus")).json())
 
     async def jobs(self) -> list[JobView]:
         from nosana_tui.spec.status import JobView

@@ -111,8 +111,19 @@ class LogFollower(Protocol):
 EventSink = Callable[[str, str, dict[str, str]], None]  # container id, action, attributes
 
 
+@dataclass(frozen=True)
+class GpuAccess:
+    """How an op with ``gpu: true`` gets the GPUs on this backend."""
+
+    mode: str  # "runtime" (the engine's NVIDIA runtime), "passthrough" (devices + driver
+    #            files given directly) or "none"
+    detail: str  # for the op's system log: how, or why not and what to install
+
+
 class Backend(Protocol):
     async def info(self) -> dict[str, object]: ...
+
+    async def gpu_access(self) -> GpuAccess: ...
 
     async def ensure_network(self, job_id: str) -> str: ...
 

@@ -83,8 +83,9 @@ class Recorder(Protocol):
 class Timing:
     """How often health checks run; tests and benchmarks may make them faster."""
 
-    startup_interval: float = 0.25
-    startup_max_interval: float = 0.5
+    startup_interval: float = 0.25  # start-up checks poll this often while the op is young...
+    startup_fast_for: float = 60.0  # ...for this long (a loopback GET costs ~5 ms),
+    startup_max_interval: float = 2.0  # then back off towards this (models take minutes)
     continuous_interval: float = 10.0
     stop_timeout: float = 10.0
 
@@ -214,6 +215,11 @@ class OpRunner:
         entrypoint = resolve_command(entry, shell=False)
         image = str(resolved.get("image") or eff.image)
         self.view.image = image
+        if eff.gpu:  # before a pull: a GPU image can be many GB for nothing
+            access = await job.backend.gpu_access()
+            if access.mode == "none":
+                raise BackendError(f"this op asks for a GPU (gpu: true): {access.detail}")
+            self.system(f"GPU access: {access.detail}")
 
         if not await job.backend.has_image(image):
             self.system(f"pulling image {image}")
@@ -256,8 +262,6 @@ class OpRunner:
             restart_name = policy
         elif isinstance(policy, dict):
             restart_name, restart_tries = policy.get("policy"), policy.get("restart_tries")
-        if eff.gpu:
-            self.system("requesting all GPUs from the engine")
         previous = {e.port: e.host_port for e in self.view.endpoints if e.host_port}
         spec = ContainerSpec(
             job_id=job.id,
@@ -457,13 +461,15 @@ class OpRunner:
         self.save()
         timing = self.job.timing
         interval = timing.startup_interval
+        fast_until = time.monotonic() + timing.startup_fast_for
         pending = list(checks)
         while pending:
             results = await asyncio.gather(*(self._check(port, c) for port, c in pending))
             pending = [pc for pc, r in zip(pending, results, strict=True) if not r]
             if pending:
                 await asyncio.sleep(interval)
-                interval = min(interval * 1.5, timing.startup_max_interval)
+                if time.monotonic() >= fast_until:
+                    interval = min(interval * 1.5, timing.startup_max_interval)
         self.view.health = Health.HEALTHY
         self.view.ready = True
         for ep in self.view.endpoints:

@@ -16,12 +16,14 @@ from typing import Any
 import httpx
 
 from nosana_tui import __version__
+from nosana_tui.engine.admission import admit
 from nosana_tui.engine.backend import Backend, BackendError
 from nosana_tui.engine.runner import JobRunner, Timing
+from nosana_tui.node.gpus import GpuMonitor
 from nosana_tui.node.store import Store
 from nosana_tui.spec import model as m
 from nosana_tui.spec.diagnostics import Diagnostic
-from nosana_tui.spec.status import JobStatus, JobView, NodeInfo, OpStatus
+from nosana_tui.spec.status import GpuTelemetry, JobStatus, JobView, NodeInfo, OpStatus
 from nosana_tui.spec.validate import validate_data
 
 
@@ -56,6 +58,7 @@ class Agent:
         *,
         timing: Timing | None = None,
         node_id: str = "local",
+        gpu_monitor: GpuMonitor | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = Store(data_dir / "agent.sqlite3")
@@ -67,7 +70,8 @@ class Agent:
         self.http = httpx.AsyncClient(trust_env=False)
         self._changes: dict[str, asyncio.Condition] = {}
         self._cancel_events: Callable[[], None] | None = None
-        self.gpu_error: str | None = None
+        self.gpu_monitor = gpu_monitor or GpuMonitor()
+        self.gpu_monitor.owner = self._owner_of
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -78,6 +82,8 @@ class Agent:
             loop.call_soon_threadsafe(self._on_event, container_id, action)
 
         self._cancel_events = self.backend.watch_events(sink)
+        await self.gpu_monitor.refresh()  # admission needs the GPUs from the first submit on
+        self.gpu_monitor.start()
         for view, definition in self.store.jobs():
             job = m.JobDefinition.model_validate(definition)
             runner = self._runner(view, job)
@@ -93,6 +99,7 @@ class Agent:
         """Stop watching; containers keep running and are re-adopted at the next start."""
         if self._cancel_events:
             self._cancel_events()
+        await self.gpu_monitor.stop()
         for runner in self.runners.values():
             runner.detach()
         self.store.close()
@@ -177,14 +184,30 @@ class Agent:
         engine = await self.backend.info()
         images_fn = getattr(self.backend, "images", None)
         images = await images_fn() if images_fn else []
+        access = await self.backend.gpu_access()
         return NodeInfo(
             version=__version__,
             node_id=self.node_id,
             engine=engine,
+            gpus=self.gpu_monitor.gpus,
+            gpu_source=self.gpu_monitor.discovery.source,
+            gpu_access=access.mode,
+            gpu_note=self.gpu_monitor.note or (access.detail if access.mode == "none" else ""),
             images=images,
             jobs=len(self.runners),
             data_dir=str(self.data_dir),
         )
+
+    async def gpu_telemetry(self) -> GpuTelemetry:
+        access = await self.backend.gpu_access()
+        return self.gpu_monitor.telemetry(access.mode)
+
+    def _owner_of(self, container_id: str) -> tuple[str, str] | None:
+        for runner in self.runners.values():
+            op = runner.containers.get(container_id)
+            if op is not None:
+                return runner.id, op.id
+        return None
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -193,6 +216,9 @@ class Agent:
         if job is None:
             errors = [d for d in diags if d.severity == "error"]
             raise AgentError("the job definition is not valid", 422, errors)
+        admission = admit(job, self.gpu_monitor.gpus, note=self.gpu_monitor.note)
+        if not admission.ok:
+            raise AgentError(admission.message, 409)
         unsupported = _unsupported(job)
         if unsupported:
             raise AgentError(

@@ -26,6 +26,7 @@ from nosana_tui.spec.status import (
     ActionResult,
     Endpoint,
     EndpointStatus,
+    GpuTelemetry,
     JobView,
     LogEntry,
     NodeInfo,
@@ -89,6 +90,15 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
     @app.get("/node/info", response_model=NodeInfo)
     async def node_info() -> NodeInfo:
         return await agent.info()
+
+    @app.get(
+        "/api/gpus",
+        response_model=GpuTelemetry,
+        summary="the GPUs now, their recent utilisation and memory, and the processes (with job "
+        "and op) using them; reading it makes the agent sample every second for a while",
+    )
+    async def gpus() -> GpuTelemetry:
+        return await agent.gpu_telemetry()
 
     @app.get("/job/{job}/info", summary="SSE stream of the job's state, sent on every change")
     async def job_info(job: str) -> StreamingResponse:

@@ -21,6 +21,7 @@ from nosana_tui.engine.backend import BackendError
 from nosana_tui.engine.runner import Timing
 from nosana_tui.node.agent import Agent
 from nosana_tui.node.app import create_app
+from nosana_tui.node.gpus import GpuMonitor
 
 
 def ensure_token(path: Path) -> str:
@@ -47,17 +48,23 @@ def timing_from_env() -> Timing:
     return timing
 
 
-def serve(paths: Paths, host: str, port: int) -> int:
+def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) -> int:
     """Run the agent until SIGINT/SIGTERM; containers keep running after it exits."""
     from nosana_tui.backends.docker import DockerBackend
 
     token = ensure_token(paths.token_file)
     try:
-        backend = DockerBackend(agent_id=f"{host}:{port}")
+        backend = DockerBackend(agent_id=f"{host}:{port}", gpu_ids=gpu_ids)
     except BackendError as err:
         print(f"nosana-tui node: {err}", file=sys.stderr)
         return 1
-    agent = Agent(paths.data_dir, backend, timing=timing_from_env(), node_id=f"local-{port}")
+    agent = Agent(
+        paths.data_dir,
+        backend,
+        timing=timing_from_env(),
+        node_id=f"local-{port}",
+        gpu_monitor=GpuMonitor(ids=gpu_ids),
+    )
     app = create_app(agent, token)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)

@@ -151,11 +151,60 @@ class ActionResult(BaseModel):
     message: str
 
 
+class GpuDevice(BaseModel):
+    """One GPU of a node, as discovery found it (NVML, else ``nvidia-smi``)."""
+
+    index: int
+    name: str
+    uuid: str = ""
+    memory_total_mb: int  # MiB, as the driver reports it
+    memory_used_mb: int | None = None
+    utilization_pct: int | None = None  # of the GPU's cores, over the driver's last period
+    driver_version: str = ""
+    cuda_version: str = ""  # the newest CUDA the driver supports, e.g. "13.0"
+    compute_capability: str = ""  # e.g. "9.0"; empty when the source does not say
+
+
+class GpuProcess(BaseModel):
+    """A process using GPU memory; job and op when its container is one of ours."""
+
+    gpu_index: int
+    pid: int  # as the host sees it
+    memory_mb: int
+    container_id: str = ""
+    job_id: str = ""
+    op_id: str = ""
+
+
+class GpuSeries(BaseModel):
+    """Recent samples of one GPU, oldest first (``ts`` in epoch seconds)."""
+
+    index: int
+    ts: list[float] = Field(default_factory=list)
+    utilization_pct: list[int] = Field(default_factory=list)
+    memory_used_mb: list[int] = Field(default_factory=list)
+
+
+class GpuTelemetry(BaseModel):
+    """What ``GET /api/gpus`` answers: the GPUs now, their recent history, who uses them."""
+
+    source: str = "none"  # "nvml", "nvidia-smi" or "none"
+    access: str = "none"  # how ops get GPUs: "runtime", "passthrough" or "none"
+    note: str = ""  # why there are no GPUs, or what is missing for ops to get them
+    interval_s: float = 1.0
+    gpus: list[GpuDevice] = Field(default_factory=list)
+    history: list[GpuSeries] = Field(default_factory=list)
+    processes: list[GpuProcess] = Field(default_factory=list)
+
+
 class NodeInfo(BaseModel):
     version: str
     node_id: str
     engine: dict[str, Any]
-    gpus: list[dict[str, Any]] = Field(default_factory=list)
+    gpus: list[GpuDevice] = Field(default_factory=list)
+    gpu_source: str = "none"  # see GpuTelemetry
+    gpu_access: str = "none"
+    gpu_note: str = ""
     images: list[dict[str, Any]] = Field(default_factory=list)
     jobs: int = 0
     data_dir: str = ""

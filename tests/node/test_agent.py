@@ -205,3 +205,24 @@ async def test_logs_as_text_by_id_prefix_are_neutralised_by_the_client(
         _ = [t async for t in client.log_text(view.id, "nope")]
     assert err.value.status == 404 and "(ops: printer, or system)" in str(err.value)
     await client.remove(short)
+
+
+async def test_gpu_admission_refuses_before_anything_starts(client: NodeClient) -> None:
+    """This machine has no GPU: a job asking for VRAM is refused with what it needs and what the
+    node has, and nothing of it exists afterwards; the GPU routes answer that calmly."""
+    before = {j.id for j in await client.jobs()}
+    definition = job(run_op("model", "true", args={"gpu": True}))
+    definition["meta"] = {"system_requirements": {"vram_total_mb": 6144}}
+    with pytest.raises(NodeError) as err:
+        await client.submit(definition)
+    assert err.value.status == 409
+    assert str(err.value).startswith(
+        "the job needs 1 GPU with at least 6 GiB VRAM; this node has no GPU ("
+    )
+    assert "Nothing was started." in str(err.value)
+    assert {j.id for j in await client.jobs()} == before
+    telemetry = await client.gpus()
+    assert telemetry.gpus == [] and telemetry.source == "none"
+    assert telemetry.access == "none" and telemetry.note
+    info = await client.info()
+    assert info.gpus == [] and info.gpu_access == "none" and info.gpu_note

@@ -1,0 +1,143 @@
+"""The agent's view of the host's GPUs: discovery, recent history, and who uses them.
+
+Sampling runs in a worker thread (NVML calls, or ``nvidia-smi`` at ~tens of ms each), never on
+the event loop. It is fast (every ``interval`` seconds) while someone watches ``GET /api/gpus``
+and slow otherwise, so an idle agent does not keep a CPU busy polling a driver nobody reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nosana_tui.backends import gpu as gpu_host
+from nosana_tui.spec.status import GpuDevice, GpuProcess, GpuSeries, GpuTelemetry
+
+HISTORY = 120  # samples kept per GPU (two minutes at the fast interval)
+FAST_INTERVAL = 1.0
+IDLE_INTERVAL = 15.0
+WATCHED_FOR = 30.0  # seconds of fast sampling after the last read
+NO_GPU_INTERVAL = 60.0  # re-discovery when there is none (a driver installed meanwhile)
+
+Owner = Callable[[str], tuple[str, str] | None]  # container id -> (job id, op id)
+
+
+@dataclass
+class _History:
+    ts: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    util: deque[int] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    memory: deque[int] = field(default_factory=lambda: deque(maxlen=HISTORY))
+
+
+class GpuMonitor:
+    def __init__(
+        self,
+        *,
+        ids: list[int] | None = None,
+        discover: Callable[[], gpu_host.Discovery] = gpu_host.discover,
+        processes: Callable[[list[GpuDevice]], list[GpuProcess]] = gpu_host.gpu_processes,
+        owner: Owner | None = None,
+    ) -> None:
+        self.ids = ids  # the GPUs the agent may give ops (`node serve --gpus 0,1`); None: all
+        self._discover, self._processes, self.owner = discover, processes, owner
+        self.discovery = gpu_host.Discovery("none", [], "not looked yet")
+        self.processes: list[GpuProcess] = []
+        self._history: dict[int, _History] = {}
+        self._watched_until = 0.0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- what the agent asks ------------------------------------------------------------------
+
+    @property
+    def gpus(self) -> list[GpuDevice]:
+        """The GPUs ops may get (all, or those the agent was started with)."""
+        found = self.discovery.gpus
+        return found if self.ids is None else [g for g in found if g.index in self.ids]
+
+    @property
+    def note(self) -> str:
+        if self.discovery.gpus and self.ids is not None and not self.gpus:
+            return f"none of GPUs {','.join(map(str, self.ids))} exists"
+        return self.discovery.note
+
+    def telemetry(self, access: str) -> GpuTelemetry:
+        """A reader is watching: sample fast for a while (from the next tick on)."""
+        was_idle = time.monotonic() > self._watched_until
+        self._watched_until = time.monotonic() + WATCHED_FOR
+        if was_idle:
+            self._wake.set()
+        gpus = self.gpus
+        return GpuTelemetry(
+            source=self.discovery.source,
+            access=access,
+            note=self.note,
+            interval_s=FAST_INTERVAL,
+            gpus=gpus,
+            history=[
+                GpuSeries(
+                    index=g.index,
+                    ts=list(h.ts),
+                    utilization_pct=list(h.util),
+                    memory_used_mb=list(h.memory),
+                )
+                for g in gpus
+                if (h := self._history.get(g.index)) is not None
+            ],
+            processes=[p for p in self.processes if p.gpu_index in {g.index for g in gpus}],
+        )
+
+    # --- sampling -----------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """One sample, now (in a worker thread)."""
+        discovery = await asyncio.to_thread(self._discover)
+        processes: list[GpuProcess] = []
+        if discovery.gpus:
+            with contextlib.suppress(Exception):  # a process list is a nicety, never fatal
+                processes = await asyncio.to_thread(self._processes, discovery.gpus)
+        self.discovery = discovery
+        self.processes = [self._label(p) for p in processes]
+        now = time.time()
+        for gpu in discovery.gpus:
+            history = self._history.setdefault(gpu.index, _History())
+            history.ts.append(now)
+            history.util.append(gpu.utilization_pct or 0)
+            history.memory.append(gpu.memory_used_mb or 0)
+
+    def _label(self, process: GpuProcess) -> GpuProcess:
+        if self.owner is None or not process.container_id:
+            return process
+        owner = self.owner(process.container_id)
+        if owner is None:
+            return process
+        return process.model_copy(update={"job_id": owner[0], "op_id": owner[1]})
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            if not self.discovery.gpus:
+                pause = NO_GPU_INTERVAL
+            elif time.monotonic() < self._watched_until:
+                pause = FAST_INTERVAL
+            else:
+                pause = IDLE_INTERVAL
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), pause)
+            try:
+                await self.refresh()
+            except Exception as err:  # the agent outlives a misbehaving driver
+                self.discovery = gpu_host.Discovery("none", [], f"GPU discovery failed: {err}")

@@ -1,0 +1,144 @@
+"""How an op with ``gpu: true`` gets a GPU, on the real Docker engine (no GPU here).
+
+The passthrough plan is the one thing faked (this machine has no NVIDIA driver): a character
+device made with mknod and a file standing in for ``libcuda.so.1``. Everything else is real: the
+Docker backend creates the container with the plan's devices, read-only binds and environment,
+and a command inside the container checks what it got. The real plan is tested from recorded
+driver listings in ``tests/gpu``; the end-to-end CUDA proof needs the lent GPU machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+from nosana_tui.backends import docker as docker_backend
+from nosana_tui.backends import gpu as gpu_host
+from nosana_tui.backends.docker import DockerBackend
+from nosana_tui.engine.backend import ContainerSpec
+from tests.dockerenv import IMAGE, ensure_docker
+
+
+@pytest.fixture
+def fake_driver(tmp_path: Path) -> gpu_host.Passthrough:
+    device = tmp_path / "nvidia0"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # the same device as /dev/null
+    except PermissionError:
+        pytest.skip("mknod needs root here")
+    library = tmp_path / "libcuda.so.580.0"
+    library.write_text("not really libcuda\n")
+    return gpu_host.Passthrough(
+        devices=[str(device)],
+        binds=[(str(library), f"{gpu_host.LIB_DIR}/libcuda.so.1")],
+        env={"LD_LIBRARY_PATH": gpu_host.LIB_DIR, "NVIDIA_VISIBLE_DEVICES": "0"},
+    )
+
+
+def run_container(backend: DockerBackend, script: str, env: dict[str, str]) -> str:
+    async def go() -> str:
+        job_id = f"gputest{uuid.uuid4().hex[:8]}"
+        network = await backend.ensure_network(job_id)
+        state = None
+        try:
+            spec = ContainerSpec(
+                job_id=job_id,
+                op_id="g",
+                name=f"nosana-{job_id}-g",
+                image=IMAGE,
+                network=network,
+                cmd=["sh", "-c", script],
+                env=env,
+                gpu=True,
+            )
+            state = await backend.run(spec)
+            client = docker.from_env()
+            try:
+                client.api.wait(state.id, timeout=30)
+                return bytes(client.api.logs(state.id)).decode()
+            finally:
+                client.close()
+        finally:
+            if state is not None:
+                await backend.remove(state.id)
+            await backend.remove_network(job_id)
+
+    return asyncio.run(go())
+
+
+def test_passthrough_gives_the_container_devices_read_only_driver_files_and_env(
+    fake_driver: gpu_host.Passthrough, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensure_docker()
+    monkeypatch.setattr(gpu_host, "plan_passthrough", lambda ids: fake_driver)
+    backend = DockerBackend(agent_id="gpu-test")
+    access = asyncio.run(backend.gpu_access())
+    assert access.mode == "passthrough"
+    assert "direct passthrough of all GPUs" in access.detail
+    assert f"1 devices and 1 driver files (read-only, under {gpu_host.LIB_DIR})" in access.detail
+    device = fake_driver.devices[0]
+    out = run_container(
+        backend,
+        f"test -c {device} && echo device ok; "
+        f"cat {gpu_host.LIB_DIR}/libcuda.so.1; "
+        f"echo x > {gpu_host.LIB_DIR}/libcuda.so.1 || echo read-only; "
+        'echo "LD=$LD_LIBRARY_PATH VIS=$NVIDIA_VISIBLE_DEVICES MINE=$MINE"',
+        {"MINE": "kept", "LD_LIBRARY_PATH": "/opt/app/lib"},
+    )
+    assert "device ok" in out
+    assert "not really libcuda" in out
+    assert "read-only" in out
+    # the op's own search path is kept, behind the driver's folder
+    assert f"LD={gpu_host.LIB_DIR}:/opt/app/lib VIS=0 MINE=kept" in out
+
+
+def test_no_driver_means_no_access_with_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    ensure_docker()
+
+    def no_driver(ids: list[int] | None) -> gpu_host.Passthrough:
+        raise ValueError("no /dev/nvidiactl on this host: the NVIDIA kernel driver is not loaded.")
+
+    monkeypatch.setattr(gpu_host, "plan_passthrough", no_driver)
+    access = asyncio.run(DockerBackend(agent_id="gpu-test").gpu_access())
+    assert access.mode == "none"
+    assert "the NVIDIA kernel driver is not loaded" in access.detail
+    assert "NVIDIA container toolkit" in access.detail
+
+
+def test_engine_runtime_is_preferred_and_takes_the_agents_gpu_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ensure_docker()
+    backend = DockerBackend(agent_id="gpu-test", gpu_ids=[0, 2])
+    real_info = backend.client.info
+
+    def info_with_nvidia() -> dict[str, object]:
+        info = dict(real_info())
+        info["Runtimes"] = {**(info.get("Runtimes") or {}), "nvidia": {"path": "x"}}  # type: ignore[dict-item]
+        return info
+
+    monkeypatch.setattr(backend.client, "info", info_with_nvidia)
+    planned: list[object] = []
+    monkeypatch.setattr(gpu_host, "plan_passthrough", lambda ids: planned.append(ids))
+    access = asyncio.run(backend.gpu_access())
+    assert access.mode == "runtime" and access.detail == "the engine's NVIDIA runtime (GPUs 0,2)"
+    assert planned == []  # no host probing when the engine can do it
+    # and the request the engine gets names those GPUs (this engine has no runtime: it refuses)
+    captured: dict[str, object] = {}
+    real_host_config = backend.api.create_host_config
+
+    def spy(**kwargs: object) -> object:
+        captured.update(kwargs)
+        return real_host_config(**kwargs)
+
+    monkeypatch.setattr(backend.api, "create_host_config", spy)
+    with pytest.raises(docker_backend.BackendError):
+        run_container(backend, "true", {})
+    requests = captured["device_requests"]
+    assert isinstance(requests, list) and requests[0]["DeviceIDs"] == ["0", "2"]
