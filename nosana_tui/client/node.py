@@ -9,6 +9,7 @@ only prints log text never pays for building them (~0.1 s of a CLI call; bench/R
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -184,31 +185,15 @@ class NodeClient:
         of lines the node dropped because this reader fell behind."""
         from nosana_tui.spec.status import LogEntry
 
-        params: dict[str, Any] = {"after": after, "follow": follow}
-        if op is not None:
-            params["op"] = op
-        if tail is not None:
-            params["tail"] = tail
-        if since is not None:
-            params["since"] = since
-        try:
-            async with self.http.stream(
-                "GET", f"/api/jobs/{job_id}/logs", params=params, timeout=None
-            ) as response:
-                if response.is_error:
-                    await response.aread()
-                    raise _error(response)
-                async for line in response.aiter_lines():
-                    if not line:
-                        continue
-                    if line.startswith('{"dropped"'):
-                        yield int(json.loads(line)["dropped"])
-                    else:
-                        yield LogEntry.model_validate_json(line)
-        except httpx.HTTPError as err:
-            raise NodeError(
-                f"{self.url}: the log stream broke off ({type(err).__name__})"
-            ) from None
+        params = {"after": after, "follow": follow, "op": op, "tail": tail, "since": since}
+        async with self._log_stream(job_id, params) as response:
+            async for line in response.aiter_lines():
+                if not line:
+                    continue
+                if line.startswith('{"dropped"'):
+                    yield int(json.loads(line)["dropped"])
+                else:
+                    yield LogEntry.model_validate_json(line)
 
     async def log_text(
         self,
@@ -223,29 +208,34 @@ class NodeClient:
         """The log as text, ready to print: ``[time ][op | ]line`` per line, escape sequences
         other than colour neutralised here (never trusting the node to have done it). ``job_id``
         may be a unique prefix. Chunks end at line ends."""
-        params: dict[str, Any] = {"format": "text", "follow": follow, "timestamps": timestamps}
-        if op is not None:
-            params["op"] = op
-        if tail is not None:
-            params["tail"] = tail
-        if since is not None:
-            params["since"] = since
+        params = {"format": "text", "follow": follow, "timestamps": timestamps}
+        params |= {"op": op, "tail": tail, "since": since}
+        async with self._log_stream(job_id, params) as response:
+            pending = ""
+            async for chunk in response.aiter_text():
+                pending += chunk
+                cut = pending.rfind("\n") + 1
+                if cut:
+                    yield clean_text(pending[:cut])
+                    pending = pending[cut:]
+            if pending:
+                yield clean_text(pending)
+
+    @contextlib.asynccontextmanager
+    async def _log_stream(
+        self, job_id: str, params: dict[str, Any]
+    ) -> AsyncIterator[httpx.Response]:
+        """``GET /api/jobs/{job}/logs`` as a stream (unset params left out); an HTTP error or a
+        broken stream becomes a :class:`NodeError`."""
+        query = {k: v for k, v in params.items() if v is not None}
         try:
             async with self.http.stream(
-                "GET", f"/api/jobs/{job_id}/logs", params=params, timeout=None
+                "GET", f"/api/jobs/{job_id}/logs", params=query, timeout=None
             ) as response:
                 if response.is_error:
                     await response.aread()
                     raise _error(response)
-                pending = ""
-                async for chunk in response.aiter_text():
-                    pending += chunk
-                    cut = pending.rfind("\n") + 1
-                    if cut:
-                        yield clean_text(pending[:cut])
-                        pending = pending[cut:]
-                if pending:
-                    yield clean_text(pending)
+                yield response
         except httpx.HTTPError as err:
             raise NodeError(
                 f"{self.url}: the log stream broke off ({type(err).__name__})"

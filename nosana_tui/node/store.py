@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nosana_tui.engine.backend import KEPT_LOG_LINES, LogLine
 from nosana_tui.spec.status import JobView, LogEntry, OpView
@@ -176,6 +177,24 @@ class Store:
         since: float | None = None,
         tail: int | None = None,
     ) -> list[LogEntry]:
+        rows = self._select_logs(
+            "seq, job_id, op_id, stream, ts, text", job_id, op_id, after, since, tail
+        )
+        return [
+            LogEntry(seq=r[0], job_id=r[1], op_id=r[2], stream=r[3], ts=r[4], text=r[5])
+            for r in rows
+        ]
+
+    def _select_logs(
+        self,
+        columns: str,
+        job_id: str,
+        op_id: str | None,
+        after: int,
+        since: float | None,
+        tail: int | None,
+    ) -> list[tuple[Any, ...]]:
+        """``columns`` (the first being ``seq``) of a job's lines, oldest first, filtered."""
         self.flush()
         where = ["job_id = ?", "seq > ?"]
         params: list[object] = [job_id, after]
@@ -185,16 +204,13 @@ class Store:
         if since is not None:
             where.append("ts >= ?")
             params.append(since)
-        sql = f"SELECT seq, job_id, op_id, stream, ts, text FROM logs WHERE {' AND '.join(where)}"
+        sql = f"SELECT {columns} FROM logs WHERE {' AND '.join(where)}"
         if tail is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY seq"
+            sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY 1"
             params.append(tail)
         else:
             sql += " ORDER BY seq"
-        return [
-            LogEntry(seq=r[0], job_id=r[1], op_id=r[2], stream=r[3], ts=r[4], text=r[5])
-            for r in self.db.execute(sql, params)
-        ]
+        return self.db.execute(sql, params).fetchall()
 
     def log_lines(
         self,
@@ -211,7 +227,6 @@ class Store:
         """The same lines as :meth:`logs`, already rendered by SQLite: ``(seq, line)`` where a
         line is a ``LogEntry`` as one JSON object (``ndjson``), or as ``text`` laid out by
         :func:`text_line`. No model per line: this is what ``logs`` reads are served from."""
-        self.flush()
         if form == "ndjson":
             # ts as printed by printf keeps microseconds; json_object alone keeps 15 digits
             rendered = (
@@ -228,21 +243,7 @@ class Store:
                     f"strftime('%Y-%m-%dT%H:%M:%S', {ms} / 1000, 'unixepoch')"
                     f" || printf('.%03dZ ', {ms} % 1000) || {rendered}"
                 )
-        where = ["job_id = ?", "seq > ?"]
-        params: list[object] = [job_id, after]
-        if op_id is not None:
-            where.append("op_id = ?")
-            params.append(op_id)
-        if since is not None:
-            where.append("ts >= ?")
-            params.append(since)
-        sql = f"SELECT seq, {rendered} FROM logs WHERE {' AND '.join(where)}"
-        if tail is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY seq DESC LIMIT ?) ORDER BY 1"
-            params.append(tail)
-        else:
-            sql += " ORDER BY seq"
-        return self.db.execute(sql, params).fetchall()
+        return self._select_logs(f"seq, {rendered}", job_id, op_id, after, since, tail)
 
     def op_log_text(self, job_id: str, op_id: str) -> list[tuple[str, str]]:
         self.flush()
