@@ -1,4 +1,10 @@
-"""Nodes: the local agent first, then the nodes added by URL and token; switch, add, remove."""
+"""Nodes: the local agent first, then the nodes added by URL and token; switch, add, remove.
+
+Below them, the current node's GPUs live (``g`` shows or hides them). The GPU poll runs on a
+fixed cadence, the node's ``interval_s`` (never more than once a second), only while this
+screen is on top and the panel shown; a tick that finds the previous request still in flight is
+dropped and counted, so a slow node never gets a queue of requests.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.worker import Worker
 
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.ui.settings import NodeEntry
 from nosana_tui.ui.widgets.confirm import Confirm
+from nosana_tui.ui.widgets.gpupanel import GpuPanel
 from nosana_tui.ui.widgets.nodebar import NodeBar
+
+GPU_POLL = 1.0  # seconds: the default cadence, and the floor whatever the node asks for
+GPU_ERROR_POLL = 3.0  # after a failed poll (an old agent without the route, a node that is down)
+GPU_IDLE_POLL = 10.0  # a node without GPUs: its agent looks for new ones once a minute
 
 
 class AddNode(ModalScreen[NodeEntry | None]):
@@ -58,7 +71,21 @@ class NodesScreen(Screen[None]):
         Binding("a", "add", "Add", id="nodes.add"),
         Binding("d", "remove", "Remove", id="nodes.remove"),
         Binding("i", "info", "Info", id="nodes.info"),
+        Binding(
+            "g",
+            "toggle_gpus",
+            "GPUs",
+            id="nodes.gpus",
+            tooltip="Show or hide the current node's GPUs, live",
+        ),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._gpu_timer: Timer | None = None
+        self._gpu_interval = GPU_POLL
+        self._gpu_worker: Worker[None] | None = None
+        self._gpu_client: NodeClient | None = None  # whose telemetry the panel shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,14 +98,107 @@ class NodesScreen(Screen[None]):
         yield table
         with VerticalScroll(id="node-info"):
             yield Static("", id="node-info-text")
+        with VerticalScroll(id="gpu-box"):
+            yield GpuPanel(id="gpu-panel")
         yield Footer()
 
     def on_screen_resume(self) -> None:
         self.render_rows()
         self.action_info()
+        self.start_gpu_poll()
+
+    def on_screen_suspend(self) -> None:
+        self.stop_gpu_poll()
 
     def on_node_changed(self) -> None:
         self.render_rows()
+        if self.is_current:
+            self.stop_gpu_poll()  # a request to the old node is of no use now
+            self.start_gpu_poll()
+
+    # --- the GPU panel ------------------------------------------------------------------------
+
+    @property
+    def gpus_shown(self) -> bool:
+        return bool(self.query_one("#gpu-box").display)
+
+    def action_toggle_gpus(self) -> None:
+        box = self.query_one("#gpu-box")
+        box.display = not box.display
+        if box.display:
+            self.start_gpu_poll()
+        else:
+            self.stop_gpu_poll()
+
+    def start_gpu_poll(self) -> None:
+        """(Re)start the cadence, and poll now unless a poll is in flight (Textual may resume a
+        screen twice in a row), if the panel can be seen."""
+        self.stop_gpu_poll(cancel=False)
+        if not self.is_current or not self.gpus_shown:
+            return
+        self._gpu_timer = self.set_interval(self._gpu_interval, self.gpu_tick)
+        if not self._gpu_in_flight:
+            self.gpu_tick()
+
+    @property
+    def _gpu_in_flight(self) -> bool:
+        return self._gpu_worker is not None and not self._gpu_worker.is_finished
+
+    def stop_gpu_poll(self, *, cancel: bool = True) -> None:
+        if self._gpu_timer is not None:
+            self._gpu_timer.stop()
+            self._gpu_timer = None
+        if cancel:
+            self.workers.cancel_group(self, "gpu-poll")
+
+    @property
+    def gpu_polling(self) -> bool:
+        """Whether the GPU cadence runs (false while the screen is hidden or the panel is)."""
+        return self._gpu_timer is not None
+
+    def gpu_tick(self) -> None:
+        panel = self.query_one(GpuPanel)
+        if not self.is_current or not self.gpus_shown:
+            self.stop_gpu_poll()
+            return
+        if self._gpu_in_flight:
+            panel.skipped += 1
+            return
+        app: Any = self.app
+        if app.client is not self._gpu_client:  # another node (or none): forget the old one's
+            self._gpu_client = app.client
+            panel.telemetry, panel.error, panel.skipped = None, None, 0
+        panel.node = app.node.name
+        if app.client is None:
+            panel.error = None if app.node_error is None else "the node is not answering"
+            return
+        self._gpu_worker = self.poll_gpus(app.client)
+
+    @work(group="gpu-poll", exit_on_error=False)
+    async def poll_gpus(self, client: NodeClient) -> None:
+        panel = self.query_one(GpuPanel)
+        try:
+            telemetry = await client.gpus()
+        except (NodeError, ValueError) as err:  # ValueError: an answer that does not parse
+            if self._gpu_client is client and getattr(self.app, "client", None) is client:
+                panel.error = gpu_error(err)
+                self._set_gpu_interval(max(GPU_ERROR_POLL, self._gpu_interval))
+            return
+        app: Any = self.app
+        if self._gpu_client is not client or app.client is not client:
+            return  # the node changed while this was in flight
+        panel.telemetry, panel.error = telemetry, None
+        wanted = max(GPU_POLL, telemetry.interval_s) if telemetry.gpus else GPU_IDLE_POLL
+        self._set_gpu_interval(wanted)
+
+    def _set_gpu_interval(self, interval: float) -> None:
+        """A new cadence from the next tick on (the node asked for one, or it failed)."""
+        if interval == self._gpu_interval:
+            return
+        self._gpu_interval = interval
+        if self._gpu_timer is not None:
+            self._gpu_timer.stop()
+            self._gpu_timer = self.set_interval(interval, self.gpu_tick)
 
     def render_rows(self) -> None:
         app: Any = self.app
@@ -155,3 +275,12 @@ class NodesScreen(Screen[None]):
         finally:
             if own:
                 await client.close()
+
+
+def gpu_error(err: Exception) -> str:
+    """A failed GPU poll as one line for the panel."""
+    if isinstance(err, NodeError) and err.status == 404:
+        return "this agent has no GPU route yet (GET /api/gpus: HTTP 404)"
+    if isinstance(err, NodeError):
+        return str(err)
+    return f"the node's GPU answer does not parse: {str(err).splitlines()[0]}"

@@ -1,25 +1,104 @@
-"""The line under the title that always says which node the UI talks to, and how it is."""
+"""The line under the title that always says which node the UI talks to, and how it is.
+
+It is one line at any width: when everything does not fit, the engine's version goes first, then
+the engine's name, then the URL's scheme; only then is the end cut. The GPU part comes from the
+node's info (the app polls it every few seconds); the bar never polls anything itself.
+"""
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.widgets import Static
+import re
 
-from nosana_tui.spec.status import NodeInfo
+from rich.cells import cell_len
+from rich.text import Text
+from textual.widget import Widget
+
+from nosana_tui.spec.status import GpuDevice, NodeInfo
 from nosana_tui.ui.settings import NodeEntry
 
+# words a GPU's marketing name carries that say nothing in a one-line summary
+_NAME_NOISE = re.compile(r"^(NVIDIA|GeForce|Tesla|Quadro|\d+GB|HBM\w*|PCIe|SXM\d*)$", re.I)
 
-class NodeBar(Static):
+
+def short_gpu_name(name: str) -> str:
+    """``NVIDIA H100 80GB HBM3`` -> ``H100``; ``NVIDIA GeForce RTX 4090`` -> ``RTX 4090``."""
+    words = [w for w in name.split() if not _NAME_NOISE.match(w)]
+    return " ".join(words) or name
+
+
+def gpu_summary(gpus: list[GpuDevice]) -> str:
+    """``1 GPU H100 41% 12.3/79.6 GiB``, ``2 GPUs avg 37%`` or ``no GPU``."""
+    if not gpus:
+        return "no GPU"
+    if len(gpus) == 1:
+        gpu = gpus[0]
+        parts = [f"1 GPU {short_gpu_name(gpu.name)}"]
+        if gpu.utilization_pct is not None:
+            parts.append(f"{gpu.utilization_pct}%")
+        total = gpu.memory_total_mb / 1024
+        if gpu.memory_used_mb is not None:
+            parts.append(f"{gpu.memory_used_mb / 1024:.1f}/{total:.1f} GiB")
+        else:
+            parts.append(f"{total:.1f} GiB")
+        return " ".join(parts)
+    text = f"{len(gpus)} GPUs"
+    utils = [g.utilization_pct for g in gpus if g.utilization_pct is not None]
+    if utils:
+        text += f" avg {round(sum(utils) / len(utils))}%"
+    return text
+
+
+def bar_text(
+    node: NodeEntry, info: NodeInfo | None, error: str | None, width: int | None = None
+) -> Text:
+    """The bar's line; with ``width``, the widest variant that fits, cut with an ellipsis last."""
+    engine = info.engine if info is not None else {}
+    name, version = str(engine.get("name", "?")), str(engine.get("version", ""))
+    variants = [
+        (f"{name} {version}".strip(), node.url),
+        (name, node.url),
+        ("", node.url),
+        ("", re.sub(r"^[a-z]+://", "", node.url)),
+    ]
+    text = Text()
+    for engine_part, url in variants:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"node {node.name} ", style="bold")
+        text.append(url)
+        if error is not None:
+            text.append(f"  · not answering: {error}")
+        elif info is None:
+            text.append("  · connecting…")
+        else:
+            text.append("  · online")
+            if engine_part:
+                text.append(f" · {engine_part}")
+            text.append(f" · {gpu_summary(info.gpus)}")
+            text.append(f" · {info.jobs} job{'s' if info.jobs != 1 else ''}")
+        if width is None or cell_len(text.plain) <= width or error is not None or info is None:
+            break  # an error is cut at the end: what went wrong matters more than the URL
+    if width is not None:
+        text.truncate(width, overflow="ellipsis")
+    return text
+
+
+class NodeBar(Widget):
     DEFAULT_CSS = """
     NodeBar {
         height: 1;
         background: $panel;
         color: $foreground;
         padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     NodeBar.-down { color: $error; }
     NodeBar.-connecting { color: $warning; }
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state: tuple[NodeEntry, NodeInfo | None, str | None] | None = None
 
     def on_mount(self) -> None:
         app = self.app
@@ -32,19 +111,13 @@ class NodeBar(Static):
     def show(self, node: NodeEntry | None, info: NodeInfo | None, error: str | None) -> None:
         if node is None:
             return
-        text = Text()
-        text.append(f"node {node.name} ", style="bold")
-        text.append(node.url)
+        self._state = (node, info, error)
         self.set_class(error is not None, "-down")
         self.set_class(error is None and info is None, "-connecting")
-        if error is not None:
-            text.append(f"  · not answering: {error}")
-        elif info is None:
-            text.append("  · connecting…")
-        else:
-            engine = info.engine
-            text.append(f"  · online · {engine.get('name', '?')} {engine.get('version', '')}")
-            gpus = len(info.gpus)
-            text.append(f" · {gpus} GPU{'s' if gpus != 1 else ''}" if gpus else " · no GPU")
-            text.append(f" · {info.jobs} job{'s' if info.jobs != 1 else ''}")
-        self.update(text)
+        self.refresh()
+
+    def render(self) -> Text:
+        if self._state is None:
+            return Text()
+        node, info, error = self._state
+        return bar_text(node, info, error, self.content_size.width or None)
