@@ -141,7 +141,8 @@ async def main() -> int:
             if t_last is not None:
                 print(
                     f"  submit -> last line ({args.lines}) in the agent's store: {t_last:7.3f}s "
-                    f"-> ingest rate {args.lines / t_last:,.0f} lines/s"
+                    f"-> {args.lines / t_last:,.0f} lines/s (the tail comes from the end-of-op read, "
+                    "not from following)"
                 )
             else:
                 print(

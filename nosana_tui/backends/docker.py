@@ -451,18 +451,21 @@ class _Follower:
         for thread in self._threads:
             thread.start()
 
+    def _logs(self, which: _Stream, since: float | None, **kwargs: Any) -> Any:
+        """One ``logs`` call for one of the container's streams, with engine timestamps."""
+        if since is not None:
+            kwargs["since"] = since
+        return self._api.logs(
+            self._id,
+            stdout=which.name == "stdout",
+            stderr=which.name == "stderr",
+            timestamps=True,
+            **kwargs,
+        )
+
     def _pump(self, stream: _Stream) -> None:
-        kwargs: dict[str, Any] = {"since": self._since} if self._since is not None else {}
         try:
-            chunks = self._api.logs(
-                self._id,
-                stdout=stream.name == "stdout",
-                stderr=stream.name == "stderr",
-                stream=True,
-                follow=True,
-                timestamps=True,
-                **kwargs,
-            )
+            chunks = self._logs(stream, self._since, stream=True, follow=True)
             self._responses.append(chunks)
             self._deliver(stream, chunks)
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
@@ -518,16 +521,8 @@ class _Follower:
                 stream.skip = stream.at_last
                 last = stream.last
             since = stream.last_ts - 0.001 if stream.last_ts is not None else self._since
-            kwargs: dict[str, Any] = {"since": since} if since is not None else {}
             try:
-                data = self._api.logs(
-                    self._id,
-                    stdout=stream.name == "stdout",
-                    stderr=stream.name == "stderr",
-                    timestamps=True,
-                    tail=keep,
-                    **kwargs,
-                )
+                data = self._logs(stream, since, tail=keep)
             except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
                 return  # the container is gone: there is nothing left to read
             raws = data.split(b"\n")

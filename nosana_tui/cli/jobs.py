@@ -249,26 +249,27 @@ async def cmd_logs(args: argparse.Namespace) -> int:
 
 @run_async
 async def cmd_stop(args: argparse.Namespace) -> int:
-    async with await _client(args) as client:
-        view = await client.find(args.job)
-        if args.op:
-            message = await client.stop_op(view.id, _group_of(view, args.op), args.op)
-        elif args.group:
-            message = await client.stop_group(view.id, args.group)
-        else:
-            message = await client.stop_job(view.id)
-        print(message)
-    return EXIT_OK
+    return await _control(args, "stop")
 
 
 @run_async
 async def cmd_restart(args: argparse.Namespace) -> int:
+    return await _control(args, "restart")
+
+
+async def _control(args: argparse.Namespace, action: str) -> int:
+    """``stop``/``restart`` of an op, a group or (stop only) the whole job; prints the node's
+    answer."""
     async with await _client(args) as client:
         view = await client.find(args.job)
         if args.op:
-            message = await client.restart_op(view.id, _group_of(view, args.op), args.op)
+            act_op = client.stop_op if action == "stop" else client.restart_op
+            message = await act_op(view.id, _group_of(view, args.op), args.op)
+        elif args.group:
+            act_group = client.stop_group if action == "stop" else client.restart_group
+            message = await act_group(view.id, args.group)
         else:
-            message = await client.restart_group(view.id, args.group)
+            message = await client.stop_job(view.id)  # restart requires --op or --group
         print(message)
     return EXIT_OK
 

@@ -93,3 +93,30 @@ async def test_deploy_watch_read_restart_remove(
         assert job_id not in {j.id for j in await app.client.jobs()}
         await pilot.press("q")
     assert app.return_code in (0, None)
+
+
+async def test_nodes_gpu_panel_reads_the_real_agent(
+    agent: AgentProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GPU panel through the client layer against the real agent's ``GET /api/gpus``: this
+    machine has no GPU, so the panel says so with the agent's own reason and access mode."""
+    from nosana_tui.ui.widgets.gpupanel import GpuPanel
+
+    monkeypatch.setenv("NOSANA_TUI_NODE", agent.url)
+    app = NosanaApp(locations=Paths(agent.config_dir, agent.data_dir), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_info is not None)
+        await pilot.press("3")
+        panel = app.screen.query_one(GpuPanel)
+
+        def answered() -> bool:
+            """the panel has the agent's telemetry"""
+            return panel.telemetry is not None
+
+        await until(pilot, answered, 15)
+        assert panel.telemetry is not None and panel.error is None
+        assert panel.telemetry.source == "none" and panel.telemetry.access == "none"
+        text = " ".join(line.plain for line in panel.lines(200))
+        assert panel.telemetry.note and panel.telemetry.note in text, text
+        assert "access none" in text, text
+        await pilot.press("q")
