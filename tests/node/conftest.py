@@ -30,6 +30,17 @@ AGENT_ENV = {
 }
 
 
+def agent_env(config_dir: Path, data_dir: Path, url: str) -> dict[str, str]:
+    """The environment of one user's set-up: their folders, their node, fast test timings."""
+    return {
+        **os.environ,
+        **AGENT_ENV,
+        "NOSANA_TUI_CONFIG_DIR": str(config_dir),
+        "NOSANA_TUI_DATA_DIR": str(data_dir),
+        "NOSANA_TUI_NODE": url,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -46,13 +57,7 @@ class AgentProcess:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            **AGENT_ENV,
-            "NOSANA_TUI_CONFIG_DIR": str(self.config_dir),
-            "NOSANA_TUI_DATA_DIR": str(self.data_dir),
-            "NOSANA_TUI_NODE": self.url,
-        }
+        return agent_env(self.config_dir, self.data_dir, self.url)
 
     @property
     def token(self) -> str:

@@ -29,7 +29,7 @@ import pytest
 
 from nosana_tui.client.node import NodeClient
 from nosana_tui.spec.status import Health, JobStatus, JobView, OpStatus
-from tests.node.conftest import AGENT_ENV, free_port
+from tests.node.conftest import agent_env, free_port
 
 COMMAND_TIMEOUT = 120
 JOB_ID = re.compile(r"[0-9a-f]{12}")
@@ -62,14 +62,7 @@ class CliEnv:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            **AGENT_ENV,  # NOSANA_TUI_STOP_TIMEOUT=2, NOSANA_TUI_HEALTH_INTERVAL=0.5
-            "NOSANA_TUI_CONFIG_DIR": str(self.config_dir),
-            "NOSANA_TUI_DATA_DIR": str(self.data_dir),
-            "NOSANA_TUI_NODE": self.url,
-            **self.extra,
-        }
+        return {**agent_env(self.config_dir, self.data_dir, self.url), **self.extra}
 
     def cli(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
         try:
