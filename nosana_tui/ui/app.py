@@ -35,9 +35,9 @@ class NosanaApp(App[int]):
     TITLE = "nosana-tui"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "section('templates')", "Templates", id="app.templates"),
-        Binding("2", "section('jobs')", "Jobs", id="app.jobs"),
-        Binding("3", "section('nodes')", "Nodes", id="app.nodes"),
+        Binding("1", "section('templates')", "Templates", id="app.templates", show=False),
+        Binding("2", "section('jobs')", "Jobs", id="app.jobs", show=False),
+        Binding("3", "section('nodes')", "Nodes", id="app.nodes", show=False),
         Binding("question_mark", "help", "Help", id="app.help", key_display="?"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.screens.job import JobScreen
 from nosana_tui.ui.widgets.graph import OpGraph
 from nosana_tui.ui.widgets.logview import LogView
+from tests.capture import capture, screen_text
 from tests.node.conftest import AgentProcess
 
 pytestmark = pytest.mark.anyio
@@ -43,6 +45,10 @@ async def test_deploy_watch_read_restart_remove(
         await until(pilot, lambda: isinstance(app.screen, JobScreen))
         screen = app.screen
         assert isinstance(screen, JobScreen)
+        footer = screen_text(app).splitlines()[-1]
+        for shown in ("esc Back", "l Logs", "x Stop", "r Restart", "D Remove"):
+            assert shown in footer, footer
+        assert "? Help" in footer and "q Quit" in footer, footer  # nothing cut at 80 columns
 
         def all_ready() -> bool:
             view = screen.view
@@ -96,7 +102,7 @@ async def test_deploy_watch_read_restart_remove(
 
 
 async def test_nodes_gpu_panel_reads_the_real_agent(
-    agent: AgentProcess, monkeypatch: pytest.MonkeyPatch
+    agent: AgentProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The GPU panel through the client layer against the real agent's ``GET /api/gpus``: this
     machine has no GPU, so the panel says so with the agent's own reason and access mode."""
@@ -119,4 +125,8 @@ async def test_nodes_gpu_panel_reads_the_real_agent(
         text = " ".join(line.plain for line in panel.lines(200))
         assert panel.telemetry.note and panel.telemetry.note in text, text
         assert "access none" in text, text
+        # the capture the GPU-host test writes for docs/gpu.md, here on a host without a GPU
+        shown = capture(app, tmp_path, "gpu-panel")
+        assert "access none" in shown and len(shown.splitlines()) == 24, shown
+        assert (tmp_path / "gpu-panel.svg").read_text(encoding="utf-8").startswith("<svg")
         await pilot.press("q")

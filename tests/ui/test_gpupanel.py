@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.pilot import Pilot
@@ -138,12 +139,34 @@ async def test_many_processes_are_summed_up_in_one_line() -> None:
 async def test_a_narrow_panel_leaves_the_sparklines_out_and_still_fits() -> None:
     from nosana_tui.ui.widgets.gpupanel import panel_lines
 
-    lines = panel_lines(telemetry("h100"), width=40, variables={}, node="local")
-    assert all(line.cell_len <= 40 for line in lines)
-    assert "13164/81559 MiB" in lines[2].plain
-    lines = panel_lines(telemetry("h100"), width=30, variables={}, node="local")
-    assert all(line.cell_len <= 30 for line in lines)
-    assert not any(block in lines[1].plain for block in "▁▂▃▄▅▆▇")
+    lines = [
+        ln.plain for ln in panel_lines(telemetry("h100"), width=40, variables={}, node="local")
+    ]
+    assert all(cell_len(line) <= 40 for line in lines)
+    # the status breaks between its parts, losing none of them
+    assert lines[:3] == [
+        "GPUs · local · nvml · access runtime",
+        "  driver 580.159.04 · CUDA 13.0",
+        "#0 NVIDIA H100…  util  41%      ▇██████▄",
+    ]
+    assert "13164/81559 MiB" in lines[3]
+    lines = [
+        ln.plain for ln in panel_lines(telemetry("h100"), width=30, variables={}, node="local")
+    ]
+    assert all(cell_len(line) <= 30 for line in lines)
+    gpu_line = next(line for line in lines if line.startswith("#0"))
+    assert not any(block in gpu_line for block in "▁▂▃▄▅▆▇")
+
+
+async def test_a_long_no_gpu_note_wraps_between_parts_at_80_columns() -> None:
+    data = telemetry("no-gpu")
+    data.note = "no NVIDIA driver found: nvidia-smi is not installed"
+    text, height = await show(data)
+    assert [line.rstrip() for line in text.splitlines()] == [
+        " GPUs · local · no NVIDIA driver found: nvidia-smi is not installed",
+        "   access none",
+    ]
+    assert height == 2
 
 
 def test_sparkline_scale_and_padding() -> None:

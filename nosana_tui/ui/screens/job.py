@@ -56,15 +56,25 @@ def _status_cell(op: OpView, variables: dict[str, str]) -> Any:
 
 class JobScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
+        # the footer has room for the everyday keys at 80 columns; the rest are in Help (?) and
+        # the command palette
         Binding("escape", "back", "Back", id="job.back"),
-        Binding("l", "logs", "Op logs", id="job.logs"),
-        Binding("L", "system_logs", "System log", id="job.system"),
-        Binding("x", "stop_op", "Stop op", id="job.stop_op"),
-        Binding("r", "restart_op", "Restart op", id="job.restart_op"),
-        Binding("X", "stop_group", "Stop group", id="job.stop_group"),
-        Binding("R", "restart_group", "Restart group", id="job.restart_group"),
-        Binding("K", "stop_job", "Stop job", id="job.stop_job"),
-        Binding("D", "remove_job", "Remove job", id="job.remove"),
+        Binding("l", "logs", "Logs", id="job.logs", tooltip="Follow the selected op's log"),
+        Binding("L", "system_logs", "System log", id="job.system", show=False),
+        Binding("x", "stop_op", "Stop", id="job.stop_op", tooltip="Stop the selected op"),
+        Binding(
+            "r", "restart_op", "Restart", id="job.restart_op", tooltip="Restart the selected op"
+        ),
+        Binding("X", "stop_group", "Stop group", id="job.stop_group", show=False),
+        Binding("R", "restart_group", "Restart group", id="job.restart_group", show=False),
+        Binding("K", "stop_job", "Stop job", id="job.stop_job", show=False),
+        Binding(
+            "D",
+            "remove_job",
+            "Remove",
+            id="job.remove",
+            tooltip="Remove the job, its containers, network and volumes (asks first)",
+        ),
     ]
 
     def __init__(self, job_id: str) -> None:

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input
 
 from nosana_tui.client.node import NodeError
 from nosana_tui.spec.status import JobView
+from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.style import job_status_text
 from nosana_tui.ui.widgets.nodebar import NodeBar
 
@@ -37,6 +38,7 @@ def age(ts: float) -> str:
 
 
 class JobsScreen(Screen[None]):
+    SUB_TITLE = section_tabs("Jobs")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="jobs.filter", key_display="/"),
         Binding("enter", "open", "Open", id="jobs.open"),

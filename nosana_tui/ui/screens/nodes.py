@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import Worker
 
 from nosana_tui.client.node import NodeClient, NodeError
+from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.settings import NodeEntry
 from nosana_tui.ui.widgets.confirm import Confirm
 from nosana_tui.ui.widgets.gpupanel import GpuPanel
@@ -66,6 +67,7 @@ class AddNode(ModalScreen[NodeEntry | None]):
 
 
 class NodesScreen(Screen[None]):
+    SUB_TITLE = section_tabs("Nodes")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "switch", "Use node", id="nodes.switch"),
         Binding("a", "add", "Add", id="nodes.add"),

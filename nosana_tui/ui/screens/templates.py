@@ -37,6 +37,7 @@ from nosana_tui.spec.dstack.convert import convert_file
 from nosana_tui.spec.secrets import redact
 from nosana_tui.spec.status import planned_view
 from nosana_tui.spec.validate import validate_file
+from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.widgets.graph import OpGraph
 from nosana_tui.ui.widgets.nodebar import NodeBar
 
@@ -69,6 +70,7 @@ def _render_file(path: Path) -> Rendered:
 
 
 class TemplatesScreen(Screen[None]):
+    SUB_TITLE = section_tabs("Templates")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Search", id="templates.search", key_display="/"),
         Binding("d", "deploy", "Deploy", id="templates.deploy"),

@@ -15,7 +15,8 @@ in ``$success``, moderate in ``$warning``, heavy in ``$error``. Processes that a
 ops' (no job) are dimmed, as nvitop dims other users' processes.
 
 The widget only draws what it is given (``telemetry``, ``error``, ``node``); the screen that holds
-it polls. With no GPU it is one calm line: the node's note and its GPU access mode.
+it polls. With no GPU it is one calm line: the node's note and its GPU access mode. The status
+line breaks between its parts where the panel is too narrow, rather than cutting the last ones.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def panel_lines(
 ) -> list[Text]:
     """Every line of the panel, each at most ``width`` cells (pure: the tests read it)."""
     width = max(width, 1)
-    lines = [_status_line(telemetry, variables, node=node, error=error, skipped=skipped)]
+    lines = _status_lines(
+        telemetry, variables, node=node, error=error, skipped=skipped, width=width
+    )
     if telemetry is None or not telemetry.gpus:
         return [_clip(line, width) for line in lines]
     history = {series.index: series for series in telemetry.history}
@@ -120,46 +123,64 @@ def _clip(line: Text, width: int) -> Text:
     return line
 
 
-def _status_line(
+def _status_lines(
     telemetry: GpuTelemetry | None,
     variables: Mapping[str, str],
     *,
     node: str,
     error: str | None,
     skipped: int,
-) -> Text:
+    width: int,
+) -> list[Text]:
+    """The status, its parts joined by `` · `` and broken between parts, never inside one, so
+    that a narrow screen loses none of it (a part wider than the panel is still cut)."""
     muted = theme_style(variables, "foreground-muted")
-    line = Text()
-    line.append("GPUs", style=theme_style(variables, "accent", bold=True))
+    parts = [Text("GPUs", style=theme_style(variables, "accent", bold=True))]
     if node:
-        line.append(f" · {node}")
+        parts.append(Text(node))
     if error is not None:
         stale = telemetry is not None and bool(telemetry.gpus)
         role = "warning" if stale else "error"
-        line.append(f" · {'stale: ' if stale else ''}{error}", style=theme_style(variables, role))
-        return line
-    if telemetry is None:
-        line.append(" · waiting for the node…", style=muted)
-        return line
-    if not telemetry.gpus:
-        line.append(f" · {telemetry.note or 'no GPU found'}", style=muted)
-        line.append(f" · access {telemetry.access}", style=muted)
-        return line
-    if skipped:  # before the details: it is the one thing here that may need a look
-        line.append(
-            f" · {skipped} poll{'s' if skipped != 1 else ''} skipped (slow answers)",
-            style=theme_style(variables, "warning"),
+        parts.append(
+            Text(f"{'stale: ' if stale else ''}{error}", style=theme_style(variables, role))
         )
-    line.append(f" · {telemetry.source} · access {telemetry.access}", style=muted)
-    drivers = {g.driver_version for g in telemetry.gpus if g.driver_version}
-    cudas = {g.cuda_version for g in telemetry.gpus if g.cuda_version}
-    if drivers:
-        line.append(f" · driver {', '.join(sorted(drivers))}", style=muted)
-    if cudas:
-        line.append(f" · CUDA {', '.join(sorted(cudas))}", style=muted)
-    if telemetry.note:
-        line.append(f" · {telemetry.note}", style=theme_style(variables, "warning"))
-    return line
+    elif telemetry is None:
+        parts.append(Text("waiting for the node…", style=muted))
+    elif not telemetry.gpus:
+        parts.append(Text(telemetry.note or "no GPU found", style=muted))
+        parts.append(Text(f"access {telemetry.access}", style=muted))
+    else:
+        if skipped:  # before the details: it is the one thing here that may need a look
+            parts.append(
+                Text(
+                    f"{skipped} poll{'s' if skipped != 1 else ''} skipped (slow answers)",
+                    style=theme_style(variables, "warning"),
+                )
+            )
+        parts.append(Text(f"{telemetry.source} · access {telemetry.access}", style=muted))
+        drivers = {g.driver_version for g in telemetry.gpus if g.driver_version}
+        cudas = {g.cuda_version for g in telemetry.gpus if g.cuda_version}
+        if drivers:
+            parts.append(Text(f"driver {', '.join(sorted(drivers))}", style=muted))
+        if cudas:
+            parts.append(Text(f"CUDA {', '.join(sorted(cudas))}", style=muted))
+        if telemetry.note:
+            parts.append(Text(telemetry.note, style=theme_style(variables, "warning")))
+    return _pack(parts, width, separator=Text(" · ", style=muted))
+
+
+def _pack(parts: list[Text], width: int, *, separator: Text, indent: int = 2) -> list[Text]:
+    """Join PARTS with SEPARATOR, starting a new line (indented) where the next part would not
+    fit in WIDTH cells."""
+    lines = [parts[0].copy()]
+    for part in parts[1:]:
+        line = lines[-1]
+        if line.cell_len + separator.cell_len + part.cell_len <= width:
+            line.append_text(separator)
+            line.append_text(part)
+        else:
+            lines.append(Text(" " * indent) + part)
+    return lines
 
 
 def _gpu_lines(

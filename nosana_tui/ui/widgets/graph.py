@@ -337,7 +337,14 @@ class OpGraph(ScrollView, can_focus=True):
             id="graph.last",
             tooltip="Select the last op",
         ),
-        Binding("enter", "open", "Open", id="graph.open", tooltip="Open the selected op"),
+        Binding(
+            "enter",
+            "open",
+            "Open",
+            id="graph.open",
+            tooltip="Open the selected op",
+            show=False,  # the screen's own keys need the footer's room; Help (?) lists it
+        ),
     ]
 
     job: reactive[JobView | None] = reactive(None, always_update=True)
