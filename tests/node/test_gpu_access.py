@@ -41,7 +41,16 @@ def fake_driver(tmp_path: Path) -> gpu_host.Passthrough:
     )
 
 
-def run_container(backend: DockerBackend, script: str, env: dict[str, str]) -> str:
+def run_container(
+    backend: DockerBackend,
+    script: str,
+    env: dict[str, str],
+    *,
+    cmd: list[str] | None = None,
+    image: str = IMAGE,
+) -> str:
+    """Run SCRIPT with sh (or CMD) in a ``gpu: true`` container of IMAGE; its output."""
+
     async def go() -> str:
         job_id = f"gputest{uuid.uuid4().hex[:8]}"
         network = await backend.ensure_network(job_id)
@@ -51,9 +60,9 @@ def run_container(backend: DockerBackend, script: str, env: dict[str, str]) -> s
                 job_id=job_id,
                 op_id="g",
                 name=f"nosana-{job_id}-g",
-                image=IMAGE,
+                image=image,
                 network=network,
-                cmd=["sh", "-c", script],
+                cmd=cmd or ["sh", "-c", script],
                 env=env,
                 gpu=True,
             )

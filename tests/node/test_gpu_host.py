@@ -2,39 +2,62 @@
 without the NVIDIA container toolkit (direct passthrough); admission refuses more VRAM than the
 card has; the telemetry route reports the card. Skipped elsewhere, saying why (CI has no GPU).
 
-The CUDA program is ``tests/gpu/cuda_check.cu`` (from ../shared/gpu), built here with
-``nvcc -O2 -cudart static``; the image is made from it and the host's glibc files only (no
-registry is needed): the libraries ``ldd`` names, plus libdl, libpthread and librt, which libcuda
-links. ``docs/gpu.md`` says how to run this on the lent GPU machine.
+The CUDA programs are ``tests/gpu/cuda_check.cu`` (from ../shared/gpu: device name and a
+checked vector sum) and ``tests/gpu/cuda_burn.cu`` (keeps the GPU busy, holding memory, for the
+panel), built here with ``nvcc -O2 -cudart static``; the image is made from them and the host's
+glibc files only (no registry is needed): the libraries ``ldd`` names, plus libdl, libpthread and
+librt, which libcuda links. The TUI test writes its capture (``gpu-panel.svg`` and
+``gpu-panel.txt``) to ``$NOSANA_TUI_GPU_CAPTURE`` when that names a folder.
+``docs/gpu.md`` says how to run this on the lent GPU machine (``scripts/gpu-proof.sh``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from nosana_tui.backends import gpu as gpu_host
+from nosana_tui.backends.docker import DockerBackend
 from nosana_tui.client.node import NodeClient, NodeError, job_done
 from nosana_tui.spec.status import JobView, OpStatus
+from tests.capture import capture
 from tests.node.conftest import AgentProcess, _remove_all, free_port
+from tests.node.test_gpu_access import run_container
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE.parent / "gpu" / "cuda_check.cu"
+PROGRAMS = ("cuda_check", "cuda_burn")  # tests/gpu/NAME.cu, /NAME in the image
 IMAGE = "nosana-tui-cuda-check:test"
 
 
-def _why_not() -> str | None:
-    if not Path("/dev/nvidiactl").exists():
-        return "no NVIDIA GPU here (/dev/nvidiactl is missing): run on a GPU host, see docs/gpu.md"
-    if shutil.which("nvcc") is None:
-        return "nvcc is not installed: it builds the CUDA check program (tests/gpu/cuda_check.cu)"
+def _nvcc() -> str | None:
+    """nvcc on PATH, else in a CUDA toolkit's usual folder."""
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    for folder in sorted(Path("/usr/local").glob("cuda*/bin"), reverse=True):
+        if (folder / "nvcc").is_file():
+            return str(folder / "nvcc")
+    return None
+
+
+def _why_not_build() -> str | None:
+    """Why the CUDA image cannot be built and run here (no GPU is needed for that)."""
+    if _nvcc() is None:
+        return "nvcc is not installed: it builds the CUDA programs (tests/gpu/*.cu)"
     if (
         shutil.which("docker") is None
         or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode
@@ -43,33 +66,46 @@ def _why_not() -> str | None:
     return None
 
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.anyio,
-    pytest.mark.skipif(_why_not() is not None, reason=_why_not() or ""),
-]
+def _why_not_gpu() -> str | None:
+    if not Path("/dev/nvidiactl").exists():
+        return "no NVIDIA GPU here (/dev/nvidiactl is missing): run on a GPU host, see docs/gpu.md"
+    return _why_not_build()
 
 
-def _libraries(binary: Path) -> list[Path]:
-    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
-    found = [Path(p) for p in re.findall(r"(/\S+)", out)]
+pytestmark = [pytest.mark.gpu, pytest.mark.anyio]
+needs_gpu = pytest.mark.skipif(_why_not_gpu() is not None, reason=_why_not_gpu() or "")
+needs_nvcc = pytest.mark.skipif(_why_not_build() is not None, reason=_why_not_build() or "")
+
+
+def _libraries(binaries: list[Path]) -> set[Path]:
+    found: set[Path] = set()
+    for binary in binaries:
+        out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True)
+        found.update(Path(p) for p in re.findall(r"(/\S+)", out.stdout))
     cache = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
     for soname in ("libdl.so.2", "libpthread.so.0", "librt.so.1", "libm.so.6"):
         match = re.search(rf"{re.escape(soname)} \(libc6,x86-64\) => (\S+)", cache)
         if match:
-            found.append(Path(match.group(1)))
+            found.add(Path(match.group(1)))
     return found
 
 
 @pytest.fixture(scope="module")
 def cuda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("cuda")
-    binary = work / "cuda_check"
-    subprocess.run(["nvcc", "-O2", "-cudart", "static", "-o", str(binary), str(SOURCE)], check=True)
+    binaries = []
+    for name in PROGRAMS:
+        binary = work / name
+        source = HERE.parent / "gpu" / f"{name}.cu"
+        subprocess.run(
+            ["nvcc", "-O2", "-cudart", "static", "-o", str(binary), str(source)], check=True
+        )
+        binaries.append(binary)
     archive = work / "rootfs.tar"
     with tarfile.open(archive, "w") as tar:
-        tar.add(binary, arcname="cuda_check")
-        for library in _libraries(binary):
+        for binary in binaries:
+            tar.add(binary, arcname=binary.name)
+        for library in sorted(_libraries(binaries)):
             real = library.resolve()
             tar.add(real, arcname=str(library).lstrip("/"))
     with archive.open("rb") as data:
@@ -97,6 +133,79 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@needs_nvcc
+async def test_the_cuda_image_runs_through_our_backend_and_names_the_missing_driver(
+    agent: AgentProcess, cuda_image: str
+) -> None:
+    """Without a GPU (CI has a CUDA toolkit but no driver): the programs build, the image made
+    from them and the host's glibc runs as an op through the agent, and the CUDA runtime's own
+    error reaches the op's log with a failed exit code; on a GPU host the op is asked for no GPU
+    and gets none, so the answer is the same kind of CUDA error."""
+    async with agent.client() as client:
+        definition = {
+            "version": "0.1",
+            "type": "container",
+            "ops": [
+                {
+                    "type": "container/run",
+                    "id": name,
+                    "args": {"image": cuda_image, "cmd": [f"/{name}", "1", "16"]},
+                    "execution": {"group": "cuda"},
+                }
+                for name in PROGRAMS
+            ],
+        }
+        view = await client.submit(definition, "cuda-no-gpu", "tests/node/test_gpu_host.py")
+        done = await asyncio.wait_for(_wait_done(client, view.id), 120)
+        # each program's own exit code for a CUDA error (cuda_check 2, cuda_burn 1), and the
+        # runtime's words: it loaded and asked for a driver, but the op got neither libcuda
+        # nor a device
+        for name, code in zip(PROGRAMS, (2, 1), strict=True):
+            output = "".join([t async for t in client.log_text(view.id, name)])
+            op = done.op(name)
+            assert op.status is OpStatus.FAILED and op.exit_code == code, (op.message, output)
+            assert re.search(r"driver version is insufficient|no CUDA-capable device", output), (
+                output
+            )
+        await client.remove(view.id)
+
+
+@needs_nvcc
+def test_the_cuda_runtime_in_the_container_loads_the_libcuda_passthrough_binds(
+    cuda_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library half of passthrough, without a driver: the plan binds a stand-in
+    ``libcuda.so.1`` (built here; it says when it is loaded) read-only under the driver folder,
+    and the real CUDA runtime of the program in the container finds and loads it through the
+    ``LD_LIBRARY_PATH`` the plan sets. With no driver behind it, CUDA then reports an error."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed: it builds the stand-in libcuda.so.1")
+    source = tmp_path / "standin.c"
+    source.write_text(
+        "#include <stdio.h>\n"
+        "__attribute__((constructor)) static void loaded(void) {\n"
+        '  fprintf(stderr, "stand-in libcuda.so.1 loaded\\n");\n'
+        "}\n"
+        "int cuDriverGetVersion(int *version) { *version = 0; return 0; }\n",
+        encoding="utf-8",
+    )
+    library = tmp_path / "libcuda.so.0.0.0"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    plan = gpu_host.Passthrough(
+        devices=[],
+        binds=[(str(library), f"{gpu_host.LIB_DIR}/libcuda.so.1")],
+        env={"LD_LIBRARY_PATH": gpu_host.LIB_DIR},
+    )
+    monkeypatch.setattr(gpu_host, "plan_passthrough", lambda ids: plan)
+    backend = DockerBackend(agent_id="gpu-test")
+    assert asyncio.run(backend.gpu_access()).mode == "passthrough"
+    out = run_container(backend, "", {}, cmd=["/cuda_check"], image=cuda_image)
+    print(f"\n--- /cuda_check with the stand-in bound ---\n{out}", file=sys.stderr)
+    assert "stand-in libcuda.so.1 loaded" in out, out
+    assert "cuda error:" in out, out  # no driver behind it: the runtime says so, and exits
+
+
+@needs_gpu
 async def test_gpu_op_runs_cuda_through_passthrough(agent: AgentProcess, cuda_image: str) -> None:
     async with agent.client() as client:
         info = await client.info()
@@ -132,6 +241,7 @@ async def test_gpu_op_runs_cuda_through_passthrough(agent: AgentProcess, cuda_im
         await client.remove(view.id)
 
 
+@needs_gpu
 async def test_admission_refuses_more_vram_than_the_card_has(agent: AgentProcess) -> None:
     async with agent.client() as client:
         info = await client.info()
@@ -153,6 +263,75 @@ async def test_admission_refuses_more_vram_than_the_card_has(agent: AgentProcess
         print(f"\nrefused: {err.value}", file=sys.stderr)
         assert err.value.status == 409
         assert f"this node has {len(info.gpus)} GPU" in str(err.value)
+
+
+@needs_gpu
+async def test_tui_gpu_panel_shows_a_running_op_live(
+    agent: AgentProcess,
+    cuda_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The Nodes screen's GPU panel, at 80x24 against the real agent, while an op of ours keeps
+    the card busy: utilisation and memory move, and the op's process is named by job and op.
+    The screen is captured (SVG and text) for docs/gpu.md."""
+    from nosana_tui.config import Paths
+    from nosana_tui.ui.app import NosanaApp
+    from nosana_tui.ui.widgets.gpupanel import GpuPanel
+
+    folder = Path(os.environ.get("NOSANA_TUI_GPU_CAPTURE") or tmp_path)
+    async with agent.client() as client:
+        definition = {
+            "version": "0.1",
+            "type": "container",
+            "ops": [
+                {
+                    "type": "container/run",
+                    "id": "burn",
+                    "args": {"image": cuda_image, "cmd": ["/cuda_burn", "90", "4096"], "gpu": True},
+                }
+            ],
+        }
+        view = await client.submit(definition, "gpu-panel", "tests/node/test_gpu_host.py")
+        try:
+            monkeypatch.setenv("NOSANA_TUI_NODE", agent.url)
+            app = NosanaApp(locations=Paths(agent.config_dir, agent.data_dir), autostart=False)
+            async with app.run_test(size=(80, 24)) as pilot:
+                await _until(pilot, lambda: app.node_info is not None, 20)
+                await pilot.press("3")
+                panel = app.screen.query_one(GpuPanel)
+
+                def live() -> bool:
+                    """the panel shows our op's process and a few busy samples"""
+                    data = panel.telemetry
+                    if data is None or not data.history:
+                        return False
+                    ours = [p for p in data.processes if p.job_id == view.id]
+                    busy = [u for u in data.history[0].utilization_pct if u > 0]
+                    return bool(ours) and ours[0].op_id == "burn" and len(busy) >= 5
+
+                await _until(pilot, live, 60)
+                await pilot.pause(0.3)
+                text = capture(app, folder, "gpu-panel")
+                print(f"\n--- TUI at 80x24 ({folder}) ---\n{text}", file=sys.stderr)
+                telemetry = panel.telemetry
+                assert telemetry is not None
+                process = next(p for p in telemetry.processes if p.job_id == view.id)
+                assert process.memory_mb >= 4096, process
+                assert "burn" in text and "GPU" in text, text
+                await pilot.press("q")
+        finally:
+            await client.stop_job(view.id)
+            await asyncio.wait_for(_wait_done(client, view.id), 60)
+            await client.remove(view.id)
+
+
+async def _until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition.__doc__ or condition}")
+        await pilot.pause(0.2)
 
 
 async def _wait_done(client: NodeClient, job_id: str) -> JobView:
