@@ -82,8 +82,7 @@ class Agent:
             loop.call_soon_threadsafe(self._on_event, container_id, action)
 
         self._cancel_events = self.backend.watch_events(sink)
-        await self.gpu_monitor.refresh()  # admission needs the GPUs from the first submit on
-        self.gpu_monitor.start()
+        self.gpu_monitor.start()  # discovers in the background; readers wait for its first answer
         for view, definition in self.store.jobs():
             job = m.JobDefinition.model_validate(definition)
             runner = self._runner(view, job)
@@ -185,6 +184,7 @@ class Agent:
         images_fn = getattr(self.backend, "images", None)
         images = await images_fn() if images_fn else []
         access = await self.backend.gpu_access()
+        await self.gpu_monitor.ready()
         return NodeInfo(
             version=__version__,
             node_id=self.node_id,
@@ -200,6 +200,7 @@ class Agent:
 
     async def gpu_telemetry(self) -> GpuTelemetry:
         access = await self.backend.gpu_access()
+        await self.gpu_monitor.ready()
         return self.gpu_monitor.telemetry(access.mode)
 
     def _owner_of(self, container_id: str) -> tuple[str, str] | None:
@@ -216,6 +217,7 @@ class Agent:
         if job is None:
             errors = [d for d in diags if d.severity == "error"]
             raise AgentError("the job definition is not valid", 422, errors)
+        await self.gpu_monitor.ready()  # admission needs the GPUs
         admission = admit(job, self.gpu_monitor.gpus, note=self.gpu_monitor.note)
         if not admission.ok:
             raise AgentError(admission.message, 409)

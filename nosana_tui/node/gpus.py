@@ -49,9 +49,16 @@ class GpuMonitor:
         self._history: dict[int, _History] = {}
         self._watched_until = 0.0
         self._wake = asyncio.Event()
+        self._looked = asyncio.Event()  # the first discovery has answered (or failed)
         self._task: asyncio.Task[None] | None = None
 
     # --- what the agent asks ------------------------------------------------------------------
+
+    async def ready(self) -> None:
+        """Wait for the first discovery (the loop's first step; at most nvidia-smi's timeout).
+        The agent opens its port without waiting for it; admission and reports wait here."""
+        if self._task is not None:
+            await self._looked.wait()
 
     @property
     def gpus(self) -> list[GpuDevice]:
@@ -101,6 +108,7 @@ class GpuMonitor:
             with contextlib.suppress(Exception):  # a process list is a nicety, never fatal
                 processes = await asyncio.to_thread(self._processes, discovery.gpus)
         self.discovery = discovery
+        self._looked.set()
         self.processes = [self._label(p) for p in processes]
         now = time.time()
         for gpu in discovery.gpus:
@@ -127,7 +135,14 @@ class GpuMonitor:
                 await self._task
 
     async def _loop(self) -> None:
+        """Discover now, then sample at the pace readers ask for."""
         while True:
+            try:
+                await self.refresh()
+            except Exception as err:  # the agent outlives a misbehaving driver
+                self.discovery = gpu_host.Discovery("none", [], f"GPU discovery failed: {err}")
+            finally:
+                self._looked.set()
             if not self.discovery.gpus:
                 pause = NO_GPU_INTERVAL
             elif time.monotonic() < self._watched_until:
@@ -137,7 +152,3 @@ class GpuMonitor:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
-            try:
-                await self.refresh()
-            except Exception as err:  # the agent outlives a misbehaving driver
-                self.discovery = gpu_host.Discovery("none", [], f"GPU discovery failed: {err}")

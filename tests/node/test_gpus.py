@@ -6,6 +6,8 @@ Discovery itself is faked here (recorded devices); ``tests/gpu`` tests the real 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -110,9 +112,9 @@ async def test_sampling_is_fast_only_while_someone_reads(monkeypatch: pytest.Mon
     monkeypatch.setattr(gpus_mod, "WATCHED_FOR", 0.3)
     host = FakeHost()
     mon = monitor(host)
-    await mon.refresh()
-    mon.start()
+    mon.start()  # discovers at once
     try:
+        await mon.ready()
         await asyncio.sleep(0.2)
         assert host.calls == 1  # idle: nobody asked
         mon.telemetry("runtime")  # a reader wakes it
@@ -143,3 +145,30 @@ async def test_a_failing_driver_does_not_stop_the_monitor(monkeypatch: pytest.Mo
         assert mon.note == "GPU discovery failed: NVML_ERROR_GPU_IS_LOST"
     finally:
         await mon.stop()
+
+
+async def test_start_does_not_wait_for_a_slow_driver_but_readers_do() -> None:
+    """The agent opens its port while nvidia-smi is still answering; admission and reports wait
+    for the first discovery rather than seeing "no GPU"."""
+    release = threading.Event()
+
+    def slow() -> Discovery:
+        release.wait(5)
+        return Discovery("nvidia-smi", [device(0, 10, 80)])
+
+    mon = GpuMonitor(discover=slow, processes=lambda gpus: [])
+    began = time.monotonic()
+    mon.start()
+    assert time.monotonic() - began < 0.05
+    waiting = asyncio.create_task(mon.ready())
+    await asyncio.sleep(0.1)
+    assert not waiting.done() and mon.gpus == []
+    release.set()
+    await asyncio.wait_for(waiting, 5)
+    assert [g.index for g in mon.gpus] == [0]
+    await mon.stop()
+
+
+async def test_ready_does_not_wait_when_the_monitor_never_started() -> None:
+    mon = GpuMonitor(discover=lambda: Discovery("none", [], "no driver"))
+    await asyncio.wait_for(mon.ready(), 0.5)
