@@ -112,7 +112,7 @@ class DockerBackend:
         self.api = self.client.api
         self.agent_id = agent_id
         self.gpu_ids = gpu_ids  # None: all GPUs (`node serve --gpus all`)
-        self._gpu: tuple[GpuAccess, gpu_host.Passthrough | None] | None = None
+        self._gpu: tuple[GpuAccess, gpu_host.Passthrough | list[str] | None] | None = None
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -151,30 +151,41 @@ class DockerBackend:
             self._gpu = await asyncio.to_thread(self._choose_gpu_access)
         return self._gpu[0]
 
-    def _choose_gpu_access(self) -> tuple[GpuAccess, gpu_host.Passthrough | None]:
+    def _choose_gpu_access(self) -> tuple[GpuAccess, gpu_host.Passthrough | list[str] | None]:
+        """The access, and what ``run`` applies: a passthrough plan, CDI names, or None (the
+        runtime's device request, or no access)."""
         which = "all GPUs" if self.gpu_ids is None else f"GPUs {_ids(self.gpu_ids)}"
         try:
-            runtimes = set((self.client.info().get("Runtimes") or {}).keys())
+            info = self.client.info()
         except (docker.errors.DockerException, requests.exceptions.RequestException):
-            runtimes = set()
-        if "nvidia" in runtimes:
+            info = {}
+        if "nvidia" in (info.get("Runtimes") or {}):
             return GpuAccess("runtime", f"the engine's NVIDIA runtime ({which})"), None
+        cdi_problem = ""
+        if names := gpu_host.cdi_gpu_names(info):
+            try:
+                request = gpu_host.cdi_request(names, self.gpu_ids)
+            except ValueError as err:
+                cdi_problem = f"; {err}"
+            else:
+                return GpuAccess("cdi", f"the engine's CDI devices ({', '.join(request)})"), request
         try:
             plan = gpu_host.plan_passthrough(self.gpu_ids)
         except ValueError as err:
             return (
                 GpuAccess(
                     "none",
-                    f"no GPU can be given to containers on this machine: {str(err).rstrip('.')} "
-                    "(with the NVIDIA driver alone nosana-tui passes the GPU through itself; the "
-                    "NVIDIA container toolkit, nvidia-container-toolkit, is the other way)",
+                    f"no GPU can be given to containers on this machine: {str(err).rstrip('.')}"
+                    f"{cdi_problem} (with the NVIDIA driver alone nosana-tui passes the GPU "
+                    "through itself; the NVIDIA container toolkit, nvidia-container-toolkit, is "
+                    "the other way)",
                 ),
                 None,
             )
         return (
             GpuAccess(
                 "passthrough",
-                f"direct passthrough of {which}, the engine has no NVIDIA runtime: "
+                f"direct passthrough of {which}, the engine has no NVIDIA runtime{cdi_problem}: "
                 f"{len(plan.devices)} devices and {len(plan.binds)} driver files (read-only, "
                 f"under {gpu_host.LIB_DIR})",
             ),
@@ -278,7 +289,9 @@ class DockerBackend:
             await self.gpu_access()
             assert self._gpu is not None
             _, plan = self._gpu
-            if plan is not None:
+            if isinstance(plan, list):  # CDI names: the engine applies the spec
+                host_config["device_requests"] = [DeviceRequest(driver="cdi", device_ids=plan)]
+            elif plan is not None:
                 host_config["devices"] = [f"{d}:{d}:rwm" for d in plan.devices]
                 host_config["binds"].update(
                     {host: {"bind": inside, "mode": "ro"} for host, inside in plan.binds}

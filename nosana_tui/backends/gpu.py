@@ -8,6 +8,9 @@ A container gets the GPUs in one of three ways (``GpuTelemetry.access``):
 
 - ``runtime``: the Docker engine has the NVIDIA container toolkit; ``--gpus all`` (a device
   request) makes the toolkit add the devices, the driver's libraries and its tools.
+- ``cdi``: the engine has no NVIDIA runtime but resolves CDI devices (Docker 25+ with the ``cdi``
+  feature, and a spec from ``nvidia-ctk cdi generate``): a device request with the ``cdi``
+  driver names ``nvidia.com/gpu=all`` (or ``=0``, ``=1``...), and the engine applies the spec.
 - ``passthrough``: no toolkit, but the host has the driver. The agent does what the toolkit
   would: every ``/dev/nvidia*`` character device at the same path, and the driver's user-space
   libraries bound read-only under their sonames into one folder (``LIB_DIR``) named by
@@ -44,6 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from nosana_tui.spec.status import GpuDevice, GpuProcess
 
 SMI_TIMEOUT_S = 5.0
@@ -59,6 +64,7 @@ GPU_FIELDS = (
 )
 APP_FIELDS = ("gpu_uuid", "pid", "used_memory")
 
+CDI_KIND = "nvidia.com/gpu"  # the kind nvidia-ctk's CDI specs declare
 LIB_DIR = "/usr/local/nvidia/lib64"  # where the toolkit puts them; nvidia/cuda images name it too
 BIN_DIR = "/usr/local/nvidia/bin"
 DRIVER_DIRS = (
@@ -390,6 +396,61 @@ def discover() -> Discovery:
 
 
 # -- who uses the GPUs ---------------------------------------------------------------------
+
+
+# --- CDI ----------------------------------------------------------------------------------------
+
+
+def cdi_gpu_names(info: Mapping[str, Any]) -> list[str]:
+    """The engine's CDI names for NVIDIA GPUs (``nvidia.com/gpu=0``, ``…=all``); [] when CDI is
+    off or has none. Docker 28.2+ lists them in ``/info``'s ``DiscoveredDevices``; Docker 27+
+    with CDI on lists its spec folders (``CDISpecDirs``), which are read here (YAML or JSON)."""
+    names = [
+        str(device.get("ID"))
+        for device in info.get("DiscoveredDevices") or []
+        if isinstance(device, Mapping) and str(device.get("ID", "")).startswith(f"{CDI_KIND}=")
+    ]
+    if names:
+        return names
+    for folder in info.get("CDISpecDirs") or []:
+        names.extend(cdi_spec_names(Path(str(folder))))
+    return names
+
+
+def cdi_spec_names(folder: Path) -> list[str]:
+    """``nvidia.com/gpu=NAME`` for every device of the NVIDIA CDI specs in FOLDER."""
+    names: list[str] = []
+    try:
+        files = sorted(f for f in folder.iterdir() if f.suffix in (".yaml", ".yml", ".json"))
+    except OSError:
+        return names
+    for file in files:
+        try:
+            spec = yaml.safe_load(file.read_text(encoding="utf-8"))  # JSON is YAML too
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # not ours to judge: the engine reports its own spec errors
+        if not isinstance(spec, Mapping) or spec.get("kind") != CDI_KIND:
+            continue
+        for device in spec.get("devices") or []:
+            if isinstance(device, Mapping) and device.get("name") not in (None, ""):
+                names.append(f"{CDI_KIND}={device['name']}")
+    return names
+
+
+def cdi_request(names: Sequence[str], ids: Sequence[int] | None) -> list[str]:
+    """The CDI names to ask for: every GPU (``=all`` when the spec has it), or the agent's ids.
+    ValueError when an id has no CDI device."""
+    if ids is None:
+        every = f"{CDI_KIND}=all"
+        return [every] if every in names else [n for n in names if n != every]
+    wanted = [f"{CDI_KIND}={i}" for i in ids]
+    missing = [n for n in wanted if n not in names]
+    if missing:
+        raise ValueError(f"the engine's CDI specs have no {', '.join(missing)}")
+    return wanted
+
+
+# --- processes ----------------------------------------------------------------------------------
 
 
 def container_id_of(pid: int, proc: Path = Path("/proc")) -> str:

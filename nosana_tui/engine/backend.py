@@ -115,8 +115,8 @@ EventSink = Callable[[str, str, dict[str, str]], None]  # container id, action, 
 class GpuAccess:
     """How an op with ``gpu: true`` gets the GPUs on this backend."""
 
-    mode: str  # "runtime" (the engine's NVIDIA runtime), "passthrough" (devices + driver
-    #            files given directly) or "none"
+    mode: str  # "runtime" (the engine's NVIDIA runtime), "cdi" (the engine's CDI devices),
+    #            "passthrough" (devices + driver files given directly) or "none"
     detail: str  # for the op's system log: how, or why not and what to install
 
 

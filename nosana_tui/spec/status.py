@@ -189,7 +189,7 @@ class GpuTelemetry(BaseModel):
     """What ``GET /api/gpus`` answers: the GPUs now, their recent history, who uses them."""
 
     source: str = "none"  # "nvml", "nvidia-smi" or "none"
-    access: str = "none"  # how ops get GPUs: "runtime", "passthrough" or "none"
+    access: str = "none"  # how ops get GPUs: "runtime", "cdi", "passthrough" or "none"
     note: str = ""  # why there are no GPUs, or what is missing for ops to get them
     interval_s: float = 1.0
     gpus: list[GpuDevice] = Field(default_factory=list)

@@ -125,20 +125,34 @@ def test_engine_runtime_is_preferred_and_takes_the_agents_gpu_ids(
 ) -> None:
     ensure_docker()
     backend = DockerBackend(agent_id="gpu-test", gpu_ids=[0, 2])
-    real_info = backend.client.info
-
-    def info_with_nvidia() -> dict[str, object]:
-        info = dict(real_info())
-        info["Runtimes"] = {**(info.get("Runtimes") or {}), "nvidia": {"path": "x"}}  # type: ignore[dict-item]
-        return info
-
-    monkeypatch.setattr(backend.client, "info", info_with_nvidia)
+    runtimes = {**(backend.client.info().get("Runtimes") or {}), "nvidia": {"path": "x"}}
+    cdi = [{"Source": "cdi", "ID": "nvidia.com/gpu=all"}]  # the runtime wins over CDI too
+    _engine_with(backend, monkeypatch, Runtimes=runtimes, DiscoveredDevices=cdi)
     planned: list[object] = []
     monkeypatch.setattr(gpu_host, "plan_passthrough", lambda ids: planned.append(ids))
     access = asyncio.run(backend.gpu_access())
     assert access.mode == "runtime" and access.detail == "the engine's NVIDIA runtime (GPUs 0,2)"
     assert planned == []  # no host probing when the engine can do it
-    # and the request the engine gets names those GPUs (this engine has no runtime: it refuses)
+    # and the request the engine gets names those GPUs
+    [request] = _device_requests(backend, monkeypatch)
+    assert request["DeviceIDs"] == ["0", "2"] and request["Driver"] == ""
+
+
+def _engine_with(backend: DockerBackend, monkeypatch: pytest.MonkeyPatch, **extra: object) -> None:
+    """The real engine's ``info()``, with what a newer or GPU-equipped engine would add."""
+    real_info = backend.client.info
+
+    def info() -> dict[str, object]:
+        return {**real_info(), **extra}
+
+    monkeypatch.setattr(backend.client, "info", info)
+
+
+def _device_requests(
+    backend: DockerBackend, monkeypatch: pytest.MonkeyPatch
+) -> list[dict[str, object]]:
+    """Create a GPU op's container and return the device requests it carried (this engine has
+    neither the runtime nor CDI, so it refuses them)."""
     captured: dict[str, object] = {}
     real_host_config = backend.api.create_host_config
 
@@ -150,4 +164,42 @@ def test_engine_runtime_is_preferred_and_takes_the_agents_gpu_ids(
     with pytest.raises(docker_backend.BackendError):
         run_container(backend, "true", {})
     requests = captured["device_requests"]
-    assert isinstance(requests, list) and requests[0]["DeviceIDs"] == ["0", "2"]
+    assert isinstance(requests, list)
+    return requests
+
+
+def test_cdi_devices_are_asked_for_by_name_when_there_is_no_runtime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ensure_docker()
+    backend = DockerBackend(agent_id="gpu-test")
+    _engine_with(
+        backend,
+        monkeypatch,
+        DiscoveredDevices=[
+            {"Source": "cdi", "ID": "nvidia.com/gpu=0"},
+            {"Source": "cdi", "ID": "nvidia.com/gpu=all"},
+        ],
+    )
+    planned: list[object] = []
+    monkeypatch.setattr(gpu_host, "plan_passthrough", lambda ids: planned.append(ids))
+    access = asyncio.run(backend.gpu_access())
+    assert access.mode == "cdi"
+    assert access.detail == "the engine's CDI devices (nvidia.com/gpu=all)"
+    assert planned == []
+    [request] = _device_requests(backend, monkeypatch)
+    assert request["Driver"] == "cdi" and request["DeviceIDs"] == ["nvidia.com/gpu=all"]
+
+
+def test_cdi_without_the_agents_gpu_falls_back_to_passthrough_and_says_why(
+    fake_driver: gpu_host.Passthrough, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensure_docker()
+    backend = DockerBackend(agent_id="gpu-test", gpu_ids=[1])
+    _engine_with(
+        backend, monkeypatch, DiscoveredDevices=[{"Source": "cdi", "ID": "nvidia.com/gpu=0"}]
+    )
+    monkeypatch.setattr(gpu_host, "plan_passthrough", lambda ids: fake_driver)
+    access = asyncio.run(backend.gpu_access())
+    assert access.mode == "passthrough"
+    assert "the engine's CDI specs have no nvidia.com/gpu=1" in access.detail
