@@ -203,3 +203,20 @@ def test_cdi_without_the_agents_gpu_falls_back_to_passthrough_and_says_why(
     access = asyncio.run(backend.gpu_access())
     assert access.mode == "passthrough"
     assert "the engine's CDI specs have no nvidia.com/gpu=1" in access.detail
+
+
+def test_a_containers_host_pid_maps_back_to_it_through_its_cgroup() -> None:
+    """NVML reports host PIDs; the agent names their containers from ``/proc/PID/cgroup``.
+    Here with a real container of the real engine (and this host's cgroup layout)."""
+    ensure_docker()
+    client = docker.from_env()
+    container = client.containers.run(IMAGE, ["sleep", "30"], detach=True)
+    try:
+        container.reload()
+        pid = int(container.attrs["State"]["Pid"])
+        assert pid > 0
+        assert gpu_host.container_id_of(pid) == container.id
+        assert gpu_host.container_id_of(os.getpid()) == ""  # this test's own process
+    finally:
+        container.remove(force=True)
+        client.close()
