@@ -106,7 +106,7 @@ _GPU_NODE = re.compile(r"nvidia(\d+)")
 class Discovery:
     source: str  # "nvml", "nvidia-smi" or "none"
     gpus: list[GpuDevice]
-    note: str = ""  # when none: why, in words
+    note: str = ""  # when none: why, in words; else which GPUs did not answer, if any
 
 
 @dataclass(frozen=True)
@@ -238,19 +238,27 @@ def _cuda_from_nvml(nvml: Any) -> str:
     return f"{version // 1000}.{version % 1000 // 10}"  # 13000 -> "13.0", 12020 -> "12.2"
 
 
-def _discover_nvml(nvml: Any) -> list[GpuDevice]:
+def _discover_nvml(nvml: Any) -> Discovery:
+    """Every GPU that answers; one that does not (fallen off the bus, needing a reset) is left
+    out and named in the note, rather than hiding the others."""
     driver = _text(_optional(nvml.nvmlSystemGetDriverVersion) or "")
     cuda = _cuda_from_nvml(nvml)
     gpus: list[GpuDevice] = []
+    lost: list[str] = []
     for index in range(nvml.nvmlDeviceGetCount()):
-        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        try:
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            name = _text(nvml.nvmlDeviceGetName(handle))
+        except Exception as err:
+            lost.append(f"GPU {index}: {_nvml_error(err)}")
+            continue
         memory = _optional(nvml.nvmlDeviceGetMemoryInfo, handle)
         rates = _optional(nvml.nvmlDeviceGetUtilizationRates, handle)
         capability = _optional(nvml.nvmlDeviceGetCudaComputeCapability, handle)
         gpus.append(
             GpuDevice(
                 index=index,
-                name=_text(nvml.nvmlDeviceGetName(handle)),
+                name=name,
                 uuid=_text(_optional(nvml.nvmlDeviceGetUUID, handle) or ""),
                 memory_total_mb=int(memory.total) // 2**20 if memory is not None else 0,
                 memory_used_mb=int(memory.used) // 2**20 if memory is not None else None,
@@ -262,7 +270,11 @@ def _discover_nvml(nvml: Any) -> list[GpuDevice]:
                 ),
             )
         )
-    return gpus
+    if lost and not gpus:
+        return Discovery("none", [], f"no GPU answers NVML ({'; '.join(lost)})")
+    if not gpus:
+        return Discovery("none", [], "the NVIDIA driver reports no GPU")
+    return Discovery("nvml", gpus, f"left out: {'; '.join(lost)}" if lost else "")
 
 
 # -- nvidia-smi ----------------------------------------------------------------------------
@@ -347,13 +359,21 @@ def _discover_smi(smi: str) -> Discovery:
         return Discovery("none", [], f"nvidia-smi did not answer within {SMI_TIMEOUT_S:g} s")
     except OSError as err:
         return Discovery("none", [], f"nvidia-smi could not run: {err.strerror or err}")
-    if done.returncode != 0:
-        return Discovery("none", [], f"nvidia-smi failed: {_message(done)}")
+    # a GPU that does not answer makes nvidia-smi fail as a whole, yet it still prints the rows
+    # of the others: keep those, and say what failed
     gpus = parse_smi_gpus(done.stdout)
+    if done.returncode != 0 and not gpus:
+        return Discovery("none", [], f"nvidia-smi failed: {_message(done)}")
     if not gpus:
         return Discovery("none", [], "nvidia-smi found no GPU")
+    note = ""
+    if done.returncode:
+        said = (done.stdout + "\n" + done.stderr).splitlines()
+        problems = [ln.strip() for ln in said if ln.strip() and not parse_smi_gpus(ln)]
+        note = f"nvidia-smi failed for some GPUs: {' '.join(problems) or _message(done)}"
     cuda = _cuda_from_smi(smi, gpus[0].driver_version)
-    return Discovery("nvidia-smi", [g.model_copy(update={"cuda_version": cuda}) for g in gpus])
+    gpus = [g.model_copy(update={"cuda_version": cuda}) for g in gpus]
+    return Discovery("nvidia-smi", gpus, note)
 
 
 def _cuda_from_smi(smi: str, driver: str) -> str:
@@ -365,9 +385,9 @@ def _cuda_from_smi(smi: str, driver: str) -> str:
         plain = _run([smi])
     except (OSError, subprocess.TimeoutExpired):
         return ""  # the GPUs are known; only the CUDA version is missing
-    cuda = parse_cuda_version(plain.stdout) if plain.returncode == 0 else ""
-    if cuda:
-        _cuda_versions[driver] = cuda
+    if plain.returncode != 0:
+        return ""  # asked again next time
+    cuda = _cuda_versions[driver] = parse_cuda_version(plain.stdout)  # "" for "N/A", kept too
     return cuda
 
 
@@ -379,13 +399,9 @@ def discover() -> Discovery:
     nvml, why_not = _nvml()
     if nvml is not None:
         try:
-            gpus = _discover_nvml(nvml)
+            return _discover_nvml(nvml)
         except Exception as err:
             why_not = f"NVML: {_nvml_error(err)}"
-        else:
-            if gpus:
-                return Discovery("nvml", gpus)
-            return Discovery("none", [], "the NVIDIA driver reports no GPU")
     smi = _find_tool("nvidia-smi")
     if smi is None:
         reason = "no NVIDIA driver found: nvidia-smi is not installed"
@@ -395,10 +411,7 @@ def discover() -> Discovery:
     return _discover_smi(smi)
 
 
-# -- who uses the GPUs ---------------------------------------------------------------------
-
-
-# --- CDI ----------------------------------------------------------------------------------------
+# -- CDI -----------------------------------------------------------------------------------
 
 
 def cdi_gpu_names(info: Mapping[str, Any]) -> list[str]:
@@ -450,7 +463,7 @@ def cdi_request(names: Sequence[str], ids: Sequence[int] | None) -> list[str]:
     return wanted
 
 
-# --- processes ----------------------------------------------------------------------------------
+# -- who uses the GPUs ---------------------------------------------------------------------
 
 
 def container_id_of(pid: int, proc: Path = Path("/proc")) -> str:

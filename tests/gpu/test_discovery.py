@@ -116,6 +116,8 @@ class FakeNvml:
     def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
         if index >= len(self.devices):
             raise NVMLError("Invalid Argument")
+        if self.devices[index].get("lost"):
+            raise NVMLError("GPU is lost")
         return index
 
     def nvmlDeviceGetName(self, handle: int) -> bytes:
@@ -542,3 +544,50 @@ def test_gpu_processes_without_a_driver(monkeypatch: pytest.MonkeyPatch) -> None
     assert gpu.gpu_processes(A10GS) == []
     assert gpu.gpu_processes([]) == []
     assert len(runner.calls) == 1  # no GPUs: nothing asked
+
+
+# -- one GPU that does not answer --------------------------------------------------------------
+
+
+def test_nvml_leaves_out_a_lost_gpu_and_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_nvml(monkeypatch, FakeNvml([H100_NVML, {"lost": True}, {**H100_NVML, "uuid": "GPU-2"}]))
+    found = gpu.discover()
+    assert found.source == "nvml"
+    assert [g.index for g in found.gpus] == [0, 2]
+    assert found.note == "left out: GPU 1: GPU is lost"
+
+
+def test_nvml_with_every_gpu_lost_is_no_gpu_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    with_nvml(monkeypatch, FakeNvml([{"lost": True}]))
+    assert gpu.discover() == gpu.Discovery("none", [], "no GPU answers NVML (GPU 0: GPU is lost)")
+
+
+def test_nvidia_smi_failing_for_one_gpu_still_reports_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One GPU off the bus makes nvidia-smi exit non-zero, yet it prints the other rows
+    (NVIDIA/open-gpu-kernel-modules#387, wookayin/gpustat#125)."""
+    lost = "Unable to determine the device handle for GPU0000:0B:00.0: Unknown Error"
+    with_smi(
+        monkeypatch,
+        Runner(
+            {
+                QUERY + ",compute_cap": done(fixture("query-gpu-h100.csv") + lost + "\n", rc=15),
+                "": done(fixture("nvidia-smi-h100.txt")),
+            }
+        ),
+    )
+    found = gpu.discover()
+    assert found.source == "nvidia-smi" and found.gpus == [H100]
+    assert found.note == f"nvidia-smi failed for some GPUs: {lost}"
+
+
+def test_a_cuda_version_of_n_a_is_remembered_per_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    header = "| NVIDIA-SMI 580.159.04   Driver Version: 580.159.04   CUDA Version: N/A      |\n"
+    runner = with_smi(
+        monkeypatch,
+        Runner({QUERY + ",compute_cap": done(fixture("query-gpu-h100.csv")), "": done(header)}),
+    )
+    assert gpu.discover().gpus[0].cuda_version == ""
+    gpu.discover()
+    assert [call for call in runner.calls if call == [SMI]] == [[SMI]]  # the slow query once
