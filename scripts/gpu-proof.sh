@@ -9,11 +9,21 @@
 # Without a GPU the tests are skipped, saying why, and the script says so and fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-kit=$(realpath "${1:-$root/.gpu}")
+kit=${1:-$root/.gpu}
 out=${OUT:-$root/gpu-proof}
 python=${PYTHON:-python3}
+for need in dockerbundle.tar.xz device-dockerd.sh requirements.txt wheels; do
+  if [[ ! -e "$kit/$need" ]]; then
+    echo "error: $kit/$need is missing: run scripts/gpu-kit.sh here and carry the kit" >&2
+    exit 2
+  fi
+done
+kit=$(realpath "$kit")
 mkdir -p "$out"
 exec > >(tee "$out/proof.log") 2>&1
+tee_pid=$!
+finish() { exec >&- 2>&-; wait "$tee_pid"; }  # the log complete before the script ends
+trap finish EXIT
 cd "$root"
 step() { printf '\n== %s\n' "$*"; }
 
@@ -22,8 +32,16 @@ date -u; uname -r; "$python" --version
 nvidia-smi --query-gpu=index,name,uuid,memory.total,driver_version --format=csv 2>&1 || true
 ls -l /dev/nvidia* 2>&1 | head -20
 ldconfig -p | grep -E 'libcuda\.|libnvidia-ml\.|libnvidia-ptxjitcompiler|libnvidia-nvvm' || true
-for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do [[ -x $d/nvcc ]] && PATH=$PATH:$d && break; done
-command -v nvcc && nvcc --version | tail -2
+if ! command -v nvcc >/dev/null; then
+  nvcc=$(ls -d /usr/local/cuda*/bin/nvcc 2>/dev/null | sort -V | tail -1)
+  [[ -n "$nvcc" ]] && PATH=$PATH:$(dirname "$nvcc")
+fi
+if command -v nvcc >/dev/null; then
+  nvcc --version | tail -2
+else
+  echo "no nvcc: the tests use the programs built by gpu-kit.sh ($kit/cuda)"
+fi
+export NOSANA_TUI_CUDA_PROGRAMS="$kit/cuda"
 
 step "docker engine (no NVIDIA runtime)"
 bash "$kit/device-dockerd.sh" "$kit" || { echo "error: the engine did not start"; exit 1; }

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlparse
 
 import docker
 import docker.errors
@@ -151,6 +152,15 @@ class DockerBackend:
             self._gpu = await asyncio.to_thread(self._choose_gpu_access)
         return self._gpu[0]
 
+    def _engine_is_local(self) -> bool:
+        """The engine runs on this machine: its unix socket, or a TCP address on loopback."""
+        url = urlparse(str(self.api.base_url))
+        return url.scheme in ("http+docker", "http+unix") or url.hostname in (
+            "localhost",
+            "127.0.0.1",
+            "::1",
+        )
+
     def _choose_gpu_access(self) -> tuple[GpuAccess, gpu_host.Passthrough | list[str] | None]:
         """The access, and what ``run`` applies: a passthrough plan, CDI names, or None (the
         runtime's device request, or no access)."""
@@ -162,7 +172,7 @@ class DockerBackend:
         if "nvidia" in (info.get("Runtimes") or {}):
             return GpuAccess("runtime", f"the engine's NVIDIA runtime ({which})"), None
         cdi_problem = ""
-        if names := gpu_host.cdi_gpu_names(info):
+        if names := gpu_host.cdi_gpu_names(info, read_specs=self._engine_is_local()):
             try:
                 request = gpu_host.cdi_request(names, self.gpu_ids)
             except ValueError as err:

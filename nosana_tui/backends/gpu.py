@@ -4,13 +4,14 @@ Discovery asks NVML first (the ``pynvml`` module of the ``nvidia-ml-py`` package
 when present), then ``nvidia-smi``. No driver, no ``nvidia-smi`` or no GPU is a normal answer:
 ``Discovery("none", [], note)`` with the reason in words.
 
-A container gets the GPUs in one of three ways (``GpuTelemetry.access``):
+A container gets the GPUs in one of four ways (``GpuTelemetry.access``):
 
 - ``runtime``: the Docker engine has the NVIDIA container toolkit; ``--gpus all`` (a device
   request) makes the toolkit add the devices, the driver's libraries and its tools.
-- ``cdi``: the engine has no NVIDIA runtime but resolves CDI devices (Docker 25+ with the ``cdi``
-  feature, and a spec from ``nvidia-ctk cdi generate``): a device request with the ``cdi``
-  driver names ``nvidia.com/gpu=all`` (or ``=0``, ``=1``...), and the engine applies the spec.
+- ``cdi``: the engine has no NVIDIA runtime but resolves CDI devices (CDI on, and a spec from
+  ``nvidia-ctk cdi generate``; seen in ``/info`` from Docker 27 on): a device request with the
+  ``cdi`` driver names ``nvidia.com/gpu=all`` (or ``=0``, ``=1``...), and the engine applies
+  the spec. A stale spec is the engine's to report: the op fails with its words.
 - ``passthrough``: no toolkit, but the host has the driver. The agent does what the toolkit
   would: every ``/dev/nvidia*`` character device at the same path, and the driver's user-space
   libraries bound read-only under their sonames into one folder (``LIB_DIR``) named by
@@ -385,9 +386,9 @@ def _cuda_from_smi(smi: str, driver: str) -> str:
         plain = _run([smi])
     except (OSError, subprocess.TimeoutExpired):
         return ""  # the GPUs are known; only the CUDA version is missing
-    if plain.returncode != 0:
-        return ""  # asked again next time
-    cuda = _cuda_versions[driver] = parse_cuda_version(plain.stdout)  # "" for "N/A", kept too
+    # Its answer is kept whatever it was: "" for "N/A", and also when it failed (a lost GPU makes
+    # it exit non-zero, often after the header): asking again each second would not help.
+    cuda = _cuda_versions[driver] = parse_cuda_version(plain.stdout)
     return cuda
 
 
@@ -414,16 +415,17 @@ def discover() -> Discovery:
 # -- CDI -----------------------------------------------------------------------------------
 
 
-def cdi_gpu_names(info: Mapping[str, Any]) -> list[str]:
+def cdi_gpu_names(info: Mapping[str, Any], *, read_specs: bool = True) -> list[str]:
     """The engine's CDI names for NVIDIA GPUs (``nvidia.com/gpu=0``, ``…=all``); [] when CDI is
     off or has none. Docker 28.2+ lists them in ``/info``'s ``DiscoveredDevices``; Docker 27+
-    with CDI on lists its spec folders (``CDISpecDirs``), which are read here (YAML or JSON)."""
+    with CDI on lists its spec folders (``CDISpecDirs``), which are read here (YAML or JSON)
+    when READ_SPECS: only when the engine runs on this machine, where those folders are."""
     names = [
         str(device.get("ID"))
         for device in info.get("DiscoveredDevices") or []
         if isinstance(device, Mapping) and str(device.get("ID", "")).startswith(f"{CDI_KIND}=")
     ]
-    if names:
+    if names or not read_specs:
         return names
     for folder in info.get("CDISpecDirs") or []:
         names.extend(cdi_spec_names(Path(str(folder))))

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from nosana_tui import __version__
-from nosana_tui.engine.admission import admit
+from nosana_tui.engine.admission import admit, gpu_need
 from nosana_tui.engine.backend import Backend, BackendError
 from nosana_tui.engine.runner import JobRunner, Timing
 from nosana_tui.node.gpus import GpuMonitor
@@ -217,7 +217,8 @@ class Agent:
         if job is None:
             errors = [d for d in diags if d.severity == "error"]
             raise AgentError("the job definition is not valid", 422, errors)
-        await self.gpu_monitor.ready()  # admission needs the GPUs
+        if gpu_need(job) is not None:
+            await self.gpu_monitor.ready()  # admission needs the GPUs found
         admission = admit(job, self.gpu_monitor.gpus, note=self.gpu_monitor.note)
         if not admission.ok:
             raise AgentError(admission.message, 409)

@@ -22,6 +22,10 @@ FAST_INTERVAL = 1.0
 IDLE_INTERVAL = 15.0
 WATCHED_FOR = 30.0  # seconds of fast sampling after the last read
 NO_GPU_INTERVAL = 60.0  # re-discovery when there is none (a driver installed meanwhile)
+# One discovery may take a few nvidia-smi calls of up to 5 s each (the query, the query again
+# without compute_cap for an old driver, plain nvidia-smi for the CUDA version); NVML calls
+# have no timeout at all. Readers wait this long at most.
+READY_TIMEOUT = 20.0
 
 Owner = Callable[[str], tuple[str, str] | None]  # container id -> (job id, op id)
 
@@ -54,11 +58,14 @@ class GpuMonitor:
 
     # --- what the agent asks ------------------------------------------------------------------
 
-    async def ready(self) -> None:
-        """Wait for the first discovery (the loop's first step; at most nvidia-smi's timeout).
-        The agent opens its port without waiting for it; admission and reports wait here."""
-        if self._task is not None:
-            await self._looked.wait()
+    async def ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Wait for the first discovery of the running loop, at most TIMEOUT seconds (a driver
+        that hangs must not hang the agent's answers: they then say what is known so far).
+        The agent opens its port without waiting; admission and reports wait here."""
+        if self._task is None or self._task.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._looked.wait(), timeout)
 
     @property
     def gpus(self) -> list[GpuDevice]:
@@ -126,13 +133,18 @@ class GpuMonitor:
         return process.model_copy(update={"job_id": owner[0], "op_id": owner[1]})
 
     def start(self) -> None:
+        if self._task is not None and not self._task.done():
+            return  # already sampling
+        self._looked.clear()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._looked.set()  # nobody waits for a discovery that will not come
 
     async def _loop(self) -> None:
         """Discover now, then sample at the pace readers ask for."""

@@ -60,3 +60,11 @@ def test_the_request_is_all_or_the_agents_ids() -> None:
     assert gpu.cdi_request(names, [1]) == ["nvidia.com/gpu=1"]
     with pytest.raises(ValueError, match=r"no nvidia\.com/gpu=3"):
         gpu.cdi_request(names, [0, 3])
+
+
+def test_spec_folders_of_a_remote_engine_are_not_read_here(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "cdi-nvidia.yaml", tmp_path / "nvidia.yaml")
+    info = {"CDISpecDirs": [str(tmp_path)]}
+    assert gpu.cdi_gpu_names(info, read_specs=False) == []
+    discovered = {**info, "DiscoveredDevices": [{"Source": "cdi", "ID": "nvidia.com/gpu=all"}]}
+    assert gpu.cdi_gpu_names(discovered, read_specs=False) == ["nvidia.com/gpu=all"]

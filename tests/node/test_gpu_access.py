@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import uuid
 from pathlib import Path
 
 import docker
@@ -21,8 +20,8 @@ import pytest
 from nosana_tui.backends import docker as docker_backend
 from nosana_tui.backends import gpu as gpu_host
 from nosana_tui.backends.docker import DockerBackend
-from nosana_tui.engine.backend import ContainerSpec
 from tests.dockerenv import IMAGE, ensure_docker
+from tests.node.dockergpu import engine_with, run_container
 
 
 @pytest.fixture
@@ -39,46 +38,6 @@ def fake_driver(tmp_path: Path) -> gpu_host.Passthrough:
         binds=[(str(library), f"{gpu_host.LIB_DIR}/libcuda.so.1")],
         env={"LD_LIBRARY_PATH": gpu_host.LIB_DIR, "NVIDIA_VISIBLE_DEVICES": "0"},
     )
-
-
-def run_container(
-    backend: DockerBackend,
-    script: str,
-    env: dict[str, str],
-    *,
-    cmd: list[str] | None = None,
-    image: str = IMAGE,
-) -> str:
-    """Run SCRIPT with sh (or CMD) in a ``gpu: true`` container of IMAGE; its output."""
-
-    async def go() -> str:
-        job_id = f"gputest{uuid.uuid4().hex[:8]}"
-        network = await backend.ensure_network(job_id)
-        state = None
-        try:
-            spec = ContainerSpec(
-                job_id=job_id,
-                op_id="g",
-                name=f"nosana-{job_id}-g",
-                image=image,
-                network=network,
-                cmd=cmd or ["sh", "-c", script],
-                env=env,
-                gpu=True,
-            )
-            state = await backend.run(spec)
-            client = docker.from_env()
-            try:
-                client.api.wait(state.id, timeout=30)
-                return bytes(client.api.logs(state.id)).decode()
-            finally:
-                client.close()
-        finally:
-            if state is not None:
-                await backend.remove(state.id)
-            await backend.remove_network(job_id)
-
-    return asyncio.run(go())
 
 
 def test_passthrough_gives_the_container_devices_read_only_driver_files_and_env(
@@ -127,7 +86,7 @@ def test_engine_runtime_is_preferred_and_takes_the_agents_gpu_ids(
     backend = DockerBackend(agent_id="gpu-test", gpu_ids=[0, 2])
     runtimes = {**(backend.client.info().get("Runtimes") or {}), "nvidia": {"path": "x"}}
     cdi = [{"Source": "cdi", "ID": "nvidia.com/gpu=all"}]  # the runtime wins over CDI too
-    _engine_with(backend, monkeypatch, Runtimes=runtimes, DiscoveredDevices=cdi)
+    engine_with(backend, monkeypatch, Runtimes=runtimes, DiscoveredDevices=cdi)
     planned: list[object] = []
     monkeypatch.setattr(gpu_host, "plan_passthrough", lambda ids: planned.append(ids))
     access = asyncio.run(backend.gpu_access())
@@ -136,16 +95,6 @@ def test_engine_runtime_is_preferred_and_takes_the_agents_gpu_ids(
     # and the request the engine gets names those GPUs
     [request] = _device_requests(backend, monkeypatch)
     assert request["DeviceIDs"] == ["0", "2"] and request["Driver"] == ""
-
-
-def _engine_with(backend: DockerBackend, monkeypatch: pytest.MonkeyPatch, **extra: object) -> None:
-    """The real engine's ``info()``, with what a newer or GPU-equipped engine would add."""
-    real_info = backend.client.info
-
-    def info() -> dict[str, object]:
-        return {**real_info(), **extra}
-
-    monkeypatch.setattr(backend.client, "info", info)
 
 
 def _device_requests(
@@ -173,7 +122,7 @@ def test_cdi_devices_are_asked_for_by_name_when_there_is_no_runtime(
 ) -> None:
     ensure_docker()
     backend = DockerBackend(agent_id="gpu-test")
-    _engine_with(
+    engine_with(
         backend,
         monkeypatch,
         DiscoveredDevices=[
@@ -196,7 +145,7 @@ def test_cdi_without_the_agents_gpu_falls_back_to_passthrough_and_says_why(
 ) -> None:
     ensure_docker()
     backend = DockerBackend(agent_id="gpu-test", gpu_ids=[1])
-    _engine_with(
+    engine_with(
         backend, monkeypatch, DiscoveredDevices=[{"Source": "cdi", "ID": "nvidia.com/gpu=0"}]
     )
     monkeypatch.setattr(gpu_host, "plan_passthrough", lambda ids: fake_driver)

@@ -1,42 +1,40 @@
-"""On a GPU host: ``gpu: true`` really gets the GPU, through the agent and our Docker backend,
-without the NVIDIA container toolkit (direct passthrough); admission refuses more VRAM than the
-card has; the telemetry route reports the card. Skipped elsewhere, saying why (CI has no GPU).
+"""``gpu: true`` really gets the GPU, through the agent and our Docker backend, without the
+NVIDIA container toolkit (direct passthrough); admission refuses more VRAM than the card has; the
+TUI's GPU panel shows a busy card live. Three tests need a GPU and are skipped elsewhere, saying
+why; two need only a CUDA toolkit and Docker, and run in CI.
 
 The CUDA programs are ``tests/gpu/cuda_check.cu`` (from ../shared/gpu: device name and a
 checked vector sum) and ``tests/gpu/cuda_burn.cu`` (keeps the GPU busy, holding memory, for the
-panel), built here with ``nvcc -O2 -cudart static``; the image is made from them and the host's
-glibc files only (no registry is needed): the libraries ``ldd`` names, plus libdl, libpthread and
-librt, which libcuda links. The TUI test writes its capture (``gpu-panel.svg`` and
-``gpu-panel.txt``) to ``$NOSANA_TUI_GPU_CAPTURE`` when that names a folder.
-``docs/gpu.md`` says how to run this on the lent GPU machine (``scripts/gpu-proof.sh``).
+panel), built with ``nvcc -O2 -cudart static``, or taken ready-built from
+``$NOSANA_TUI_CUDA_PROGRAMS`` (``scripts/gpu-kit.sh`` builds them) where there is no nvcc. The
+image is made from them and the host's glibc files only (no registry is needed): the libraries
+``ldd`` names, plus libdl, libpthread and librt, which libcuda links. The TUI test writes its
+capture (``gpu-panel.svg`` and ``gpu-panel.txt``) to ``$NOSANA_TUI_GPU_CAPTURE`` when that names
+a folder. ``docs/gpu.md`` says how to run this on the lent GPU machine (``scripts/gpu-proof.sh``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from nosana_tui.backends import gpu as gpu_host
 from nosana_tui.backends.docker import DockerBackend
-from nosana_tui.client.node import NodeClient, NodeError, job_done
-from nosana_tui.spec.status import JobView, OpStatus
-from tests.capture import capture
-from tests.node.conftest import AgentProcess, _remove_all, free_port
-from tests.node.test_gpu_access import run_container
-
-if TYPE_CHECKING:
-    from textual.pilot import Pilot
+from nosana_tui.client.node import NodeError, job_done
+from nosana_tui.spec.status import OpStatus
+from tests.node.conftest import AgentProcess, _remove_all, free_port, wait_for
+from tests.node.dockergpu import engine_with, run_container
+from tests.pilot import capture, until
 
 HERE = Path(__file__).resolve().parent
 PROGRAMS = ("cuda_check", "cuda_burn")  # tests/gpu/NAME.cu, /NAME in the image
@@ -44,28 +42,44 @@ IMAGE = "nosana-tui-cuda-check:test"
 
 
 def _nvcc() -> str | None:
-    """nvcc on PATH, else in a CUDA toolkit's usual folder."""
+    """nvcc on PATH, else in a CUDA toolkit's usual folder (the newest version first)."""
     found = shutil.which("nvcc")
     if found:
         return found
-    for folder in sorted(Path("/usr/local").glob("cuda*/bin"), reverse=True):
+
+    def version(folder: Path) -> tuple[int, ...]:
+        return tuple(int(n) for n in re.findall(r"\d+", folder.parent.name))
+
+    for folder in sorted(Path("/usr/local").glob("cuda*/bin"), key=version, reverse=True):
         if (folder / "nvcc").is_file():
             return str(folder / "nvcc")
     return None
 
 
+def _prebuilt() -> Path | None:
+    """The folder of ready-built programs, when ``$NOSANA_TUI_CUDA_PROGRAMS`` names one."""
+    folder = Path(os.environ.get("NOSANA_TUI_CUDA_PROGRAMS") or "/nonexistent")
+    return folder if all((folder / name).is_file() for name in PROGRAMS) else None
+
+
+@functools.cache
 def _why_not_build() -> str | None:
     """Why the CUDA image cannot be built and run here (no GPU is needed for that)."""
-    if _nvcc() is None:
-        return "nvcc is not installed: it builds the CUDA programs (tests/gpu/*.cu)"
-    if (
-        shutil.which("docker") is None
-        or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode
-    ):
+    if _nvcc() is None and _prebuilt() is None:
+        return (
+            "nvcc is not installed: it builds the CUDA programs (tests/gpu/*.cu); "
+            "or set NOSANA_TUI_CUDA_PROGRAMS to a folder of ready-built ones"
+        )
+    try:
+        answered = subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        answered = 1
+    if answered:
         return "no Docker engine answers (docs/gpu.md: ../shared/gpu/device-dockerd.sh)"
     return None
 
 
+@functools.cache
 def _why_not_gpu() -> str | None:
     if not Path("/dev/nvidiactl").exists():
         return "no NVIDIA GPU here (/dev/nvidiactl is missing): run on a GPU host, see docs/gpu.md"
@@ -94,13 +108,19 @@ def _libraries(binaries: list[Path]) -> set[Path]:
 def cuda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("cuda")
     binaries = []
+    nvcc, prebuilt = _nvcc(), _prebuilt()
     for name in PROGRAMS:
         binary = work / name
-        source = HERE.parent / "gpu" / f"{name}.cu"
-        subprocess.run(
-            ["nvcc", "-O2", "-cudart", "static", "-o", str(binary), str(source)], check=True
-        )
+        if nvcc is not None:
+            source = HERE.parent / "gpu" / f"{name}.cu"
+            subprocess.run(
+                [nvcc, "-O2", "-cudart", "static", "-o", str(binary), str(source)], check=True
+            )
+        else:
+            assert prebuilt is not None
+            shutil.copy(prebuilt / name, binary)
         binaries.append(binary)
+    print(f"CUDA programs: {nvcc or prebuilt}", file=sys.stderr)
     archive = work / "rootfs.tar"
     with tarfile.open(archive, "w") as tar:
         for binary in binaries:
@@ -156,7 +176,7 @@ async def test_the_cuda_image_runs_through_our_backend_and_names_the_missing_dri
             ],
         }
         view = await client.submit(definition, "cuda-no-gpu", "tests/node/test_gpu_host.py")
-        done = await asyncio.wait_for(_wait_done(client, view.id), 120)
+        done = await wait_for(client, view.id, job_done, 120)
         # each program's own exit code for a CUDA error (cuda_check 2, cuda_burn 1), and the
         # runtime's words: it loaded and asked for a driver, but the op got neither libcuda
         # nor a device
@@ -198,6 +218,11 @@ def test_the_cuda_runtime_in_the_container_loads_the_libcuda_passthrough_binds(
     )
     monkeypatch.setattr(gpu_host, "plan_passthrough", lambda ids: plan)
     backend = DockerBackend(agent_id="gpu-test")
+    # on a GPU host the engine may have the toolkit or CDI: this test is about passthrough
+    runtimes = {
+        k: v for k, v in (backend.client.info().get("Runtimes") or {}).items() if k != "nvidia"
+    }
+    engine_with(backend, monkeypatch, Runtimes=runtimes, DiscoveredDevices=[], CDISpecDirs=[])
     assert asyncio.run(backend.gpu_access()).mode == "passthrough"
     out = run_container(backend, "", {}, cmd=["/cuda_check"], image=cuda_image)
     print(f"\n--- /cuda_check with the stand-in bound ---\n{out}", file=sys.stderr)
@@ -225,7 +250,7 @@ async def test_gpu_op_runs_cuda_through_passthrough(agent: AgentProcess, cuda_im
             ],
         }
         view = await client.submit(definition, "gpu-proof", "tests/node/test_gpu_host.py")
-        done = await asyncio.wait_for(_wait_done(client, view.id), 120)
+        done = await wait_for(client, view.id, job_done, 120)
         output = "".join([t async for t in client.log_text(view.id, "cuda")])
         system = "".join([t async for t in client.log_text(view.id, "system")])
         print(f"\n--- op output ---\n{output}--- system log ---\n{system}", file=sys.stderr)
@@ -297,7 +322,7 @@ async def test_tui_gpu_panel_shows_a_running_op_live(
             monkeypatch.setenv("NOSANA_TUI_NODE", agent.url)
             app = NosanaApp(locations=Paths(agent.config_dir, agent.data_dir), autostart=False)
             async with app.run_test(size=(80, 24)) as pilot:
-                await _until(pilot, lambda: app.node_info is not None, 20)
+                await until(pilot, lambda: app.node_info is not None, 20)
                 await pilot.press("3")
                 panel = app.screen.query_one(GpuPanel)
 
@@ -310,7 +335,7 @@ async def test_tui_gpu_panel_shows_a_running_op_live(
                     busy = [u for u in data.history[0].utilization_pct if u > 0]
                     return bool(ours) and ours[0].op_id == "burn" and len(busy) >= 5
 
-                await _until(pilot, live, 60)
+                await until(pilot, live, 60)
                 await pilot.pause(0.3)
                 text = capture(app, folder, "gpu-panel")
                 print(f"\n--- TUI at 80x24 ({folder}) ---\n{text}", file=sys.stderr)
@@ -322,21 +347,5 @@ async def test_tui_gpu_panel_shows_a_running_op_live(
                 await pilot.press("q")
         finally:
             await client.stop_job(view.id)
-            await asyncio.wait_for(_wait_done(client, view.id), 60)
+            await wait_for(client, view.id, job_done, 60)
             await client.remove(view.id)
-
-
-async def _until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition.__doc__ or condition}")
-        await pilot.pause(0.2)
-
-
-async def _wait_done(client: NodeClient, job_id: str) -> JobView:
-    while True:
-        view = await client.job(job_id)
-        if job_done(view):
-            return view
-        await asyncio.sleep(0.5)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 
@@ -157,18 +156,71 @@ async def test_start_does_not_wait_for_a_slow_driver_but_readers_do() -> None:
         return Discovery("nvidia-smi", [device(0, 10, 80)])
 
     mon = GpuMonitor(discover=slow, processes=lambda gpus: [])
-    began = time.monotonic()
+    mon.start()  # returns with the discovery still blocked in its thread
+    try:
+        waiting = asyncio.create_task(mon.ready())
+        await asyncio.sleep(0.1)
+        assert not waiting.done() and mon.gpus == []
+        release.set()
+        await asyncio.wait_for(waiting, 5)
+        assert [g.index for g in mon.gpus] == [0]
+    finally:
+        release.set()
+        await mon.stop()
+
+
+async def test_a_hung_driver_delays_readers_only_up_to_the_limit() -> None:
+    release = threading.Event()
+
+    def hung() -> Discovery:
+        release.wait(5)
+        return Discovery("none", [], "late")
+
+    mon = GpuMonitor(discover=hung, processes=lambda gpus: [])
     mon.start()
-    assert time.monotonic() - began < 0.05
-    waiting = asyncio.create_task(mon.ready())
-    await asyncio.sleep(0.1)
-    assert not waiting.done() and mon.gpus == []
-    release.set()
-    await asyncio.wait_for(waiting, 5)
-    assert [g.index for g in mon.gpus] == [0]
-    await mon.stop()
+    try:
+        await asyncio.wait_for(mon.ready(timeout=0.1), 2)  # gives up, does not raise
+        assert mon.discovery.note == "not looked yet"
+    finally:
+        release.set()
+        await mon.stop()
 
 
-async def test_ready_does_not_wait_when_the_monitor_never_started() -> None:
+async def test_ready_does_not_wait_when_the_monitor_is_not_running() -> None:
     mon = GpuMonitor(discover=lambda: Discovery("none", [], "no driver"))
+    await asyncio.wait_for(mon.ready(), 0.5)  # never started
+    release = threading.Event()
+    mon = GpuMonitor(discover=lambda: Discovery("none", [], str(release.wait(5))))
+    mon.start()
+    await mon.stop()  # before its first discovery
     await asyncio.wait_for(mon.ready(), 0.5)
+    release.set()
+
+
+async def test_a_restarted_monitor_makes_readers_wait_for_its_new_discovery() -> None:
+    answers = iter([Discovery("none", [], "first"), Discovery("nvml", [device(0, 1, 1)])])
+    gate = threading.Event()
+
+    def discover() -> Discovery:
+        gate.wait(5)
+        return next(answers)
+
+    mon = GpuMonitor(discover=discover, processes=lambda gpus: [])
+    gate.set()
+    mon.start()
+    await mon.ready()
+    assert mon.discovery.note == "first"
+    await mon.stop()
+    gate.clear()
+    mon.start()
+    mon.start()  # a second start while running is a no-op, not a second loop
+    try:
+        waiting = asyncio.create_task(mon.ready())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        gate.set()
+        await asyncio.wait_for(waiting, 5)
+        assert mon.discovery.source == "nvml"
+    finally:
+        gate.set()
+        await mon.stop()

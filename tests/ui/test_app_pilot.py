@@ -4,13 +4,9 @@ table, read an op's log, stop and restart it, remove the job."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 
 from nosana_tui.config import Paths
 from nosana_tui.spec.status import JobStatus, OpStatus
@@ -18,19 +14,10 @@ from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.screens.job import JobScreen
 from nosana_tui.ui.widgets.graph import OpGraph
 from nosana_tui.ui.widgets.logview import LogView
-from tests.capture import capture, screen_text
 from tests.node.conftest import AgentProcess
+from tests.pilot import capture, screen_text, until
 
 pytestmark = pytest.mark.anyio
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 30) -> None:
-    """Let the app run until ``condition`` holds (its workers deliver; no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition.__doc__ or condition}")
-        await pilot.pause(0.05)
 
 
 async def test_deploy_watch_read_restart_remove(

@@ -9,7 +9,6 @@ else's, two A10Gs, and a host without a driver.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from nosana_tui.ui.settings import NodeEntry
 from nosana_tui.ui.themes import builtin_themes_dir, load_themes
 from nosana_tui.ui.widgets.gpupanel import GpuPanel, sparkline
 from nosana_tui.ui.widgets.nodebar import bar_text, gpu_summary, short_gpu_name
+from tests.pilot import until
 
 pytestmark = pytest.mark.anyio
 
@@ -231,14 +231,6 @@ class FakeClient:
 
     async def close(self) -> None:
         pass
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition.__doc__ or condition}")
-        await pilot.pause(0.02)
 
 
 @pytest.fixture

@@ -6,19 +6,17 @@ waiting on messages and state, never on fixed sleeps.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.pilot import Pilot
 
 from nosana_tui.spec.status import Health, JobView, OpStatus, OpView, planned_view
 from nosana_tui.spec.validate import validate_file
 from nosana_tui.ui.style import OP_STATUS, theme_style
 from nosana_tui.ui.widgets.graph import OpGraph, graph_lines
+from tests.pilot import until
 
 pytestmark = pytest.mark.anyio
 
@@ -207,13 +205,6 @@ class GraphApp(App[None]):
 
     def on_op_graph_activated(self, event: OpGraph.Activated) -> None:
         self.events.append(("activated", event.op_id))
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for a condition"
-        await pilot.pause(0.01)
 
 
 def screen_text(graph: OpGraph) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 from nosana_tui.config import Paths
 from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.sections import section_tabs
-from tests.capture import screen_text
+from tests.pilot import screen_text, until
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +29,15 @@ async def test_every_section_fits_its_keys_and_names_the_others_at_80x24(
     async with app.run_test(size=(80, 24)) as pilot:
         for key, (name, own_keys) in SECTION_KEYS.items():
             await pilot.press(key)
-            await pilot.pause(0.2)
+
+            tab, first_key = f"[{key} {name}]", own_keys[0]
+
+            def shown(tab: str = tab, first_key: str = first_key) -> bool:
+                """the section is on screen with its own footer"""
+                text = screen_text(app)
+                return tab in text and first_key in text.splitlines()[-1]
+
+            await until(pilot, shown)
             lines = screen_text(app).splitlines()
             assert len(lines) == 24
             header, footer = lines[0], lines[-1]

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.pilot import Pilot
 
 from nosana_tui.spec.status import LogEntry
 from nosana_tui.ui.widgets.logview import LogView, plain, wrap_row
+from tests.pilot import until
 
 pytestmark = pytest.mark.anyio
 
@@ -61,13 +61,6 @@ def entries(texts: Iterable[str], *, op: str = "web", start: int = 0) -> list[Lo
 
 def numbered(n: int, start: int = 0, word: str = "line") -> list[LogEntry]:
     return entries((f"{word} {i}" for i in range(start, start + n)), start=start)
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for a condition"
-        await pilot.pause(0.01)
 
 
 def drained(view: LogView) -> Callable[[], bool]:
