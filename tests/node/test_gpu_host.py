@@ -25,6 +25,7 @@ import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ from nosana_tui.backends import gpu as gpu_host
 from nosana_tui.backends.docker import DockerBackend
 from nosana_tui.client.node import NodeError, job_done
 from nosana_tui.spec.status import OpStatus
-from tests.node.conftest import AgentProcess, _remove_all, free_port, wait_for
+from tests.node.conftest import AgentProcess, _remove_all, free_port, job, wait_for
 from tests.node.dockergpu import engine_with, run_container
 from tests.pilot import capture, until
 
@@ -104,6 +105,15 @@ def _libraries(binaries: list[Path]) -> set[Path]:
     return found
 
 
+def _op(
+    op_id: str, image: str, cmd: list[str], *, gpu: bool = False, **extra: Any
+) -> dict[str, Any]:
+    args: dict[str, Any] = {"image": image, "cmd": cmd}
+    if gpu:
+        args["gpu"] = True
+    return {"type": "container/run", "id": op_id, "args": args, **extra}
+
+
 @pytest.fixture(scope="module")
 def cuda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("cuda")
@@ -162,19 +172,12 @@ async def test_the_cuda_image_runs_through_our_backend_and_names_the_missing_dri
     error reaches the op's log with a failed exit code; on a GPU host the op is asked for no GPU
     and gets none, so the answer is the same kind of CUDA error."""
     async with agent.client() as client:
-        definition = {
-            "version": "0.1",
-            "type": "container",
-            "ops": [
-                {
-                    "type": "container/run",
-                    "id": name,
-                    "args": {"image": cuda_image, "cmd": [f"/{name}", "1", "16"]},
-                    "execution": {"group": "cuda"},
-                }
+        definition = job(
+            *(
+                _op(name, cuda_image, [f"/{name}", "1", "16"], execution={"group": "cuda"})
                 for name in PROGRAMS
-            ],
-        }
+            )
+        )
         view = await client.submit(definition, "cuda-no-gpu", "tests/node/test_gpu_host.py")
         done = await wait_for(client, view.id, job_done, 120)
         # each program's own exit code for a CUDA error (cuda_check 2, cuda_burn 1), and the
@@ -238,17 +241,7 @@ async def test_gpu_op_runs_cuda_through_passthrough(agent: AgentProcess, cuda_im
         print(f"\nnode GPUs ({info.gpu_source}, access {info.gpu_access}):", file=sys.stderr)
         for gpu in info.gpus:
             print(f"  {gpu.model_dump_json()}", file=sys.stderr)
-        definition = {
-            "version": "0.1",
-            "type": "container",
-            "ops": [
-                {
-                    "type": "container/run",
-                    "id": "cuda",
-                    "args": {"image": cuda_image, "cmd": ["/cuda_check"], "gpu": True},
-                }
-            ],
-        }
+        definition = job(_op("cuda", cuda_image, ["/cuda_check"], gpu=True))
         view = await client.submit(definition, "gpu-proof", "tests/node/test_gpu_host.py")
         done = await wait_for(client, view.id, job_done, 120)
         output = "".join([t async for t in client.log_text(view.id, "cuda")])
@@ -271,18 +264,10 @@ async def test_admission_refuses_more_vram_than_the_card_has(agent: AgentProcess
     async with agent.client() as client:
         info = await client.info()
         biggest = max(g.memory_total_mb for g in info.gpus)
-        definition = {
-            "version": "0.1",
-            "type": "container",
-            "meta": {"system_requirements": {"vram_total_mb": biggest * 2}},
-            "ops": [
-                {
-                    "type": "container/run",
-                    "id": "big",
-                    "args": {"image": "none", "cmd": ["true"], "gpu": True},
-                }
-            ],
-        }
+        definition = job(
+            _op("big", "none", ["true"], gpu=True),
+            meta={"system_requirements": {"vram_total_mb": biggest * 2}},
+        )
         with pytest.raises(NodeError) as err:
             await client.submit(definition)
         print(f"\nrefused: {err.value}", file=sys.stderr)
@@ -306,17 +291,7 @@ async def test_tui_gpu_panel_shows_a_running_op_live(
 
     folder = Path(os.environ.get("NOSANA_TUI_GPU_CAPTURE") or tmp_path)
     async with agent.client() as client:
-        definition = {
-            "version": "0.1",
-            "type": "container",
-            "ops": [
-                {
-                    "type": "container/run",
-                    "id": "burn",
-                    "args": {"image": cuda_image, "cmd": ["/cuda_burn", "90", "4096"], "gpu": True},
-                }
-            ],
-        }
+        definition = job(_op("burn", cuda_image, ["/cuda_burn", "90", "4096"], gpu=True))
         view = await client.submit(definition, "gpu-panel", "tests/node/test_gpu_host.py")
         try:
             monkeypatch.setenv("NOSANA_TUI_NODE", agent.url)
