@@ -72,6 +72,10 @@ class NodeClient:
             raise _error(response)
         return response
 
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The node's JSON answer, every string in it cleaned (``clean_data``)."""
+        return clean_data((await self._request(method, path, **kwargs)).json())
+
     # --- queries ------------------------------------------------------------------------------
 
     async def alive(self) -> bool:
@@ -84,25 +88,25 @@ class NodeClient:
     async def info(self) -> NodeInfo:
         from nosana_tui.spec.status import NodeInfo
 
-        return NodeInfo.model_validate((await self._request("GET", "/node/info")).json())
+        return NodeInfo.model_validate(await self._json("GET", "/node/info"))
 
     async def gpus(self) -> GpuTelemetry:
         """The node's GPUs now, their recent utilisation and memory, and the processes (with
         job and op) using them: ``GET /api/gpus``."""
         from nosana_tui.spec.status import GpuTelemetry
 
-        return GpuTelemetry.model_validate((await self._request("GET", "/api/gpus")).json())
+        return GpuTelemetry.model_validate(await self._json("GET", "/api/gpus"))
 
     async def jobs(self) -> list[JobView]:
         from nosana_tui.spec.status import JobView
 
-        data = (await self._request("GET", "/api/jobs")).json()
+        data = await self._json("GET", "/api/jobs")
         return [JobView.model_validate(j) for j in data]
 
     async def job(self, job_id: str) -> JobView:
         from nosana_tui.spec.status import JobView
 
-        return JobView.model_validate((await self._request("GET", f"/api/jobs/{job_id}")).json())
+        return JobView.model_validate(await self._json("GET", f"/api/jobs/{job_id}"))
 
     async def find(self, prefix: str) -> JobView:
         """A job by its id or an unambiguous prefix of it (the node resolves prefixes)."""
@@ -111,10 +115,11 @@ class NodeClient:
     async def ops(self, job_id: str) -> dict[str, OpStatus]:
         from nosana_tui.spec.status import OpStatus
 
-        data = (await self._request("GET", f"/job/{job_id}/ops")).json()
+        data = await self._json("GET", f"/job/{job_id}/ops")
         return {k: OpStatus(v) for k, v in data.items()}
 
     async def definition(self, job_id: str) -> dict[str, Any]:
+        """The job as submitted, as data: not cleaned (what shows it cleans it)."""
         return dict((await self._request("GET", f"/job/{job_id}/job-definition")).json())
 
     # --- commands -----------------------------------------------------------------------------
@@ -123,10 +128,10 @@ class NodeClient:
         from nosana_tui.spec.status import JobView
 
         body = {"definition": definition, "name": name, "source": source}
-        return JobView.model_validate((await self._request("POST", "/api/jobs", json=body)).json())
+        return JobView.model_validate(await self._json("POST", "/api/jobs", json=body))
 
     async def _action(self, path: str) -> str:
-        return str((await self._request("POST", path)).json().get("message", ""))
+        return str((await self._json("POST", path)).get("message", ""))
 
     async def stop_job(self, job_id: str) -> str:
         return await self._action(f"/job/{job_id}/stop")
@@ -144,7 +149,7 @@ class NodeClient:
         return await self._action(f"/job/{job_id}/group/{group}/restart")
 
     async def remove(self, job_id: str) -> str:
-        return str((await self._request("DELETE", f"/api/jobs/{job_id}")).json()["message"])
+        return str((await self._json("DELETE", f"/api/jobs/{job_id}"))["message"])
 
     # --- streams ------------------------------------------------------------------------------
 
@@ -159,7 +164,7 @@ class NodeClient:
                     raise _error(response)
                 async for line in response.aiter_lines():
                     if line.startswith("data: "):
-                        yield JobView.model_validate_json(line[6:])
+                        yield JobView.model_validate(clean_data(json.loads(line[6:])))
         except httpx.HTTPError as err:
             raise NodeError(
                 f"{self.url}: the job stream broke off ({type(err).__name__})"
@@ -242,11 +247,26 @@ class NodeClient:
             ) from None
 
 
+def clean_data(value: Any) -> Any:
+    """VALUE (decoded JSON) with every string, keys included, cleaned of terminal escapes and
+    its other control characters made visible (``^[``), newlines and tabs kept. What a node
+    says (job names, messages, GPU names and notes, engine details) reaches the user's terminal
+    through the UI and the CLI, and a node, a remote one above all, is not trusted to have done
+    this itself. Job definitions are data and stay as they are."""
+    if isinstance(value, str):
+        return clean_text(value, keep_colour=False)
+    if isinstance(value, list):
+        return [clean_data(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_data(k): clean_data(v) for k, v in value.items()}
+    return value
+
+
 def _error(response: httpx.Response) -> NodeError:
     try:
-        body = response.json()
+        body = clean_data(response.json())
     except ValueError:
-        body = {"error": response.text}
+        body = {"error": clean_text(response.text, keep_colour=False)}
     if isinstance(body, dict):
         message = body.get("error") or body.get("detail") or response.reason_phrase
         diagnostics = body.get("diagnostics") or []

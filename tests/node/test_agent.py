@@ -207,6 +207,32 @@ async def test_logs_as_text_by_id_prefix_are_neutralised_by_the_client(
     await client.remove(short)
 
 
+async def test_what_a_node_says_reaches_the_terminal_without_escapes(
+    agent: AgentProcess, client: NodeClient
+) -> None:
+    """Not only logs: a job's name (or any string a node answers: messages, GPU names and
+    notes, engine details) is cleaned by the client, so neither the UI nor the CLI passes a
+    node's escape sequences to the user's terminal."""
+    name = "demo\x1b]52;c;ZXZpbA==\x07\x1b[2J\x1b[31m-red\x1b[0m\x08"
+    view = await client.submit(job(run_op("t", "true")), name=name)
+    assert view.name == "demo-red^H"
+    assert (await client.job(view.id)).name == "demo-red^H"
+    assert [j.name for j in await client.jobs() if j.id == view.id] == ["demo-red^H"]
+    done = await wait_for(client, view.id, job_done)  # the event stream
+    assert done.name == "demo-red^H"
+    raw = await client.http.get(f"/api/jobs/{view.id}")
+    assert "\\u001b]52;" in raw.text  # the node keeps what it was given
+    proc = subprocess.run(
+        [sys.executable, "-m", "nosana_tui", "ps"],
+        capture_output=True,
+        text=True,
+        env=agent.env,
+        check=True,
+    )
+    assert "demo-red" in proc.stdout and "\x1b" not in proc.stdout
+    await client.remove(view.id)
+
+
 async def test_gpu_admission_refuses_before_anything_starts(client: NodeClient) -> None:
     """This machine has no GPU: a job asking for VRAM is refused with what it needs and what the
     node has, and nothing of it exists afterwards; the GPU routes answer that calmly."""
