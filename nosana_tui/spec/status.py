@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from nosana_tui.spec import model as m
-from nosana_tui.spec.plan import stages
+from nosana_tui.spec.plan import effective, stages
 
 
 class OpStatus(StrEnum):
@@ -102,6 +102,7 @@ class OpView(BaseModel):
     results: dict[str, list[str]] = Field(default_factory=dict)
     message: str = ""  # why it failed or stopped
     pull: PullState | None = None
+    gpu: bool = False  # it asked for the GPUs (``gpu: true``, its own or the job's global)
 
 
 class JobView(BaseModel):
@@ -233,6 +234,7 @@ def planned_view(
                 type=op.type,
                 depends_on=op.depends_on,
                 image=op.args.image if isinstance(op, m.RunOperation) else None,
+                gpu=isinstance(op, m.RunOperation) and bool(effective(definition, op).gpu),
             )
             for i, op in enumerate(definition.ops)
         ],

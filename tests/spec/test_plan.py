@@ -89,3 +89,12 @@ def test_required_vram_reads_gb_and_mb() -> None:
     )
     both = {"system_requirements": {"required_vram": 4, "vram_total_mb": 8192}}
     assert required_vram_gb(_job([_run("a")], meta=both)) == 8
+
+
+def test_the_planned_view_marks_the_ops_that_asked_for_the_gpus() -> None:
+    from nosana_tui.spec.status import planned_view
+
+    own = _job([_run("llm", gpu=True), _run("proxy")])
+    assert [(o.id, o.gpu) for o in planned_view("j", own).ops] == [("llm", True), ("proxy", False)]
+    everyone = _job([_run("a"), _run("b")], **{"global": {"gpu": True}})
+    assert all(o.gpu for o in planned_view("j", everyone).ops)

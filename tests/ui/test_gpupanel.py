@@ -8,7 +8,9 @@ else's, two A10Gs, and a host without a driver.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from nosana_tui.client.node import NodeError
 from nosana_tui.config import Paths
 from nosana_tui.spec.status import GpuDevice, GpuTelemetry, JobView, NodeInfo
 from nosana_tui.ui.app import NosanaApp
+from nosana_tui.ui.screens import job as job_screen
 from nosana_tui.ui.screens import nodes
 from nosana_tui.ui.screens.nodes import NodesScreen
 from nosana_tui.ui.settings import NodeEntry
@@ -359,3 +362,115 @@ async def test_a_poll_still_in_flight_makes_the_next_tick_skip(tmp_path: Path) -
         release.set()
         await until(pilot, lambda: panel.telemetry is not None)
         assert "polls skipped (slow answers)" in panel_text(panel).splitlines()[0]
+
+
+# --- the job screen's GPU column ----------------------------------------------------------------
+
+
+def test_gpu_memory_is_summed_per_op_of_the_job() -> None:
+    data = telemetry("h100")
+    job_id = next(p.job_id for p in data.processes if p.job_id)
+    op_id = next(p.op_id for p in data.processes if p.job_id)
+    extra = data.processes[0].model_copy(
+        update={"job_id": job_id, "op_id": op_id, "memory_mb": 100}
+    )
+    data.processes.append(extra)
+    held = job_screen.op_gpu_memory(data, job_id)
+    expected = sum(p.memory_mb for p in data.processes if p.job_id == job_id and p.op_id == op_id)
+    assert held == {op_id: expected}
+    assert job_screen.op_gpu_memory(data, "another-job") == {}
+
+
+class GpuJobClient(FakeClient):
+    """A node running one job with a GPU op and a CPU op; its telemetry names the GPU op."""
+
+    def __init__(self, view: JobView, answer: Callable[[], GpuTelemetry]) -> None:
+        super().__init__(answer)
+        self.view = view
+
+    async def watch(self, job_id: str) -> Any:
+        yield self.view
+        await asyncio.Event().wait()  # no further change
+
+    async def logs(self, job_id: str, op: str, **kwargs: Any) -> Any:
+        await asyncio.Event().wait()
+        yield  # pragma: no cover - never reached
+
+
+async def test_a_gpu_job_shows_each_ops_gpu_memory_and_polls_only_while_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nosana_tui.spec.status import OpView
+
+    monkeypatch.setattr(job_screen, "GPU_POLL", 0.05)
+    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
+    data = telemetry("h100")
+    ours = next(p for p in data.processes if p.job_id)
+    view = JobView(
+        id=ours.job_id,
+        name="llm",
+        created_at=time.time(),
+        groups=["g"],
+        ops=[
+            OpView(id=ours.op_id, index=0, group="g", type="container/run", gpu=True),
+            OpView(id="proxy", index=1, group="g", type="container/run"),
+            OpView(id="idle-gpu", index=2, group="g", type="container/run", gpu=True),
+        ],
+    )
+    client = GpuJobClient(view, lambda: data)
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_error is not None)  # the real connection failed
+        app.client = client  # type: ignore[assignment]
+        screen = job_screen.JobScreen(view.id)
+        await app.push_screen(screen)
+        table = screen.query_one("#job-ops")
+
+        def polled() -> bool:
+            """the GPU column has the telemetry's figure"""
+            return "gpu" in table.columns and table.get_cell(ours.op_id, "gpu") != "…"
+
+        await until(pilot, polled)
+        mib = ours.memory_mb
+        expected = f"{mib / 1024:.1f} GiB" if mib >= 1024 else f"{mib} MiB"
+        assert table.get_cell(ours.op_id, "gpu") == expected
+        assert table.get_cell("idle-gpu", "gpu") == "-"  # a GPU op holding nothing
+        assert table.get_cell("proxy", "gpu") == ""  # not a GPU op
+        assert [c.label.plain for c in table.columns.values()][2:4] == ["STATE", "GPU MEM"]
+        assert table.get_cell(ours.op_id, "op") == ours.op_id  # rows rebuilt with the column
+        assert table.columns["gpu"].content_width >= len(expected)  # the figure is not cut
+
+        screen.dismiss()  # leaving the screen stops the polls
+        await until(pilot, lambda: screen._gpu_timer is None)
+        await app.workers.wait_for_complete()
+        calls = client.gpu_calls
+        await pilot.pause(0.3)
+        assert client.gpu_calls == calls
+
+
+async def test_a_job_without_gpu_ops_has_no_gpu_column_and_no_polls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nosana_tui.spec.status import OpView
+
+    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
+    view = JobView(
+        id="cpu-job",
+        name="web",
+        created_at=time.time(),
+        groups=["g"],
+        ops=[OpView(id="web", index=0, group="g", type="container/run")],
+    )
+    client = GpuJobClient(view, lambda: telemetry("h100"))
+    app = _app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_error is not None)
+        app.client = client  # type: ignore[assignment]
+        screen = job_screen.JobScreen(view.id)
+        await app.push_screen(screen)
+        table = screen.query_one("#job-ops")
+        await until(pilot, lambda: "web" in table.rows)
+        await pilot.pause(0.2)
+        assert "gpu" not in table.columns and client.gpu_calls == 0
+        # the one view the node sent fills the row when it is added, not at a later update
+        assert table.get_cell("web", "op") == "web" and table.get_cell("web", "group") == "g"

@@ -2,7 +2,9 @@
 
 The job's state arrives from the node's event stream (``/job/{job}/info``), not by polling; logs
 arrive from the node's log stream in batches. Selecting an op in the graph selects it in the table
-and switches the log view to it; the log stream follows the op across restarts.
+and switches the log view to it; the log stream follows the op across restarts. A job with GPU ops
+gets a GPU column: the GPU memory its processes hold, from the node's telemetry, polled only
+while the screen is seen.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
 
 from nosana_tui.client.node import NodeClient, NodeError
-from nosana_tui.spec.status import SYSTEM, JobView, LogEntry, OpView
+from nosana_tui.spec.status import SYSTEM, GpuTelemetry, JobView, LogEntry, OpView
 from nosana_tui.ui.style import health_text, op_status_text
 from nosana_tui.ui.widgets.confirm import Confirm
 from nosana_tui.ui.widgets.graph import OpGraph
@@ -37,6 +40,28 @@ OP_COLUMNS = (
     ("exit", "EXIT"),
     ("restarts", "↻"),
 )
+GPU_COLUMN = ("gpu", "GPU MEM")  # after STATE, for jobs with GPU ops only
+GPU_POLL = 2.0  # seconds between telemetry polls while a GPU job is on screen
+
+
+def op_gpu_memory(telemetry: GpuTelemetry, job_id: str) -> dict[str, int]:
+    """MiB of GPU memory held by each op of the job (its processes, on every GPU)."""
+    held: dict[str, int] = {}
+    for process in telemetry.processes:
+        if process.job_id == job_id and process.op_id:
+            held[process.op_id] = held.get(process.op_id, 0) + process.memory_mb
+    return held
+
+
+def gpu_cell(op: OpView, held: dict[str, int] | None) -> str:
+    if not op.gpu:
+        return ""
+    if held is None:
+        return "…"  # not polled yet, or the node does not say
+    mib = held.get(op.id)
+    if mib is None:
+        return "-"
+    return f"{mib / 1024:.1f} GiB" if mib >= 1024 else f"{mib} MiB"
 
 
 def _duration(op: OpView) -> str:
@@ -83,6 +108,8 @@ class JobScreen(Screen[None]):
         self.view: JobView | None = None
         self.selected: str | None = None
         self.log_target: str | None = None
+        self.gpu_held: dict[str, int] | None = None  # MiB per op, from the last telemetry
+        self._gpu_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -137,6 +164,11 @@ class JobScreen(Screen[None]):
     def render_ops(self, view: JobView) -> None:
         table: DataTable[Any] = self.query_one("#job-ops", DataTable)
         variables = self.app.get_css_variables()
+        gpu_job = any(op.gpu for op in view.ops)
+        if gpu_job and GPU_COLUMN[0] not in table.columns:
+            self._add_gpu_column(table)
+        if gpu_job and self._gpu_timer is None and self.is_current:
+            self.start_gpu_poll()
         for op in view.ops:
             started = (
                 time.strftime("%H:%M:%S", time.localtime(op.started_at)) if op.started_at else "-"
@@ -152,11 +184,55 @@ class JobScreen(Screen[None]):
                 "exit": "-" if op.exit_code is None else str(op.exit_code),
                 "restarts": str(op.restarts),
             }
+            if GPU_COLUMN[0] in table.columns:
+                cells[GPU_COLUMN[0]] = gpu_cell(op, self.gpu_held)
             if op.id in table.rows:
                 for column, value in cells.items():
-                    table.update_cell(op.id, column, value)
+                    table.update_cell(op.id, column, value, update_width=True)
             else:
-                table.add_row(*cells.values(), key=op.id)
+                table.add_row(*(cells.get(str(key.value), "") for key in table.columns), key=op.id)
+
+    def _add_gpu_column(self, table: DataTable[Any]) -> None:
+        """Rebuild the columns with GPU MEM after STATE (DataTable only appends); the rows are
+        added again by ``render_ops``, which calls this first."""
+        table.clear(columns=True)
+        for key, label in OP_COLUMNS:
+            table.add_column(label, key=key)
+            if key == "status":
+                table.add_column(GPU_COLUMN[1], key=GPU_COLUMN[0])
+
+    # --- GPU memory of the ops ---------------------------------------------------------------
+
+    def start_gpu_poll(self) -> None:
+        if self._gpu_timer is None:
+            self._gpu_timer = self.set_interval(GPU_POLL, self.poll_gpu_memory)
+            self.poll_gpu_memory()
+
+    def stop_gpu_poll(self) -> None:
+        if self._gpu_timer is not None:
+            self._gpu_timer.stop()
+            self._gpu_timer = None
+
+    def on_screen_suspend(self) -> None:
+        self.stop_gpu_poll()
+
+    def on_screen_resume(self) -> None:
+        if self.view is not None and any(op.gpu for op in self.view.ops):
+            self.start_gpu_poll()
+
+    @work(exclusive=True, group="job-gpu", exit_on_error=False)
+    async def poll_gpu_memory(self) -> None:
+        client = self.client
+        if client is None or self.view is None:
+            return
+        try:
+            telemetry = await client.gpus()
+        except (NodeError, ValueError):  # an old agent without the route, a node that is down
+            self.gpu_held = None
+        else:
+            self.gpu_held = op_gpu_memory(telemetry, self.view.id)
+        if self.view is not None:
+            self.render_ops(self.view)
 
     def select(self, op_id: str, *, move_logs: bool = True) -> None:
         if self.selected == op_id:
