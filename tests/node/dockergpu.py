@@ -1,17 +1,22 @@
-"""Running a ``gpu: true`` container through the real Docker backend, and an engine that
-reports what a GPU-equipped or newer one would (shared by the GPU access and GPU-host tests)."""
+"""GPU test helpers: running a ``gpu: true`` container through the real Docker backend, an
+engine that reports what a GPU-equipped or newer one would, and watching the TUI's GPU panel
+come alive against a real agent (shared by the GPU access, telemetry and GPU-host tests)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
 
 from nosana_tui.backends.docker import DockerBackend
 from nosana_tui.engine.backend import ContainerSpec
+from nosana_tui.spec.status import GpuTelemetry
 from tests.dockerenv import IMAGE
+from tests.node.conftest import AgentProcess
+from tests.pilot import capture, until
 
 
 def run_container(
@@ -62,3 +67,45 @@ def engine_with(backend: DockerBackend, monkeypatch: pytest.MonkeyPatch, **extra
         return {**real_info(), **extra}
 
     monkeypatch.setattr(backend.client, "info", info)
+
+
+async def gpu_panel_live(
+    agent: AgentProcess,
+    job_id: str,
+    op_id: str,
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    busy_samples: int = 5,
+    timeout: float = 60,
+) -> tuple[str, GpuTelemetry]:
+    """Open the UI on AGENT at 80x24, go to Nodes, and wait until its GPU panel shows OP_ID of
+    JOB_ID using a GPU and BUSY_SAMPLES busy samples; capture the screen to FOLDER
+    (``gpu-panel.txt`` and ``.svg``). The screen's text and the telemetry it showed."""
+    from nosana_tui.config import Paths
+    from nosana_tui.ui.app import NosanaApp
+    from nosana_tui.ui.widgets.gpupanel import GpuPanel
+
+    monkeypatch.setenv("NOSANA_TUI_NODE", agent.url)
+    app = NosanaApp(locations=Paths(agent.config_dir, agent.data_dir), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_info is not None, 20)
+        await pilot.press("3")
+        panel = app.screen.query_one(GpuPanel)
+
+        def live() -> bool:
+            """the panel shows the op's process and a few busy samples"""
+            data = panel.telemetry
+            if data is None or not data.history:
+                return False
+            ours = [p for p in data.processes if p.job_id == job_id and p.op_id == op_id]
+            busy = [u for u in data.history[0].utilization_pct if u > 0]
+            return bool(ours) and len(busy) >= busy_samples
+
+        await until(pilot, live, timeout)
+        await pilot.pause(0.3)  # the last answer drawn
+        text = capture(app, folder, "gpu-panel")
+        telemetry = panel.telemetry
+        assert telemetry is not None
+        await pilot.press("q")
+    return text, telemetry

@@ -34,8 +34,7 @@ from nosana_tui.backends.docker import DockerBackend
 from nosana_tui.client.node import NodeError, job_done
 from nosana_tui.spec.status import OpStatus
 from tests.node.conftest import AgentProcess, _remove_all, free_port, job, wait_for
-from tests.node.dockergpu import engine_with, run_container
-from tests.pilot import capture, until
+from tests.node.dockergpu import engine_with, gpu_panel_live, run_container
 
 HERE = Path(__file__).resolve().parent
 PROGRAMS = ("cuda_check", "cuda_burn")  # tests/gpu/NAME.cu, /NAME in the image
@@ -285,41 +284,16 @@ async def test_tui_gpu_panel_shows_a_running_op_live(
     """The Nodes screen's GPU panel, at 80x24 against the real agent, while an op of ours keeps
     the card busy: utilisation and memory move, and the op's process is named by job and op.
     The screen is captured (SVG and text) for docs/gpu.md."""
-    from nosana_tui.config import Paths
-    from nosana_tui.ui.app import NosanaApp
-    from nosana_tui.ui.widgets.gpupanel import GpuPanel
-
     folder = Path(os.environ.get("NOSANA_TUI_GPU_CAPTURE") or tmp_path)
     async with agent.client() as client:
         definition = job(_op("burn", cuda_image, ["/cuda_burn", "90", "4096"], gpu=True))
         view = await client.submit(definition, "gpu-panel", "tests/node/test_gpu_host.py")
         try:
-            monkeypatch.setenv("NOSANA_TUI_NODE", agent.url)
-            app = NosanaApp(locations=Paths(agent.config_dir, agent.data_dir), autostart=False)
-            async with app.run_test(size=(80, 24)) as pilot:
-                await until(pilot, lambda: app.node_info is not None, 20)
-                await pilot.press("3")
-                panel = app.screen.query_one(GpuPanel)
-
-                def live() -> bool:
-                    """the panel shows our op's process and a few busy samples"""
-                    data = panel.telemetry
-                    if data is None or not data.history:
-                        return False
-                    ours = [p for p in data.processes if p.job_id == view.id]
-                    busy = [u for u in data.history[0].utilization_pct if u > 0]
-                    return bool(ours) and ours[0].op_id == "burn" and len(busy) >= 5
-
-                await until(pilot, live, 60)
-                await pilot.pause(0.3)
-                text = capture(app, folder, "gpu-panel")
-                print(f"\n--- TUI at 80x24 ({folder}) ---\n{text}", file=sys.stderr)
-                telemetry = panel.telemetry
-                assert telemetry is not None
-                process = next(p for p in telemetry.processes if p.job_id == view.id)
-                assert process.memory_mb >= 4096, process
-                assert "burn" in text and "GPU" in text, text
-                await pilot.press("q")
+            text, telemetry = await gpu_panel_live(agent, view.id, "burn", folder, monkeypatch)
+            print(f"\n--- TUI at 80x24 ({folder}) ---\n{text}", file=sys.stderr)
+            process = next(p for p in telemetry.processes if p.job_id == view.id)
+            assert process.memory_mb >= 4096, process
+            assert "burn" in text and view.id[:12] in text, text
         finally:
             await client.stop_job(view.id)
             await wait_for(client, view.id, job_done, 60)
