@@ -134,7 +134,7 @@ def admit(job: m.JobDefinition, gpus: list[GpuDevice], *, note: str = "") -> Adm
 def _refuse(need: GpuNeed, gpus: list[GpuDevice], note: str, why: str = "") -> Admission:
     if gpus:
         have = f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}: " + ", ".join(
-            f"#{g.index} {g.name} ({_gb(g.memory_total_mb)})" for g in gpus
+            f"#{g.index} {g.name} ({_memory(g)})" for g in gpus
         )
     else:
         have = "no GPU" + (f" ({note})" if note else "")
@@ -184,6 +184,11 @@ def _number(value: Any) -> float | None:
 def _capability(value: Any) -> tuple[int, int] | None:
     match = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", str(value)) if value not in (None, "") else None
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _memory(gpu: GpuDevice) -> str:
+    """Its memory; a unified-memory GPU (GB10) reports none, so no memory need can be met."""
+    return _gb(gpu.memory_total_mb) if gpu.memory_total_mb else "memory not reported"
 
 
 def _gb(mib: float) -> str:

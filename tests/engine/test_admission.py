@@ -77,6 +77,15 @@ def test_refusal_names_the_need_and_what_the_node_has() -> None:
     )
 
 
+def test_a_gpu_without_a_memory_figure_meets_a_gpu_need_but_no_memory_need() -> None:
+    """GB10 (DGX Spark) has unified memory: nvidia-smi says [N/A] for its total."""
+    gb10 = [GpuDevice(index=0, name="NVIDIA GB10", memory_total_mb=0)]
+    assert admit(job({"gpu": {"count": {"min": 1, "max": 1}}}), gb10).ok
+    refused = admit(job({"required_vram": 8}), gb10)
+    assert not refused.ok
+    assert "this node has 1 GPU: #0 NVIDIA GB10 (memory not reported)" in refused.message
+
+
 def test_dstack_count_range_takes_the_smallest_count_that_fits() -> None:
     wanted = dstack("  gpu: 1..4\n")
     result = admit(wanted, A10G)

@@ -474,3 +474,14 @@ async def test_a_job_without_gpu_ops_has_no_gpu_column_and_no_polls(
         assert "gpu" not in table.columns and client.gpu_calls == 0
         # the one view the node sent fills the row when it is added, not at a later update
         assert table.get_cell("web", "op") == "web" and table.get_cell("web", "group") == "g"
+
+
+def test_a_gpu_that_reports_no_memory_total_says_so_rather_than_zero() -> None:
+    """GB10 (unified memory): nvidia-smi reports [N/A], discovery keeps 0 as "unknown"."""
+    from nosana_tui.ui.widgets.gpupanel import panel_lines
+
+    gb10 = GpuDevice(index=0, name="NVIDIA GB10", memory_total_mb=0, utilization_pct=12)
+    data = GpuTelemetry(source="nvidia-smi", access="runtime", gpus=[gb10])
+    text = "\n".join(line.plain for line in panel_lines(data, width=78, variables={}))
+    assert "mem" in text and "not reported" in text and "/0 MiB" not in text
+    assert gpu_summary([gb10]) == "1 GPU GB10 12%"

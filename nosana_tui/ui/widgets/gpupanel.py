@@ -195,7 +195,10 @@ def _gpu_lines(
     total = gpu.memory_total_mb
     digits = len(str(total))
     used = gpu.memory_used_mb
-    memory = f"{'?' if used is None else used:>{digits}}/{total} MiB"
+    if total:
+        memory = f"{'?' if used is None else used:>{digits}}/{total} MiB"
+    else:  # unified memory (GB10) or a driver that does not say: no figure to pretend
+        memory = "not reported" if used is None else f"{used} MiB used"
     util = gpu.utilization_pct
     util_text = f"util {'  ?' if util is None else f'{util:>3}'}%"
     # both sparklines start in one column: after the name and util, or after the memory figures;

@@ -36,7 +36,9 @@ def gpu_summary(gpus: list[GpuDevice]) -> str:
         if gpu.utilization_pct is not None:
             parts.append(f"{gpu.utilization_pct}%")
         total = gpu.memory_total_mb / 1024
-        if gpu.memory_used_mb is not None:
+        if not gpu.memory_total_mb:  # unified memory (GB10): the driver reports no total
+            pass
+        elif gpu.memory_used_mb is not None:
             parts.append(f"{gpu.memory_used_mb / 1024:.1f}/{total:.1f} GiB")
         else:
             parts.append(f"{total:.1f} GiB")
