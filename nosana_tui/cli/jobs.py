@@ -355,10 +355,20 @@ async def cmd_node_info(args: argparse.Namespace) -> int:
         print(f"runtimes  {runtimes}; GPU runtime: {'yes' if engine.get('gpu_runtime') else 'no'}")
         if info.gpus:
             for gpu in info.gpus:
-                used = "" if gpu.memory_used_mb is None else f"{gpu.memory_used_mb:,}/"
+                used = "" if gpu.memory_used_mb is None else f"{gpu.memory_used_mb:,}"
+                if gpu.memory_total_mb:
+                    memory = (
+                        f"{used}/{gpu.memory_total_mb:,} MiB"
+                        if used
+                        else f"{gpu.memory_total_mb:,} MiB"
+                    )
+                else:  # unified memory (GB10): the driver reports no total
+                    memory = (
+                        f"{used} MiB used, total not reported" if used else "memory not reported"
+                    )
                 util = "" if gpu.utilization_pct is None else f", {gpu.utilization_pct}% busy"
                 print(
-                    f"gpu {gpu.index:<5} {gpu.name} ({used}{gpu.memory_total_mb:,} MiB{util}; "
+                    f"gpu {gpu.index:<5} {gpu.name} ({memory}{util}; "
                     f"driver {gpu.driver_version or '?'}, CUDA {gpu.cuda_version or '?'})"
                 )
             print(f"gpu access {info.gpu_access} (found with {info.gpu_source})")

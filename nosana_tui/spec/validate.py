@@ -458,6 +458,9 @@ def _strip_legacy(data: dict[str, Any]) -> tuple[dict[str, Any], list[Diagnostic
 # --- pass 3: the plan --------------------------------------------------------------------------
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # in a name that goes into URLs and on screen
+
+
 def _group(op: dict[str, Any]) -> Any:
     execution = op.get("execution")
     if isinstance(execution, dict) and isinstance(execution.get("group"), str):
@@ -490,6 +493,18 @@ def _check_plan(data: dict[str, Any]) -> list[Diagnostic]:
     ops = list(_ops(data))
     ids: dict[str, int] = {}
     for i, op in ops:
+        execution = op.get("execution")
+        group = execution.get("group") if isinstance(execution, dict) else None
+        if isinstance(group, str) and _CONTROL.search(group):
+            out.append(
+                Diagnostic(
+                    "group-control",
+                    f"group {group!r} contains a control character",
+                    ("ops", i, "execution", "group"),
+                    "use letters, digits, dashes and underscores: the group appears in URLs and "
+                    "on screen",
+                )
+            )
         op_id = op.get("id")
         if not isinstance(op_id, str):
             continue
@@ -507,6 +522,16 @@ def _check_plan(data: dict[str, Any]) -> list[Diagnostic]:
         ids[op_id] = i
         if not op_id.strip():
             out.append(Diagnostic("op-id-empty", "op id is empty", path, "give the op a name"))
+        elif _CONTROL.search(op_id):
+            out.append(
+                Diagnostic(
+                    "op-id-control",
+                    f"op id {op_id!r} contains a control character",
+                    path,
+                    "use letters, digits, dashes and underscores: the id names the container "
+                    "and appears in URLs and on screen",
+                )
+            )
         elif re.search(r"\s", op_id):
             dashed = re.sub(r"\s+", "-", op_id.strip())
             out.append(

@@ -85,7 +85,7 @@ class NosanaApp(App[int]):
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
         for problem in [*self.settings.problems, *problems]:
-            self.notify(problem, severity="warning", timeout=8)
+            self.notify(problem, severity="warning", timeout=8, markup=False)
         from nosana_tui.ui.screens.jobs import JobsScreen
         from nosana_tui.ui.screens.nodes import NodesScreen
         from nosana_tui.ui.screens.templates import TemplatesScreen
@@ -112,7 +112,7 @@ class NosanaApp(App[int]):
                     self.locations,
                     None if entry.url == local_node_url() else entry.url,
                     autostart=self.autostart,
-                    say=lambda text: self.notify(text, timeout=6),
+                    say=lambda text: self.notify(text, timeout=6, markup=False),
                 )
             else:
                 token = entry.token or (read_token(self.locations) if is_local(entry.url) else None)
@@ -162,7 +162,7 @@ class NosanaApp(App[int]):
 
     def remove_node(self, entry: NodeEntry) -> None:
         if entry.name == "local":
-            self.notify("the local node cannot be removed", severity="warning")
+            self.notify("the local node cannot be removed", severity="warning", markup=False)
             return
         self.nodes = [n for n in self.nodes if n.url != entry.url]
         save_nodes(self.locations, [n for n in self.nodes if n.name != "local"])
@@ -208,7 +208,7 @@ class NosanaApp(App[int]):
             text = (
                 str(error) if isinstance(error, NodeError) else f"{type(error).__name__}: {error}"
             )
-            self.notify(text, severity="error", timeout=8)
+            self.notify(text, severity="error", timeout=8, markup=False)
 
     async def on_unmount(self) -> None:
         if self.client is not None:

@@ -35,6 +35,8 @@ EXPECTED: dict[str, tuple[str, str, int, bool]] = {
     "env-number.yaml": ("wrong-type", "ops[0].args.env.PORT", 9, False),
     "duplicate-op-id.json": ("duplicate-op-id", "ops[1].id", 6, False),
     "op-id-space.json": ("op-id-space", "ops[0].id", 5, False),
+    "op-id-control.json": ("op-id-control", "ops[0].id", 6, False),
+    "group-control.json": ("group-control", "ops[0].execution.group", 9, False),
     "unknown-dependency.yaml": ("unknown-dependency", "ops[1].execution.depends_on[0]", 13, False),
     "cross-group-dependency.yaml": (
         "cross-group-dependency",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ from rich.cells import cell_len
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from nosana_tui.client.node import NodeError
-from nosana_tui.config import Paths
-from nosana_tui.spec.status import GpuDevice, GpuTelemetry, JobView, NodeInfo
+from nosana_tui.spec.status import GpuDevice, GpuTelemetry, JobView, OpStatus
 from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.screens import job as job_screen
 from nosana_tui.ui.screens import nodes
@@ -33,6 +32,7 @@ from nosana_tui.ui.themes import builtin_themes_dir, load_themes
 from nosana_tui.ui.widgets.gpupanel import GpuPanel, sparkline
 from nosana_tui.ui.widgets.nodebar import bar_text, gpu_summary, short_gpu_name
 from tests.pilot import until
+from tests.ui.fakes import FakeClient, GpuJobClient, node_info, offline_app
 
 pytestmark = pytest.mark.anyio
 
@@ -182,16 +182,6 @@ def test_sparkline_scale_and_padding() -> None:
 # --- the node bar -----------------------------------------------------------------------------
 
 
-def _info(gpus: list[GpuDevice]) -> NodeInfo:
-    return NodeInfo(
-        version="1",
-        node_id="n",
-        engine={"name": "docker", "version": "27.3.1"},
-        gpus=gpus,
-        jobs=2,
-    )
-
-
 def test_the_node_bar_names_one_gpu_and_averages_several() -> None:
     h100 = telemetry("h100").gpus
     assert short_gpu_name("NVIDIA H100 80GB HBM3") == "H100"
@@ -200,40 +190,18 @@ def test_the_node_bar_names_one_gpu_and_averages_several() -> None:
     assert gpu_summary(telemetry("2xa10g").gpus) == "2 GPUs avg 87%"
     assert gpu_summary([]) == "no GPU"
     node = NodeEntry("local", "http://127.0.0.1:5001")
-    wide = bar_text(node, _info(h100), None, 160).plain
+    wide = bar_text(node, node_info(h100), None, 160).plain
     assert "docker 27.3.1 · 1 GPU H100 41% 12.9/79.6 GiB · 2 jobs" in wide
-    narrow = bar_text(node, _info(h100), None, 78).plain
+    narrow = bar_text(node, node_info(h100), None, 78).plain
     assert len(narrow) <= 78
     assert "docker" not in narrow  # the engine gives way first
     assert narrow.endswith("1 GPU H100 41% 12.9/79.6 GiB · 2 jobs")
     remote = NodeEntry("gpu-box-in-the-lab", "http://10.200.100.50:5001")
-    tight = bar_text(remote, _info(h100), None, 78).plain
+    tight = bar_text(remote, node_info(h100), None, 78).plain
     assert len(tight) == 78 and tight.endswith("…")
 
 
 # --- polling from the Nodes screen ------------------------------------------------------------
-
-
-class FakeClient:
-    """A node client whose GPU answers the test decides; it counts the GPU polls."""
-
-    def __init__(self, answer: Callable[[], GpuTelemetry]) -> None:
-        self.answer = answer
-        self.gpu_calls = 0
-        self.url = "http://127.0.0.1:9"
-
-    async def gpus(self) -> GpuTelemetry:
-        self.gpu_calls += 1
-        return self.answer()
-
-    async def info(self) -> NodeInfo:
-        return _info([])
-
-    async def jobs(self) -> list[JobView]:
-        return []
-
-    async def close(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -241,10 +209,6 @@ def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nodes, "GPU_POLL", 0.05)
     monkeypatch.setattr(nodes, "GPU_ERROR_POLL", 0.05)
     monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
-
-
-def _app(tmp_path: Path) -> NosanaApp:
-    return NosanaApp(locations=Paths(tmp_path / "config", tmp_path / "data"), autostart=False)
 
 
 async def _nodes_screen(app: NosanaApp, pilot: Pilot[Any], client: FakeClient) -> NodesScreen:
@@ -261,7 +225,7 @@ async def test_the_nodes_screen_polls_while_seen_and_stops_when_left(tmp_path: P
     data = telemetry("h100")
     data.interval_s = 0.05
     client = FakeClient(lambda: data)
-    app = _app(tmp_path)
+    app = offline_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _nodes_screen(app, pilot, client)
         panel = screen.query_one(GpuPanel)
@@ -298,7 +262,7 @@ async def test_the_nodes_screen_polls_while_seen_and_stops_when_left(tmp_path: P
 @pytest.mark.usefixtures("fast_polls")
 async def test_the_gpu_toggle_is_in_the_palette_and_remaps_by_id(tmp_path: Path) -> None:
     client = FakeClient(lambda: telemetry("no-gpu"))
-    app = _app(tmp_path)
+    app = offline_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _nodes_screen(app, pilot, client)
         commands = {c.title: c.help for c in app.get_system_commands(screen)}
@@ -320,7 +284,7 @@ async def test_a_failing_poll_is_a_status_line_and_polling_goes_on(tmp_path: Pat
         return data
 
     client = FakeClient(answer)
-    app = _app(tmp_path)
+    app = offline_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _nodes_screen(app, pilot, client)
         panel = screen.query_one(GpuPanel)
@@ -342,7 +306,6 @@ async def test_a_failing_poll_is_a_status_line_and_polling_goes_on(tmp_path: Pat
 
 @pytest.mark.usefixtures("fast_polls")
 async def test_a_poll_still_in_flight_makes_the_next_tick_skip(tmp_path: Path) -> None:
-    import asyncio
 
     release = asyncio.Event()
 
@@ -353,7 +316,7 @@ async def test_a_poll_still_in_flight_makes_the_next_tick_skip(tmp_path: Path) -
             return telemetry("h100")
 
     client = SlowClient(lambda: telemetry("h100"))
-    app = _app(tmp_path)
+    app = offline_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _nodes_screen(app, pilot, client)
         panel = screen.query_one(GpuPanel)
@@ -381,20 +344,9 @@ def test_gpu_memory_is_summed_per_op_of_the_job() -> None:
     assert job_screen.op_gpu_memory(data, "another-job") == {}
 
 
-class GpuJobClient(FakeClient):
-    """A node running one job with a GPU op and a CPU op; its telemetry names the GPU op."""
-
-    def __init__(self, view: JobView, answer: Callable[[], GpuTelemetry]) -> None:
-        super().__init__(answer)
-        self.view = view
-
-    async def watch(self, job_id: str) -> Any:
-        yield self.view
-        await asyncio.Event().wait()  # no further change
-
-    async def logs(self, job_id: str, op: str, **kwargs: Any) -> Any:
-        await asyncio.Event().wait()
-        yield  # pragma: no cover - never reached
+def no_gpu_poll_in_flight(app: Any) -> bool:
+    """no GPU poll of the job screen is running (its other workers run for good)"""
+    return not any(w.group == "job-gpu" and not w.is_finished for w in app.workers)
 
 
 async def test_a_gpu_job_shows_each_ops_gpu_memory_and_polls_only_while_seen(
@@ -418,7 +370,7 @@ async def test_a_gpu_job_shows_each_ops_gpu_memory_and_polls_only_while_seen(
         ],
     )
     client = GpuJobClient(view, lambda: data)
-    app = _app(tmp_path)
+    app = offline_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.node_error is not None)  # the real connection failed
         app.client = client  # type: ignore[assignment]
@@ -428,24 +380,68 @@ async def test_a_gpu_job_shows_each_ops_gpu_memory_and_polls_only_while_seen(
 
         def polled() -> bool:
             """the GPU column has the telemetry's figure"""
-            return "gpu" in table.columns and table.get_cell(ours.op_id, "gpu") != "…"
+            return "gpu" in table.columns and str(table.get_cell(ours.op_id, "gpu")) != "…"
 
         await until(pilot, polled)
         mib = ours.memory_mb
         expected = f"{mib / 1024:.1f} GiB" if mib >= 1024 else f"{mib} MiB"
-        assert table.get_cell(ours.op_id, "gpu") == expected
-        assert table.get_cell("idle-gpu", "gpu") == "-"  # a GPU op holding nothing
-        assert table.get_cell("proxy", "gpu") == ""  # not a GPU op
+        assert str(table.get_cell(ours.op_id, "gpu")) == expected
+        assert str(table.get_cell("idle-gpu", "gpu")) == "-"  # a GPU op holding nothing
+        assert str(table.get_cell("proxy", "gpu")) == ""  # not a GPU op
         assert [c.label.plain for c in table.columns.values()][2:4] == ["STATE", "GPU MEM"]
-        assert table.get_cell(ours.op_id, "op") == ours.op_id  # rows rebuilt with the column
+        assert str(table.get_cell(ours.op_id, "op")) == ours.op_id  # rows rebuilt with the column
         assert table.columns["gpu"].content_width >= len(expected)  # the figure is not cut
 
-        screen.dismiss()  # leaving the screen stops the polls
-        await until(pilot, lambda: screen._gpu_timer is None)
-        await app.workers.wait_for_complete()
+        await app.push_screen(Screen())  # another screen over it: the polls stop
+        await until(pilot, lambda: not screen._gpu_polling)
+        await until(pilot, lambda: no_gpu_poll_in_flight(app))
+        calls = client.gpu_calls
+        await pilot.pause(0.3)  # six poll intervals
+        assert client.gpu_calls == calls
+        app.pop_screen()  # back: they go on
+        await until(pilot, lambda: client.gpu_calls > calls)
+
+        ended = [op.model_copy(update={"status": OpStatus.FINISHED}) for op in view.ops]
+        screen.apply(view.model_copy(update={"ops": ended}))
+        await until(pilot, lambda: not screen._gpu_polling)  # no GPU op may run any more
+        await until(pilot, lambda: no_gpu_poll_in_flight(app))
         calls = client.gpu_calls
         await pilot.pause(0.3)
         assert client.gpu_calls == calls
+        assert str(table.get_cell(ours.op_id, "gpu")) == expected  # the last figures stay
+
+
+@pytest.mark.parametrize("delay", [0.2])
+async def test_a_node_slower_than_the_poll_interval_still_fills_the_gpu_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delay: float
+) -> None:
+    """Each poll re-arms the next when it is done, so a slow answer is waited for, never
+    cancelled by the next tick."""
+    from nosana_tui.spec.status import OpView
+
+    monkeypatch.setattr(job_screen, "GPU_POLL", 0.05)
+    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
+    data = telemetry("h100")
+    ours = next(p for p in data.processes if p.job_id)
+    view = JobView(
+        id=ours.job_id,
+        name="llm",
+        created_at=time.time(),
+        groups=["g"],
+        ops=[OpView(id=ours.op_id, index=0, group="g", type="container/run", gpu=True)],
+    )
+    client = GpuJobClient(view, lambda: data, delay=delay)
+    app = offline_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_error is not None)
+        app.client = client  # type: ignore[assignment]
+        screen = job_screen.JobScreen(view.id)
+        await app.push_screen(screen)
+        table = screen.query_one("#job-ops")
+        await until(
+            pilot,
+            lambda: "gpu" in table.columns and "GiB" in str(table.get_cell(ours.op_id, "gpu")),
+        )
 
 
 async def test_a_job_without_gpu_ops_has_no_gpu_column_and_no_polls(
@@ -462,7 +458,7 @@ async def test_a_job_without_gpu_ops_has_no_gpu_column_and_no_polls(
         ops=[OpView(id="web", index=0, group="g", type="container/run")],
     )
     client = GpuJobClient(view, lambda: telemetry("h100"))
-    app = _app(tmp_path)
+    app = offline_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.node_error is not None)
         app.client = client  # type: ignore[assignment]
@@ -473,7 +469,9 @@ async def test_a_job_without_gpu_ops_has_no_gpu_column_and_no_polls(
         await pilot.pause(0.2)
         assert "gpu" not in table.columns and client.gpu_calls == 0
         # the one view the node sent fills the row when it is added, not at a later update
-        assert table.get_cell("web", "op") == "web" and table.get_cell("web", "group") == "g"
+        assert (
+            str(table.get_cell("web", "op")) == "web" and str(table.get_cell("web", "group")) == "g"
+        )
 
 
 def test_a_gpu_that_reports_no_memory_total_says_so_rather_than_zero() -> None:

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Header
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.spec.status import SYSTEM, GpuTelemetry, JobView, LogEntry, OpView
 from nosana_tui.ui.style import health_text, op_status_text
+from nosana_tui.ui.tables import put_row
 from nosana_tui.ui.widgets.confirm import Confirm
 from nosana_tui.ui.widgets.graph import OpGraph
 from nosana_tui.ui.widgets.logview import LogView
@@ -109,7 +110,9 @@ class JobScreen(Screen[None]):
         self.selected: str | None = None
         self.log_target: str | None = None
         self.gpu_held: dict[str, int] | None = None  # MiB per op, from the last telemetry
-        self._gpu_timer: Timer | None = None
+        self._gpu_timer: Timer | None = None  # the next poll, while polling
+        self._gpu_polling = False
+        self._gpu_chain = 0  # which start the polls in flight belong to
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -147,7 +150,7 @@ class JobScreen(Screen[None]):
                     self.apply(view)
             except NodeError as err:
                 if err.status == 404:
-                    self.notify(f"job {self.job_id} is gone", severity="warning")
+                    self.notify(f"job {self.job_id} is gone", severity="warning", markup=False)
                     return
                 await asyncio.sleep(1.0)  # the node went away: try again
 
@@ -167,8 +170,8 @@ class JobScreen(Screen[None]):
         gpu_job = any(op.gpu for op in view.ops)
         if gpu_job and GPU_COLUMN[0] not in table.columns:
             self._add_gpu_column(table)
-        if gpu_job and self._gpu_timer is None and self.is_current:
-            self.start_gpu_poll()
+        if gpu_job:
+            self.start_gpu_poll()  # no-op while polling, or when no GPU op may still run
         for op in view.ops:
             started = (
                 time.strftime("%H:%M:%S", time.localtime(op.started_at)) if op.started_at else "-"
@@ -186,11 +189,7 @@ class JobScreen(Screen[None]):
             }
             if GPU_COLUMN[0] in table.columns:
                 cells[GPU_COLUMN[0]] = gpu_cell(op, self.gpu_held)
-            if op.id in table.rows:
-                for column, value in cells.items():
-                    table.update_cell(op.id, column, value, update_width=True)
-            else:
-                table.add_row(*(cells.get(str(key.value), "") for key in table.columns), key=op.id)
+            put_row(table, op.id, cells)
 
     def _add_gpu_column(self, table: DataTable[Any]) -> None:
         """Rebuild the columns with GPU MEM after STATE (DataTable only appends); the rows are
@@ -202,13 +201,26 @@ class JobScreen(Screen[None]):
                 table.add_column(GPU_COLUMN[1], key=GPU_COLUMN[0])
 
     # --- GPU memory of the ops ---------------------------------------------------------------
+    # Poll, render, then re-arm a one-shot timer (a slow node delays the next poll rather than
+    # having it cancel this one); only while the screen is seen and a GPU op may still run.
+
+    def _gpu_wanted(self) -> bool:
+        view = self.view
+        return (
+            self.is_current
+            and view is not None
+            and any(op.gpu and not op.status.terminal for op in view.ops)
+        )
 
     def start_gpu_poll(self) -> None:
-        if self._gpu_timer is None:
-            self._gpu_timer = self.set_interval(GPU_POLL, self.poll_gpu_memory)
-            self.poll_gpu_memory()
+        if self._gpu_polling or not self._gpu_wanted():
+            return
+        self._gpu_polling = True
+        self._gpu_chain += 1
+        self.poll_gpu_memory(self._gpu_chain)
 
     def stop_gpu_poll(self) -> None:
+        self._gpu_polling = False
         if self._gpu_timer is not None:
             self._gpu_timer.stop()
             self._gpu_timer = None
@@ -217,22 +229,27 @@ class JobScreen(Screen[None]):
         self.stop_gpu_poll()
 
     def on_screen_resume(self) -> None:
-        if self.view is not None and any(op.gpu for op in self.view.ops):
-            self.start_gpu_poll()
+        self.start_gpu_poll()
 
-    @work(exclusive=True, group="job-gpu", exit_on_error=False)
-    async def poll_gpu_memory(self) -> None:
-        client = self.client
-        if client is None or self.view is None:
-            return
-        try:
-            telemetry = await client.gpus()
-        except (NodeError, ValueError):  # an old agent without the route, a node that is down
-            self.gpu_held = None
+    @work(group="job-gpu", exit_on_error=False)
+    async def poll_gpu_memory(self, chain: int) -> None:
+        self._gpu_timer = None
+        client, view = self.client, self.view
+        if client is not None and view is not None:
+            try:
+                telemetry = await client.gpus()
+            except (NodeError, ValueError):  # an old agent without the route, a node that is down
+                self.gpu_held = None
+            else:
+                self.gpu_held = op_gpu_memory(telemetry, view.id)
+            if self.view is not None:
+                self.render_ops(self.view)
+        if chain != self._gpu_chain or not self._gpu_polling:
+            return  # stopped (or stopped and started again) meanwhile
+        if self._gpu_wanted():
+            self._gpu_timer = self.set_timer(GPU_POLL, lambda: self.poll_gpu_memory(chain))
         else:
-            self.gpu_held = op_gpu_memory(telemetry, self.view.id)
-        if self.view is not None:
-            self.render_ops(self.view)
+            self._gpu_polling = False  # every GPU op has ended: the last figures stay
 
     def select(self, op_id: str, *, move_logs: bool = True) -> None:
         if self.selected == op_id:
@@ -308,7 +325,7 @@ class JobScreen(Screen[None]):
 
     def _op(self) -> OpView | None:
         if self.view is None or self.selected is None:
-            self.notify("select an op first", severity="warning")
+            self.notify("select an op first", severity="warning", markup=False)
             return None
         try:
             return self.view.op(self.selected)
@@ -320,9 +337,9 @@ class JobScreen(Screen[None]):
         try:
             message = await call
         except NodeError as err:
-            self.notify(f"{what}: {err}", severity="error", timeout=8)
+            self.notify(f"{what}: {err}", severity="error", timeout=8, markup=False)
             return
-        self.notify(f"{what}: {message}")
+        self.notify(f"{what}: {message}", markup=False)
 
     def action_stop_op(self) -> None:
         op = self._op()
@@ -371,9 +388,9 @@ class JobScreen(Screen[None]):
         try:
             message = await client.remove(self.job_id)
         except NodeError as err:
-            self.notify(f"remove: {err}", severity="error", timeout=8)
+            self.notify(f"remove: {err}", severity="error", timeout=8, markup=False)
             return
-        self.notify(message)
+        self.notify(message, markup=False)
         self.dismiss()
 
     def action_back(self) -> None:

@@ -16,6 +16,7 @@ from nosana_tui.client.node import NodeError
 from nosana_tui.spec.status import JobView
 from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.style import job_status_text
+from nosana_tui.ui.tables import Cell, put_row
 from nosana_tui.ui.widgets.nodebar import NodeBar
 
 POLL = 1.0
@@ -86,7 +87,7 @@ class JobsScreen(Screen[None]):
             try:
                 self.jobs = await client.jobs()
             except NodeError as err:
-                self.notify(str(err), severity="error", timeout=4)
+                self.notify(str(err), severity="error", timeout=4, markup=False)
             self.render_rows()
         if self.is_current:  # one-shot re-arm: polls never overlap, and stop when hidden
             self._timer = self.set_timer(POLL, self.poll)
@@ -108,7 +109,7 @@ class JobsScreen(Screen[None]):
                 table.remove_row(row_key)
         for job in wanted:
             urls = " ".join(e.url for o in job.ops for e in o.endpoints if e.url) or "-"
-            cells = {
+            cells: dict[str, Cell] = {
                 "id": job.id,
                 "name": job.name,
                 "status": job_status_text(job.status, self.app.get_css_variables()),
@@ -116,11 +117,7 @@ class JobsScreen(Screen[None]):
                 "age": age(job.created_at),
                 "endpoints": urls,
             }
-            if job.id in table.rows:
-                for column, value in cells.items():
-                    table.update_cell(job.id, column, value)
-            else:
-                table.add_row(*cells.values(), key=job.id)
+            put_row(table, job.id, cells)
 
     @on(Input.Changed, "#jobs-filter")
     def filter_changed(self, event: Input.Changed) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -57,7 +58,9 @@ class AddNode(ModalScreen[NodeEntry | None]):
         name = self.query_one("#node-name", Input).value.strip()
         url = self.query_one("#node-url", Input).value.strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
-            self.notify("the URL must start with http:// or https://", severity="error")
+            self.notify(
+                "the URL must start with http:// or https://", severity="error", markup=False
+            )
             return
         token = self.query_one("#node-token", Input).value.strip() or None
         self.dismiss(NodeEntry(name or url, url, token))
@@ -208,8 +211,12 @@ class NodesScreen(Screen[None]):
         table.clear()  # a handful of rows that change only on add/remove/switch
         for node in app.nodes:
             token = "own file" if node.token is None else "set"
-            table.add_row(
-                "▶" if node.url == app.node.url else "", node.name, node.url, token, key=node.url
+            table.add_row(  # names and URLs are the user's text: never markup
+                "▶" if node.url == app.node.url else "",
+                Text(node.name),
+                Text(node.url),
+                token,
+                key=node.url,
             )
         table.focus()
 
@@ -226,7 +233,7 @@ class NodesScreen(Screen[None]):
         if node is not None:
             app: Any = self.app
             app.switch_node(node)
-            self.notify(f"talking to {node.name} ({node.url})")
+            self.notify(f"talking to {node.name} ({node.url})", markup=False)
             self.render_rows()
 
     def action_add(self) -> None:
@@ -271,9 +278,9 @@ class NodesScreen(Screen[None]):
             client, own = NodeClient(node.url, token, timeout=5), True
         try:
             info = await client.info()
-            box.update(json.dumps(info.model_dump(mode="json"), indent=2))
+            box.update(Text(json.dumps(info.model_dump(mode="json"), indent=2)))  # not markup
         except NodeError as err:
-            box.update(f"{node.name}: {err}")
+            box.update(Text(f"{node.name}: {err}"))
         finally:
             if own:
                 await client.close()

@@ -111,7 +111,7 @@ class TemplatesScreen(Screen[None]):
         self.file = getattr(app, "open_file", None)
         self.templates, problems = tpl.load_library(app.locations.templates_dir)
         for problem in problems:
-            self.notify(problem, severity="warning")
+            self.notify(problem, severity="warning", markup=False)
         self.fill_list("")
         self.query_one("#template-list", OptionList).focus()
 
@@ -252,7 +252,7 @@ class TemplatesScreen(Screen[None]):
     def action_deploy(self) -> None:
         rendered = self.rendered
         if rendered is None or rendered.data is None:
-            self.notify("nothing to deploy: the job has errors", severity="error")
+            self.notify("nothing to deploy: the job has errors", severity="error", markup=False)
             return
         name = self.current.id if self.current else (self.file.name if self.file else "job")
         self.deploy(rendered.data, name, rendered.source)
@@ -261,14 +261,16 @@ class TemplatesScreen(Screen[None]):
     async def deploy(self, data: dict[str, Any], name: str, source: str) -> None:
         app: Any = self.app
         if app.client is None:
-            self.notify("no node to deploy to yet", severity="error")
+            self.notify("no node to deploy to yet", severity="error", markup=False)
             return
         try:
             view = await app.client.submit(data, name, source)
         except NodeError as err:
-            self.notify(f"the node refused the job: {err}", severity="error", timeout=10)
+            self.notify(
+                f"the node refused the job: {err}", severity="error", timeout=10, markup=False
+            )
             return
-        self.notify(f"job {view.id} deployed on {app.node.name}")
+        self.notify(f"job {view.id} deployed on {app.node.name}", markup=False)
         from nosana_tui.ui.screens.job import JobScreen
 
         app.switch_mode("jobs")

@@ -224,6 +224,9 @@ def _gpu_lines(
     bottom.append("mem ")
     fraction = (used or 0) / total if total else 0.0
     filled, empty = bar(fraction, bar_width)
+    if not total:  # no scale to fill against: an empty frame, not a bar reading 0 %
+        empty = " " * len(empty + filled)
+        filled = ""
     mem_role = load_role(fraction * 100, MEMORY_THRESHOLDS)
     bottom.append("▕", style=theme_style(variables, "foreground-muted"))
     bottom.append(filled, style=theme_style(variables, mem_role))

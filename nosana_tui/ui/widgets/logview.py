@@ -562,7 +562,7 @@ class LogView(Widget, can_focus=True):
             if found is None:
                 found = self._find(len(lines.lines) - 1, forward=False, wrap=False)
             if not self._jump(found):
-                self.notify(f"not found: {query}", severity="warning", timeout=3)
+                self.notify(f"not found: {query}", severity="warning", timeout=3, markup=False)
         self.refresh_bindings()
 
     def action_next_match(self) -> None:
@@ -579,7 +579,7 @@ class LogView(Widget, can_focus=True):
             height = lines.scrollable_content_region.height
             start = int(lines.scroll_y) + (0 if forward else height - 1)
         if not self._jump(self._find(start, forward=forward, wrap=True)):
-            self.notify(f"not found: {lines.search}", severity="warning", timeout=3)
+            self.notify(f"not found: {lines.search}", severity="warning", timeout=3, markup=False)
 
     def _find(self, start: int, *, forward: bool, wrap: bool) -> int | None:
         """The row of the next match from ``start`` (inclusive) in one direction."""

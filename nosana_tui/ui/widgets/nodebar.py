@@ -36,12 +36,11 @@ def gpu_summary(gpus: list[GpuDevice]) -> str:
         if gpu.utilization_pct is not None:
             parts.append(f"{gpu.utilization_pct}%")
         total = gpu.memory_total_mb / 1024
-        if not gpu.memory_total_mb:  # unified memory (GB10): the driver reports no total
-            pass
-        elif gpu.memory_used_mb is not None:
-            parts.append(f"{gpu.memory_used_mb / 1024:.1f}/{total:.1f} GiB")
-        else:
-            parts.append(f"{total:.1f} GiB")
+        used = None if gpu.memory_used_mb is None else gpu.memory_used_mb / 1024
+        if gpu.memory_total_mb:
+            parts.append(f"{total:.1f} GiB" if used is None else f"{used:.1f}/{total:.1f} GiB")
+        elif used is not None:  # unified memory (GB10): the driver reports no total
+            parts.append(f"{used:.1f} GiB used")
         return " ".join(parts)
     text = f"{len(gpus)} GPUs"
     utils = [g.utilization_pct for g in gpus if g.utilization_pct is not None]
