@@ -349,11 +349,20 @@ class OpRunner:
 
     def on_event(self, action: str) -> None:
         """A container event for this op: ``die`` ends (or restarts) it, ``start`` revives it."""
+        died = self._exit is not None and self._exit.done()
         if action == "die" and self._exit is not None and not self._exit.done():
             self._exit.set_result(None)
-        elif action == "start" and self.view.status is OpStatus.RESTARTING:
+        elif action == "start" and (
+            self.view.status is OpStatus.RESTARTING
+            # the engine restarted it before the agent had looked at why it died (a busy
+            # machine): the start is a restart all the same, and this supervision takes over
+            or (died and self.view.status is OpStatus.RUNNING)
+        ):
             self.view.restarts += 1
             self.system("container restarted by its restart policy")
+            if self._logs is not None:  # the old stream ended with the old process
+                self._logs.cancel()
+                self._logs = None
             if self.view.container_id and self._logs is None:
                 last = self.job.last_log_ts(self.id)
                 self._logs = self.job.backend.follow_logs(
@@ -370,6 +379,8 @@ class OpRunner:
         if generation != self._generation or self.view.container_id is None:
             return
         state = await self.job.backend.inspect(self.view.container_id)
+        if exit_future is not self._exit:
+            return  # restarted while it was inspected: the start event took over
         if (
             state is not None
             and state.status in ("restarting", "running")

@@ -344,9 +344,11 @@ def test_gpu_memory_is_summed_per_op_of_the_job() -> None:
     assert job_screen.op_gpu_memory(data, "another-job") == {}
 
 
-def no_gpu_poll_in_flight(app: Any) -> bool:
-    """no GPU poll of the job screen is running (its other workers run for good)"""
-    return not any(w.group == "job-gpu" and not w.is_finished for w in app.workers)
+async def settled_calls(pilot: Pilot[Any], client: FakeClient) -> int:
+    """The GPU calls once polling has stopped and a poll already under way (a timer that had
+    fired) has had ample time to make its call."""
+    await pilot.pause(0.25)
+    return client.gpu_calls
 
 
 async def test_a_gpu_job_shows_each_ops_gpu_memory_and_polls_only_while_seen(
@@ -394,8 +396,7 @@ async def test_a_gpu_job_shows_each_ops_gpu_memory_and_polls_only_while_seen(
 
         await app.push_screen(Screen())  # another screen over it: the polls stop
         await until(pilot, lambda: not screen._gpu_polling)
-        await until(pilot, lambda: no_gpu_poll_in_flight(app))
-        calls = client.gpu_calls
+        calls = await settled_calls(pilot, client)
         await pilot.pause(0.3)  # six poll intervals
         assert client.gpu_calls == calls
         app.pop_screen()  # back: they go on
@@ -404,8 +405,7 @@ async def test_a_gpu_job_shows_each_ops_gpu_memory_and_polls_only_while_seen(
         ended = [op.model_copy(update={"status": OpStatus.FINISHED}) for op in view.ops]
         screen.apply(view.model_copy(update={"ops": ended}))
         await until(pilot, lambda: not screen._gpu_polling)  # no GPU op may run any more
-        await until(pilot, lambda: no_gpu_poll_in_flight(app))
-        calls = client.gpu_calls
+        calls = await settled_calls(pilot, client)
         await pilot.pause(0.3)
         assert client.gpu_calls == calls
         assert str(table.get_cell(ours.op_id, "gpu")) == expected  # the last figures stay
