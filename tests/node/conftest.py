@@ -7,6 +7,7 @@ its own jobs and removes them. After the whole session, nothing our agents made 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -108,16 +109,25 @@ def docker_engine() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def agent(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
-    root = tmp_path_factory.mktemp("agent")
+    with started_agent(tmp_path_factory.mktemp("agent")) as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def started_agent(root: Path) -> Iterator[AgentProcess]:
+    """An agent process on a free port with its folders under ROOT (and the environment of
+    this process); on the way out, its jobs removed and the agent stopped."""
     port = free_port()
     proc = AgentProcess(f"http://127.0.0.1:{port}", port, root / "config", root / "data")
     proc.data_dir.mkdir(parents=True)
     proc.start()
-    yield proc
     try:
-        asyncio.run(_remove_all(proc))
+        yield proc
     finally:
-        proc.stop()
+        try:
+            asyncio.run(_remove_all(proc))
+        finally:
+            proc.stop()
 
 
 async def _remove_all(proc: AgentProcess) -> None:

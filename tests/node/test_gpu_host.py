@@ -33,7 +33,7 @@ from nosana_tui.backends import gpu as gpu_host
 from nosana_tui.backends.docker import DockerBackend
 from nosana_tui.client.node import NodeError, job_done
 from nosana_tui.spec.status import OpStatus
-from tests.node.conftest import AgentProcess, _remove_all, free_port, job, wait_for
+from tests.node.conftest import AgentProcess, job, started_agent, wait_for
 from tests.node.dockergpu import engine_with, gpu_panel_live, run_container
 
 HERE = Path(__file__).resolve().parent
@@ -145,16 +145,8 @@ def cuda_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
-    root = tmp_path_factory.mktemp("gpu-agent")
-    port = free_port()
-    proc = AgentProcess(f"http://127.0.0.1:{port}", port, root / "config", root / "data")
-    proc.data_dir.mkdir(parents=True)
-    proc.start()
-    try:
+    with started_agent(tmp_path_factory.mktemp("gpu-agent")) as proc:
         yield proc
-    finally:
-        asyncio.run(_remove_all(proc))
-        proc.stop()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 
 from nosana_tui.client.node import job_done, job_ready
 from tests.dockerenv import ensure_docker
-from tests.node.conftest import AgentProcess, _remove_all, free_port, job, run_op, wait_for
+from tests.node.conftest import AgentProcess, job, run_op, started_agent, wait_for
 from tests.node.dockergpu import gpu_panel_live
 
 
@@ -67,17 +67,8 @@ def standin_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
     smi.chmod(smi.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("STANDIN_GPU_OP", "trainer")
-    port = free_port()
-    agent = AgentProcess(f"http://127.0.0.1:{port}", port, tmp_path / "config", tmp_path / "data")
-    agent.data_dir.mkdir(parents=True)
-    agent.start()
-    try:
+    with started_agent(tmp_path) as agent:
         yield agent
-    finally:
-        import asyncio
-
-        asyncio.run(_remove_all(agent))
-        agent.stop()
 
 
 async def test_an_ops_gpu_process_is_named_by_job_and_op_from_driver_to_screen(

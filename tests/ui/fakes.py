@@ -8,9 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from textual.pilot import Pilot
+
 from nosana_tui.config import Paths
 from nosana_tui.spec.status import GpuDevice, GpuTelemetry, JobView, NodeInfo
 from nosana_tui.ui.app import NosanaApp
+from nosana_tui.ui.screens.job import JobScreen
+from tests.pilot import until
 
 
 def node_info(gpus: list[GpuDevice]) -> NodeInfo:
@@ -73,3 +77,13 @@ class GpuJobClient(FakeClient):
 def telemetry_none() -> GpuTelemetry:
     """A node without GPUs."""
     return GpuTelemetry(source="none", access="none", note="no NVIDIA driver found")
+
+
+async def open_job(app: NosanaApp, pilot: Pilot[Any], client: FakeClient, job_id: str) -> JobScreen:
+    """Once the app's own (real, failing) connection has given up, hand it CLIENT and open the
+    job screen of JOB_ID."""
+    await until(pilot, lambda: app.node_error is not None)
+    app.client = client  # type: ignore[assignment]
+    screen = JobScreen(job_id)
+    await app.push_screen(screen)
+    return screen

@@ -22,7 +22,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 
 from nosana_tui.client.node import NodeError
-from nosana_tui.spec.status import GpuDevice, GpuTelemetry, JobView, OpStatus
+from nosana_tui.spec.status import GpuDevice, GpuProcess, GpuTelemetry, JobView, OpStatus
 from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.screens import job as job_screen
 from nosana_tui.ui.screens import nodes
@@ -32,7 +32,7 @@ from nosana_tui.ui.themes import builtin_themes_dir, load_themes
 from nosana_tui.ui.widgets.gpupanel import GpuPanel, sparkline
 from nosana_tui.ui.widgets.nodebar import bar_text, gpu_summary, short_gpu_name
 from tests.pilot import until
-from tests.ui.fakes import FakeClient, GpuJobClient, node_info, offline_app
+from tests.ui.fakes import FakeClient, GpuJobClient, node_info, offline_app, open_job
 
 pytestmark = pytest.mark.anyio
 
@@ -344,6 +344,26 @@ def test_gpu_memory_is_summed_per_op_of_the_job() -> None:
     assert job_screen.op_gpu_memory(data, "another-job") == {}
 
 
+def gpu_job(
+    monkeypatch: pytest.MonkeyPatch, *others: str
+) -> tuple[GpuTelemetry, GpuProcess, JobView]:
+    """The H100 recording, its process of one of our jobs, and that job's view: the process's
+    op (a GPU op), then OTHERS: "idle-gpu" a GPU op holding nothing, any other a CPU op. Polls
+    made fast, and no node answers the app itself."""
+    from nosana_tui.spec.status import OpView
+
+    monkeypatch.setattr(job_screen, "GPU_POLL", 0.05)
+    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
+    data = telemetry("h100")
+    ours = next(p for p in data.processes if p.job_id)
+    ops = [OpView(id=ours.op_id, index=0, group="g", type="container/run", gpu=True)]
+    for index, op_id in enumerate(others, start=1):
+        gpu = op_id == "idle-gpu"
+        ops.append(OpView(id=op_id, index=index, group="g", type="container/run", gpu=gpu))
+    view = JobView(id=ours.job_id, name="llm", created_at=time.time(), groups=["g"], ops=ops)
+    return data, ours, view
+
+
 async def settled_calls(pilot: Pilot[Any], client: FakeClient) -> int:
     """The GPU calls once polling has stopped and a poll already under way (a timer that had
     fired) has had ample time to make its call."""
@@ -354,30 +374,11 @@ async def settled_calls(pilot: Pilot[Any], client: FakeClient) -> int:
 async def test_a_gpu_job_shows_each_ops_gpu_memory_and_polls_only_while_seen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nosana_tui.spec.status import OpView
-
-    monkeypatch.setattr(job_screen, "GPU_POLL", 0.05)
-    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
-    data = telemetry("h100")
-    ours = next(p for p in data.processes if p.job_id)
-    view = JobView(
-        id=ours.job_id,
-        name="llm",
-        created_at=time.time(),
-        groups=["g"],
-        ops=[
-            OpView(id=ours.op_id, index=0, group="g", type="container/run", gpu=True),
-            OpView(id="proxy", index=1, group="g", type="container/run"),
-            OpView(id="idle-gpu", index=2, group="g", type="container/run", gpu=True),
-        ],
-    )
+    data, ours, view = gpu_job(monkeypatch, "proxy", "idle-gpu")
     client = GpuJobClient(view, lambda: data)
     app = offline_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.node_error is not None)  # the real connection failed
-        app.client = client  # type: ignore[assignment]
-        screen = job_screen.JobScreen(view.id)
-        await app.push_screen(screen)
+        screen = await open_job(app, pilot, client, view.id)
         table = screen.query_one("#job-ops")
 
         def polled() -> bool:
@@ -417,26 +418,11 @@ async def test_a_node_slower_than_the_poll_interval_still_fills_the_gpu_column(
 ) -> None:
     """Each poll re-arms the next when it is done, so a slow answer is waited for, never
     cancelled by the next tick."""
-    from nosana_tui.spec.status import OpView
-
-    monkeypatch.setattr(job_screen, "GPU_POLL", 0.05)
-    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
-    data = telemetry("h100")
-    ours = next(p for p in data.processes if p.job_id)
-    view = JobView(
-        id=ours.job_id,
-        name="llm",
-        created_at=time.time(),
-        groups=["g"],
-        ops=[OpView(id=ours.op_id, index=0, group="g", type="container/run", gpu=True)],
-    )
+    data, ours, view = gpu_job(monkeypatch)
     client = GpuJobClient(view, lambda: data, delay=delay)
     app = offline_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.node_error is not None)
-        app.client = client  # type: ignore[assignment]
-        screen = job_screen.JobScreen(view.id)
-        await app.push_screen(screen)
+        screen = await open_job(app, pilot, client, view.id)
         table = screen.query_one("#job-ops")
         await until(
             pilot,
@@ -460,10 +446,7 @@ async def test_a_job_without_gpu_ops_has_no_gpu_column_and_no_polls(
     client = GpuJobClient(view, lambda: telemetry("h100"))
     app = offline_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.node_error is not None)
-        app.client = client  # type: ignore[assignment]
-        screen = job_screen.JobScreen(view.id)
-        await app.push_screen(screen)
+        screen = await open_job(app, pilot, client, view.id)
         table = screen.query_one("#job-ops")
         await until(pilot, lambda: "web" in table.rows)
         await pilot.pause(0.2)
