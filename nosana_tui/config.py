@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import platformdirs
 
@@ -34,6 +35,10 @@ class Paths:
     def config_file(self) -> Path:
         return self.config_dir / "config.toml"
 
+    def agent_pid_file(self, port: int) -> Path:
+        """Where the agent serving PORT writes its process id while it runs."""
+        return self.data_dir / f"agent-{port}.pid"
+
     def as_dict(self) -> dict[str, str]:
         return {
             "config_dir": str(self.config_dir),
@@ -45,6 +50,12 @@ class Paths:
 
 
 DEFAULT_NODE = "http://127.0.0.1:5001"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(url: str) -> bool:
+    """Whether URL names this machine (its host is a loopback name or address)."""
+    return (urlparse(url).hostname or "") in LOOPBACK_HOSTS
 
 
 def local_node_url() -> str:

@@ -44,7 +44,8 @@ def _run(args: list[str], timeout: float = 30) -> subprocess.CompletedProcess[st
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _docker_ok() -> bool:
+def docker_ok() -> bool:
+    """The docker command line is here and an engine answers it."""
     if shutil.which("docker") is None:
         return False
     try:
@@ -72,7 +73,7 @@ def _registry_ok() -> bool:
 
 
 def _quick_ok(registry: bool) -> bool:
-    return _docker_ok() and _image_ok(IMAGE) and (not registry or _registry_ok())
+    return docker_ok() and _image_ok(IMAGE) and (not registry or _registry_ok())
 
 
 def _tail(text: str, lines: int = 40) -> str:

@@ -23,6 +23,7 @@ import requests.exceptions
 from docker.types import DeviceRequest
 
 from nosana_tui.backends import gpu as gpu_host
+from nosana_tui.config import is_loopback
 from nosana_tui.engine.backend import (
     LABEL_AGENT,
     LABEL_JOB,
@@ -154,12 +155,8 @@ class DockerBackend:
 
     def _engine_is_local(self) -> bool:
         """The engine runs on this machine: its unix socket, or a TCP address on loopback."""
-        url = urlparse(str(self.api.base_url))
-        return url.scheme in ("http+docker", "http+unix") or url.hostname in (
-            "localhost",
-            "127.0.0.1",
-            "::1",
-        )
+        url = str(self.api.base_url)
+        return urlparse(url).scheme in ("http+docker", "http+unix") or is_loopback(url)
 
     def _choose_gpu_access(self) -> tuple[GpuAccess, gpu_host.Passthrough | list[str] | None]:
         """The access, and what ``run`` applies: a passthrough plan, CDI names, or None (the

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nosana_tui.config import paths
+from nosana_tui.config import LOOPBACK_HOSTS, paths
 
 if TYPE_CHECKING:
     from nosana_tui.client.node import NodeClient
@@ -320,7 +320,7 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
         return run_async(lambda _a: detach())(args)
     from nosana_tui.node.serve import serve
 
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if args.host not in LOOPBACK_HOSTS:
         _say(f"warning: listening on {args.host}, beyond this machine; the token is still required")
     return serve(paths(), args.host, args.port, _gpu_ids(args.gpus))
 

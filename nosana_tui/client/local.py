@@ -10,7 +10,7 @@ import time
 from urllib.parse import urlparse
 
 from nosana_tui.client.node import NodeClient, NodeError
-from nosana_tui.config import Paths, local_node_url
+from nosana_tui.config import Paths, is_loopback, local_node_url
 
 START_TIMEOUT = 20.0
 
@@ -23,8 +23,7 @@ def read_token(paths: Paths) -> str | None:
 
 
 def is_local(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    return host in ("127.0.0.1", "localhost", "::1")
+    return is_loopback(url)
 
 
 def start_agent(paths: Paths, url: str, gpus: str = "all") -> subprocess.Popen[bytes]:

@@ -13,10 +13,10 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import httpx
 
+from nosana_tui.config import is_loopback
 from nosana_tui.spec.sanitize import clean_text
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class NodeClient:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         # a proxy from the environment (HTTP_PROXY without NO_PROXY) cannot reach our loopback
-        loopback = (urlparse(self.url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+        loopback = is_loopback(self.url)
         # verify=False for http:// only: there is no TLS to verify, and the default builds a
         # certificate store (~16 ms) that would never be used
         self.http = httpx.AsyncClient(

@@ -69,7 +69,7 @@ def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     paths.data_dir.mkdir(parents=True, exist_ok=True)
-    pid_file = paths.data_dir / f"agent-{port}.pid"
+    pid_file = paths.agent_pid_file(port)
     # uvicorn shuts down gracefully on SIGTERM, then raises SIGTERM again under the handler it
     # found: with the default one the process would die there, before the pid file is removed.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)

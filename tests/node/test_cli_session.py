@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from nosana_tui.client.node import NodeClient
+from nosana_tui.config import Paths
 from nosana_tui.spec.status import Health, JobStatus, JobView, OpStatus
 from tests.node.conftest import agent_env, free_port
 
@@ -49,16 +50,20 @@ class CliEnv:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def paths(self) -> Paths:
+        return Paths(self.root / "config", self.root / "data")
+
+    @property
     def config_dir(self) -> Path:
-        return self.root / "config"
+        return self.paths.config_dir
 
     @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        return self.paths.data_dir
 
     @property
     def pid_file(self) -> Path:
-        return self.data_dir / f"agent-{self.port}.pid"
+        return self.paths.agent_pid_file(self.port)
 
     @property
     def env(self) -> dict[str, str]:

@@ -33,6 +33,7 @@ from nosana_tui.backends import gpu as gpu_host
 from nosana_tui.backends.docker import DockerBackend
 from nosana_tui.client.node import NodeError, job_done
 from nosana_tui.spec.status import OpStatus
+from tests.dockerenv import docker_ok
 from tests.node.conftest import AgentProcess, job, started_agent, wait_for
 from tests.node.dockergpu import engine_with, gpu_panel_live, run_container
 
@@ -70,11 +71,7 @@ def _why_not_build() -> str | None:
             "nvcc is not installed: it builds the CUDA programs (tests/gpu/*.cu); "
             "or set NOSANA_TUI_CUDA_PROGRAMS to a folder of ready-built ones"
         )
-    try:
-        answered = subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode
-    except (OSError, subprocess.TimeoutExpired):
-        answered = 1
-    if answered:
+    if not docker_ok():
         return "no Docker engine answers (docs/gpu.md: ../shared/gpu/device-dockerd.sh)"
     return None
 
