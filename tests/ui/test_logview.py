@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 
 from nosana_tui.spec.status import LogEntry
 from nosana_tui.ui.widgets.logview import LogView, plain, wrap_row
@@ -61,6 +62,12 @@ def entries(texts: Iterable[str], *, op: str = "web", start: int = 0) -> list[Lo
 
 def numbered(n: int, start: int = 0, word: str = "line") -> list[LogEntry]:
     return entries((f"{word} {i}" for i in range(start, start + n)), start=start)
+
+
+async def show(pilot: Pilot[None], view: LogView, entries: list[LogEntry]) -> None:
+    """Feed ENTRIES and let the view draw every one of them."""
+    view.feed(entries)
+    await until(pilot, drained(view))
 
 
 def drained(view: LogView) -> Callable[[], bool]:
@@ -153,8 +160,7 @@ async def test_scrolling_up_pauses_and_counts_new_lines_until_end() -> None:
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(LogView)
-        view.feed(numbered(100))
-        await until(pilot, drained(view))
+        await show(pilot, view, numbered(100))
         assert view.follow and view.lines.is_vertical_scroll_end
 
         await pilot.press("up")
@@ -170,8 +176,7 @@ async def test_scrolling_up_pauses_and_counts_new_lines_until_end() -> None:
         assert view.follow and view.new_lines == 0
         assert view.lines.is_vertical_scroll_end
         assert " · follow · " in view.status_text
-        view.feed(numbered(5, start=125))
-        await until(pilot, drained(view))
+        await show(pilot, view, numbered(5, start=125))
         assert view.lines.is_vertical_scroll_end  # following again
 
         await pilot.press("k", "k", "G")  # vim keys do the same
@@ -182,8 +187,7 @@ async def test_a_paused_view_keeps_its_place_while_old_lines_are_pruned() -> Non
     app = LogApp(max_lines=200)
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(LogView)
-        view.feed(numbered(200))
-        await until(pilot, drained(view))
+        await show(pilot, view, numbered(200))
         await pilot.press("pageup")
         reading = screen_row(view, 0)
         view.feed(numbered(30, start=200))
@@ -198,8 +202,7 @@ async def test_search_highlights_and_n_moves_between_matches() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(LogView)
         texts = [f"row {i}" + (" the Needle here" if i in (10, 50, 90) else "") for i in range(100)]
-        view.feed(entries(texts))
-        await until(pilot, drained(view))
+        await show(pilot, view, entries(texts))
 
         await pilot.press("slash")
         assert view.has_class("-searching")
@@ -264,8 +267,7 @@ async def test_copy_takes_the_match_line_else_the_screen() -> None:
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(LogView)
-        view.feed(numbered(5))
-        await until(pilot, drained(view))
+        await show(pilot, view, numbered(5))
         await pilot.press("y")
         assert app.clipboard == "line 0\nline 1\nline 2\nline 3\nline 4"
         view.search("line 3")
@@ -279,8 +281,7 @@ async def test_timestamps_toggle_changes_the_rendered_text() -> None:
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(LogView)
-        view.feed(entries(["hello"]))
-        await until(pilot, drained(view))
+        await show(pilot, view, entries(["hello"]))
         assert screen_row(view, 0).rstrip() == "hello"
 
         await pilot.press("t")
@@ -299,8 +300,7 @@ async def test_wrap_cuts_long_lines_to_the_width_and_back() -> None:
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(LogView)
-        view.feed(entries(["x" * 200, "short"]))
-        await until(pilot, drained(view))
+        await show(pilot, view, entries(["x" * 200, "short"]))
         assert len(view.lines.lines) == 2
 
         await pilot.press("w")
