@@ -4,15 +4,18 @@ GPU, a job view fixed by the test); the UI under test is real."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from nosana_tui.config import Paths
-from nosana_tui.spec.status import GpuDevice, GpuTelemetry, JobView, NodeInfo
+from nosana_tui.spec.status import GpuDevice, GpuProcess, GpuTelemetry, JobView, NodeInfo, OpView
 from nosana_tui.ui.app import NosanaApp
+from nosana_tui.ui.screens import job as job_screen
 from nosana_tui.ui.screens.job import JobScreen
 from tests.pilot import until
 
@@ -34,6 +37,7 @@ class FakeClient:
         self.answer = answer
         self.delay = delay  # seconds each GPU answer takes
         self.gpu_calls = 0
+        self.jobs_calls = 0
         self.url = "http://127.0.0.1:9"
 
     async def gpus(self) -> GpuTelemetry:
@@ -46,6 +50,7 @@ class FakeClient:
         return node_info([])
 
     async def jobs(self) -> list[JobView]:
+        self.jobs_calls += 1
         return []
 
     async def close(self) -> None:
@@ -87,3 +92,27 @@ async def open_job(app: NosanaApp, pilot: Pilot[Any], client: FakeClient, job_id
     screen = JobScreen(job_id)
     await app.push_screen(screen)
     return screen
+
+
+def h100_telemetry() -> GpuTelemetry:
+    """The agent's answer recorded for an H100 running one of our ops (tests/fixtures/gpu)."""
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "gpu" / "telemetry-h100.json"
+    return GpuTelemetry.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def gpu_job(
+    monkeypatch: pytest.MonkeyPatch, *others: str
+) -> tuple[GpuTelemetry, GpuProcess, JobView]:
+    """The H100 recording, its process of one of our jobs, and that job's view: the process's
+    op (a GPU op), then OTHERS: "idle-gpu" a GPU op holding nothing, any other a CPU op. Polls
+    made fast, and no node answers the app itself."""
+    monkeypatch.setattr(job_screen, "GPU_POLL", 0.05)
+    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
+    data = h100_telemetry()
+    ours = next(p for p in data.processes if p.job_id)
+    ops = [OpView(id=ours.op_id, index=0, group="g", type="container/run", gpu=True)]
+    for index, op_id in enumerate(others, start=1):
+        gpu = op_id == "idle-gpu"
+        ops.append(OpView(id=op_id, index=index, group="g", type="container/run", gpu=gpu))
+    view = JobView(id=ours.job_id, name="llm", created_at=time.time(), groups=["g"], ops=ops)
+    return data, ours, view

@@ -22,7 +22,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 
 from nosana_tui.client.node import NodeError
-from nosana_tui.spec.status import GpuDevice, GpuProcess, GpuTelemetry, JobView, OpStatus
+from nosana_tui.spec.status import GpuDevice, GpuTelemetry, JobView, OpStatus
 from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.screens import job as job_screen
 from nosana_tui.ui.screens import nodes
@@ -32,7 +32,7 @@ from nosana_tui.ui.themes import builtin_themes_dir, load_themes
 from nosana_tui.ui.widgets.gpupanel import GpuPanel, sparkline
 from nosana_tui.ui.widgets.nodebar import bar_text, gpu_summary, short_gpu_name
 from tests.pilot import until
-from tests.ui.fakes import FakeClient, GpuJobClient, node_info, offline_app, open_job
+from tests.ui.fakes import FakeClient, GpuJobClient, gpu_job, node_info, offline_app, open_job
 
 pytestmark = pytest.mark.anyio
 
@@ -342,26 +342,6 @@ def test_gpu_memory_is_summed_per_op_of_the_job() -> None:
     expected = sum(p.memory_mb for p in data.processes if p.job_id == job_id and p.op_id == op_id)
     assert held == {op_id: expected}
     assert job_screen.op_gpu_memory(data, "another-job") == {}
-
-
-def gpu_job(
-    monkeypatch: pytest.MonkeyPatch, *others: str
-) -> tuple[GpuTelemetry, GpuProcess, JobView]:
-    """The H100 recording, its process of one of our jobs, and that job's view: the process's
-    op (a GPU op), then OTHERS: "idle-gpu" a GPU op holding nothing, any other a CPU op. Polls
-    made fast, and no node answers the app itself."""
-    from nosana_tui.spec.status import OpView
-
-    monkeypatch.setattr(job_screen, "GPU_POLL", 0.05)
-    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
-    data = telemetry("h100")
-    ours = next(p for p in data.processes if p.job_id)
-    ops = [OpView(id=ours.op_id, index=0, group="g", type="container/run", gpu=True)]
-    for index, op_id in enumerate(others, start=1):
-        gpu = op_id == "idle-gpu"
-        ops.append(OpView(id=op_id, index=index, group="g", type="container/run", gpu=gpu))
-    view = JobView(id=ours.job_id, name="llm", created_at=time.time(), groups=["g"], ops=ops)
-    return data, ours, view
 
 
 async def settled_calls(pilot: Pilot[Any], client: FakeClient) -> int:

@@ -207,7 +207,7 @@ class JobScreen(Screen[None]):
     def _gpu_wanted(self) -> bool:
         view = self.view
         return (
-            self.is_current
+            self.is_active  # top of the stack: Textual counts the screen just below as current
             and view is not None
             and any(op.gpu and not op.status.terminal for op in view.ops)
         )

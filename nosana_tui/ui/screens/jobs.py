@@ -77,7 +77,7 @@ class JobsScreen(Screen[None]):
             self._timer = None
 
     def on_node_changed(self) -> None:
-        if self.is_current:
+        if self.is_active:
             self.poll()
 
     @work(exclusive=True, group="jobs-poll", exit_on_error=False)
@@ -89,7 +89,9 @@ class JobsScreen(Screen[None]):
             except NodeError as err:
                 self.notify(str(err), severity="error", timeout=4, markup=False)
             self.render_rows()
-        if self.is_current:  # one-shot re-arm: polls never overlap, and stop when hidden
+        # one-shot re-arm: polls never overlap, and stop when hidden. is_active, not is_current:
+        # Textual counts the screen just below the top (this one, under a job) as current
+        if self.is_active:
             self._timer = self.set_timer(POLL, self.poll)
 
     def visible_jobs(self) -> list[JobView]:

@@ -117,7 +117,7 @@ class NodesScreen(Screen[None]):
 
     def on_node_changed(self) -> None:
         self.render_rows()
-        if self.is_current:
+        if self.is_active:
             self.stop_gpu_poll()  # a request to the old node is of no use now
             self.start_gpu_poll()
 
@@ -139,7 +139,7 @@ class NodesScreen(Screen[None]):
         """(Re)start the cadence, and poll now unless a poll is in flight (Textual may resume a
         screen twice in a row), if the panel can be seen."""
         self.stop_gpu_poll(cancel=False)
-        if not self.is_current or not self.gpus_shown:
+        if not self.is_active or not self.gpus_shown:
             return
         self._gpu_timer = self.set_interval(self._gpu_interval, self.gpu_tick)
         if not self._gpu_in_flight:
@@ -163,7 +163,7 @@ class NodesScreen(Screen[None]):
 
     def gpu_tick(self) -> None:
         panel = self.query_one(GpuPanel)
-        if not self.is_current or not self.gpus_shown:
+        if not self.is_active or not self.gpus_shown:
             self.stop_gpu_poll()
             return
         if self._gpu_in_flight:
