@@ -34,6 +34,7 @@ import httpx
 
 from nosana_tui.engine.backend import (
     KEPT_LOG_LINES,
+    LABEL_OP,
     Backend,
     BackendError,
     ContainerSpec,
@@ -61,6 +62,9 @@ from nosana_tui.spec.status import (
 )
 
 LOG_DRAIN_TIMEOUT = 30.0
+STOPPED_BY_USER = "stopped by user"
+RESTARTING = "restarting"
+NEVER_STARTED = "never started"
 _NAME_SAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
 _HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 
@@ -88,6 +92,9 @@ class Timing:
     startup_max_interval: float = 2.0  # then back off towards this (models take minutes)
     continuous_interval: float = 10.0
     stop_timeout: float = 10.0
+    # a container that died with a non-zero code gets this long to be started again (as
+    # `docker restart` does: the die event comes first) before the op counts as failed
+    restart_settle: float = 0.5
 
 
 def container_name(job_id: str, op_id: str) -> str:
@@ -110,6 +117,7 @@ class OpRunner:
         self._exit: asyncio.Future[None] | None = None
         self._stop_reason: str | None = None
         self._generation = 0
+        self._controls = 0  # counts stop/restart requests: a later one overrules an earlier
         if view.ready:
             self._mark_ready()
         if view.status.terminal:
@@ -162,8 +170,10 @@ class OpRunner:
     # --- launch -------------------------------------------------------------------------------
 
     async def launch(self, *, restart: bool = False) -> None:
-        """Start the op now (its dependencies are the caller's business)."""
+        """Start the op now (its dependencies are the caller's business). A stop while it
+        starts wins: the launch sees its generation gone and leaves the op stopped."""
         self._generation += 1
+        generation = self._generation
         self._stop_reason = None
         self.ready.clear()
         self.ended.clear()
@@ -177,8 +187,11 @@ class OpRunner:
             self.view.restarts += 1
         self._set(OpStatus.STARTING)
         try:
+            await self.job.ensure_network()
             if isinstance(self.op, m.CreateVolumeOperation):
                 name = await self.job.backend.create_volume(self.job.id, self.op.args.name)
+                if generation != self._generation:
+                    return
                 self.system(f"volume {name} created")
                 self.view.started_at = time.time()
                 self.view.ready = True
@@ -187,18 +200,24 @@ class OpRunner:
                 self.view.exit_code = 0
                 self.save()
                 return
-            await self._launch_container()
+            await self._launch_container(generation)
         except UnresolvedLiteral as err:
+            if generation != self._generation:
+                return
             self.system(f"failed: {err}")
             self.view.exit_code = 0  # as on the node: the container never started
             self._set(OpStatus.FAILED, str(err))
             self.job.op_failed(self)
+            self.job.op_ended(self)
         except BackendError as err:
+            if generation != self._generation:
+                return
             self.system(f"failed: {err}")
             self._set(OpStatus.FAILED, str(err))
             self.job.op_failed(self)
+            self.job.op_ended(self)
 
-    async def _launch_container(self) -> None:
+    async def _launch_container(self, generation: int) -> None:
         assert isinstance(self.op, m.RunOperation)
         job = self.job
         eff = effective(job.definition, self.op)
@@ -295,6 +314,10 @@ class OpRunner:
                 spec, ports=tuple(PortSpec(p.container_port) for p in spec.ports)
             )
             state = await job.backend.run(spec)
+        if generation != self._generation:  # stopped while it started: keep it stopped
+            self.system(f"container {state.id[:12]} stopped: the op was stopped while it started")
+            await job.backend.stop(state.id, 0)
+            return
         self.view.pull = None
         self._attach(state, since=None)
         self.system(f"container {state.id[:12]} started")
@@ -372,15 +395,46 @@ class OpRunner:
             self._exit = asyncio.get_running_loop().create_future()
             self._spawn(self._supervise(self._generation))
 
+    def reconcile(self, state: ContainerState | None) -> None:
+        """What the engine says after it was away: a container that ended meanwhile ends the
+        op (its die event was lost with the engine); one that runs has its output followed
+        again from the last line stored."""
+        if state is None or not state.running:
+            if self._exit is not None and not self._exit.done():
+                self._exit.set_result(None)  # supervision reads the exit code and ends the op
+            return
+        if self.view.status is OpStatus.RESTARTING:
+            self.on_event("start")
+            return
+        if self._logs is not None:
+            self._logs.cancel()
+        last = self.job.last_log_ts(self.id)
+        self._logs = self.job.backend.follow_logs(
+            state.id, last, self.job.log_sink(self.id, after=last)
+        )
+
     async def _supervise(self, generation: int) -> None:
         assert self._exit is not None
         exit_future = self._exit
         await exit_future
         if generation != self._generation or self.view.container_id is None:
             return
-        state = await self.job.backend.inspect(self.view.container_id)
+        state = await self._inspect_quietly(self.view.container_id)
         if exit_future is not self._exit:
             return  # restarted while it was inspected: the start event took over
+        if (
+            state is not None
+            and not state.running
+            and state.exit_code != 0
+            and not self._stop_reason
+            and self.job.timing.restart_settle > 0
+        ):
+            # `docker restart` (or a person's `docker start`) sends die first: wait a moment
+            # for the start before calling it a failure
+            await asyncio.sleep(self.job.timing.restart_settle)
+            if exit_future is not self._exit or generation != self._generation:
+                return
+            state = await self._inspect_quietly(self.view.container_id)
         if (
             state is not None
             and state.status in ("restarting", "running")
@@ -410,6 +464,16 @@ class OpRunner:
         await asyncio.sleep(0)  # lines handed over by the follower threads land first
         self.job.recorder_flush()
         self._finish(code, state)
+
+    async def _inspect_quietly(self, container_id: str) -> ContainerState | None:
+        """The container now; None when it is gone. While the engine is away the answer waits
+        (bounded) for it: a missing engine does not mean a missing container."""
+        for delay in (0.2, 0.5, 1.0, 2.0, 4.0):
+            try:
+                return await self.job.backend.inspect(container_id)
+            except BackendError:
+                await asyncio.sleep(delay)
+        return await self.job.backend.inspect(container_id)
 
     def _finish(self, code: int | None, state: ContainerState | None) -> None:
         self._cancel_tasks()
@@ -515,14 +579,31 @@ class OpRunner:
 
     # --- controls -----------------------------------------------------------------------------
 
-    async def stop(self, reason: str = "stopped by user", timeout: float | None = None) -> None:
+    def ticket(self) -> int:
+        """Register a control request now (in the order requests arrive) for :meth:`restart`,
+        which may run later: a stop requested after it overrules it."""
+        self._controls += 1
+        return self._controls
+
+    async def stop(
+        self, reason: str = STOPPED_BY_USER, timeout: float | None = None, *, control: bool = True
+    ) -> None:
+        if control:
+            self.ticket()
         if self.view.status.terminal:
             return
         self._stop_reason = reason
+        if self.view.status is OpStatus.STARTING:
+            # the launch in flight sees its generation gone and leaves what it made stopped
+            self._generation += 1
+            self._cancel_tasks()
+            self.system(f"stopped while starting: {reason}")
+            self._set(OpStatus.STOPPED, reason)
+            self.job.op_ended(self)
+            return
         if self.view.container_id and self.view.status in (
             OpStatus.RUNNING,
             OpStatus.RESTARTING,
-            OpStatus.STARTING,
         ):
             self._set(OpStatus.STOPPING)
             grace = self.job.timing.stop_timeout if timeout is None else timeout
@@ -537,9 +618,16 @@ class OpRunner:
             self._set(OpStatus.STOPPED, reason)
             self.job.op_ended(self)
 
-    async def restart(self) -> None:
+    async def restart(self, ticket: int | None = None) -> None:
+        """Stop the op (if it runs) and start it again, unless a stop was requested after this
+        restart was: then the op stays stopped."""
+        ticket = self.ticket() if ticket is None else ticket
+        if ticket != self._controls:
+            return
         if not self.view.status.terminal:
-            await self.stop("restarting")
+            await self.stop(RESTARTING, control=False)
+            if ticket != self._controls:
+                return
         await self.launch(restart=True)
 
     def detach(self) -> None:
@@ -570,13 +658,14 @@ class JobRunner:
         self.http = http
         self.timing = timing
         self.node_host = node_host
-        self.network = ""
+        self.network = ""  # set while the job's network exists
         self.containers: dict[str, OpRunner] = {}
         self._on_change = on_change
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._planning = False  # the stage loop has stages left to start
+        self._network_lock = asyncio.Lock()
         by_id = {o.id: o for o in view.ops}
         self.ops: dict[str, OpRunner] = {
             op.id: OpRunner(self, op, by_id[op.id]) for op in definition.ops
@@ -682,14 +771,33 @@ class JobRunner:
             return op.depends_on
         return []
 
+    def done(self) -> bool:
+        """The job has ended and so has every op: nothing more will happen unless a person
+        restarts something."""
+        return self.view.status.terminal and all(r.ended.is_set() for r in self.ops.values())
+
+    async def ensure_network(self) -> None:
+        async with self._network_lock:
+            if not self.network:
+                self.network = await self.backend.ensure_network(self.id)
+
     def op_failed(self, op: OpRunner) -> None:
         if self.view.status is JobStatus.RUNNING and not self._stopping:
-            self.view.status = JobStatus.FAILED
-            self.view.message = f"op {op.id} failed: {op.view.message}"
-            self.system(
-                f"job failed: op {op.id} failed ({op.view.message}); later stages will not start"
+            self._fail(
+                f"op {op.id} failed: {op.view.message}",
+                f"op {op.id} failed ({op.view.message}); later stages will not start",
             )
-            self.save()
+
+    def _fail(self, message: str, log: str) -> None:
+        """The job has failed: ops that have not started never will (they end, saying so), so
+        every wait on the job ends; what runs keeps running so that a person can look."""
+        self.view.status = JobStatus.FAILED
+        self.view.message = message
+        self.system(f"job failed: {log}")
+        for runner in self.ops.values():
+            if runner.view.status in (OpStatus.PENDING, OpStatus.WAITING):
+                runner._set(OpStatus.STOPPED, f"{NEVER_STARTED}: the job failed ({message})")
+        self.save()
 
     def op_ended(self, op: OpRunner) -> None:
         # An op that serves others stops once every op it serves has ended.
@@ -705,10 +813,10 @@ class JobRunner:
         if self._planning and not self._stopping:
             return  # later stages are still to run
         statuses = {r.view.status for r in self.ops.values()}
-        if self._stopping:
-            status = JobStatus.STOPPED
-        elif OpStatus.FAILED in statuses or self.view.status is JobStatus.FAILED:
+        if OpStatus.FAILED in statuses or self.view.status is JobStatus.FAILED:
             status = JobStatus.FAILED
+        elif self._stopping or any(r.view.message == STOPPED_BY_USER for r in self.ops.values()):
+            status = JobStatus.STOPPED  # a person stopped it, or some of it: not a success
         else:
             status = JobStatus.SUCCESS
         if self.view.ended_at is None or self.view.status is not status:
@@ -716,6 +824,18 @@ class JobRunner:
             self.view.ended_at = time.time()
             self.system(f"job ended: {status.value}")
             self.save()
+        if self.network:  # nothing runs: give the network back (Docker has few of them)
+            self.network = ""
+            self.spawn(self._release_network())
+
+    async def _release_network(self) -> None:
+        async with self._network_lock:
+            if self.network or not self.done():
+                return  # something was started again meanwhile
+            try:
+                await self.backend.remove_network(self.id)
+            except BackendError as err:
+                self.system(f"could not remove the job's network: {err}")
 
     # --- running ------------------------------------------------------------------------------
 
@@ -725,7 +845,7 @@ class JobRunner:
 
     async def _run(self) -> None:
         try:
-            self.network = await self.backend.ensure_network(self.id)
+            await self.ensure_network()
             start_index = 0
             if self.view.current_group in self.view.groups:
                 start_index = self.view.groups.index(self.view.current_group)
@@ -747,12 +867,14 @@ class JobRunner:
                     return
             self.system("every stage has started")
         except BackendError as err:
-            self.view.status = JobStatus.FAILED
-            self.view.message = str(err)
-            self.system(f"job failed: {err}")
-            self.save()
+            self._fail(str(err), str(err))
         finally:
             self._planning = False
+            if self.view.status is JobStatus.FAILED or self._stopping:
+                for runner in self.ops.values():  # stages that will never run
+                    if runner.view.status in (OpStatus.PENDING, OpStatus.WAITING):
+                        why = self.view.message or "the job was stopped"
+                        runner._set(OpStatus.STOPPED, f"{NEVER_STARTED}: {why}")
             self._maybe_end()
 
     async def _start_when_ready(self, runner: OpRunner) -> None:
@@ -774,17 +896,38 @@ class JobRunner:
         await runner.launch()
 
     async def resume(self) -> None:
-        """Re-adopt this job's containers after the agent restarted, then carry on."""
-        self.network = await self.backend.ensure_network(self.id)
-        by_id = {c.id: c for c in await self.backend.containers(self.id)}
+        """Re-adopt this job's containers after the agent restarted, then carry on.
+
+        Containers are found by their labels (job and op), not only by the saved id: an agent
+        killed while ops were starting had made containers it had not written down yet. A
+        container that was created but never started, and an op that never got a container,
+        are started again; an op whose container is gone has failed, saying so."""
+        if not self.done():
+            await self.ensure_network()
+        found = await self.backend.containers(self.id)
+        by_id = {c.id: c for c in found}
+        by_op: dict[str, ContainerState] = {}
+        for labelled in found:
+            op_id = labelled.labels.get(LABEL_OP, "")
+            if op_id and (op_id not in by_op or labelled.running):
+                by_op[op_id] = labelled
         for runner in self.ops.values():
             status = runner.view.status
             if status.terminal or status in (OpStatus.PENDING, OpStatus.WAITING):
                 continue
-            state = by_id.get(runner.view.container_id or "")
+            state: ContainerState | None = by_id.get(runner.view.container_id or "") or by_op.get(
+                runner.id
+            )
+            if state is not None and state.status == "created":
+                runner.system("agent restarted; the container was made but never started")
+                state = None
+                if status is OpStatus.STARTING:
+                    self.spawn(runner.launch())
+                    continue
             if state is None:
-                if isinstance(runner.op, m.CreateVolumeOperation):
-                    await runner.launch()
+                if status is OpStatus.STARTING or isinstance(runner.op, m.CreateVolumeOperation):
+                    runner.system("agent restarted while the op was starting; starting it again")
+                    self.spawn(runner.launch())
                     continue
                 runner.system("agent restarted; container is gone")
                 runner._set(OpStatus.FAILED, "container lost while the agent was down")
@@ -797,6 +940,22 @@ class JobRunner:
             self.start()
         else:
             self._maybe_end()
+
+    async def reconcile(self) -> None:
+        """The engine was away and is back: bring every op in line with what it says now (a
+        container that died meanwhile has ended; one that runs is followed again)."""
+        for runner in list(self.ops.values()):
+            if runner.view.status not in (OpStatus.RUNNING, OpStatus.RESTARTING):
+                continue
+            container_id = runner.view.container_id
+            if not container_id:
+                continue
+            try:
+                state = await self.backend.inspect(container_id)
+            except BackendError as err:
+                self.system(f"[{runner.id}] could not check its container: {err}")
+                continue
+            runner.reconcile(state)
 
     def _last_log_ts(self, op_id: str) -> float:
         return self.last_log_ts(op_id) or time.time()
@@ -822,13 +981,18 @@ class JobRunner:
     async def stop_op(self, op_id: str) -> None:
         await self.ops[op_id].stop()
 
-    async def restart_op(self, op_id: str) -> None:
+    async def restart_op(self, op_id: str, ticket: int | None = None) -> None:
+        runner = self.ops[op_id]
+        ticket = runner.ticket() if ticket is None else ticket
+        if ticket != runner._controls:
+            return  # stopped after this restart was asked for
         if self.view.status.terminal:
             self.view.status = JobStatus.RUNNING
             self.view.ended_at = None
             self._stopping = False
             self.save()
-        await self.ops[op_id].restart()
+        await runner.restart(ticket)
+        self._maybe_end()  # the restart may have been overruled: the job must still end
 
     def group_ops(self, group: str) -> list[str]:
         return [o for o, r in self.ops.items() if r.view.group == group]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from nosana_tui.node.gpus import GpuMonitor
 from nosana_tui.node.store import Store
 from nosana_tui.spec import model as m
 from nosana_tui.spec.diagnostics import Diagnostic
-from nosana_tui.spec.status import GpuTelemetry, JobStatus, JobView, NodeInfo, OpStatus
+from nosana_tui.spec.status import GpuTelemetry, JobView, NodeInfo, OpStatus
 from nosana_tui.spec.validate import validate_data
 
 
@@ -70,6 +70,7 @@ class Agent:
         self.http = httpx.AsyncClient(trust_env=False)
         self._changes: dict[str, asyncio.Condition] = {}
         self._cancel_events: Callable[[], None] | None = None
+        self.closing = asyncio.Event()  # set when the agent shuts down: every stream ends
         self.gpu_monitor = gpu_monitor or GpuMonitor()
         self.gpu_monitor.owner = self._owner_of
 
@@ -94,8 +95,15 @@ class Agent:
                 except BackendError as err:
                     runner.system(f"could not resume: {err}")
 
+    def begin_shutdown(self) -> None:
+        """Tell every stream to end (clients see their stream close at once, not cut)."""
+        self.closing.set()
+        for cond in self._changes.values():
+            self._notify(cond)
+
     async def shutdown(self) -> None:
         """Stop watching; containers keep running and are re-adopted at the next start."""
+        self.begin_shutdown()
         if self._cancel_events:
             self._cancel_events()
         await self.gpu_monitor.stop()
@@ -119,34 +127,67 @@ class Agent:
         return runner
 
     def _on_event(self, container_id: str, action: str) -> None:
+        if action == "reconnect":  # the engine is back: what happened while it was away?
+            self.system_all("the Docker engine answers again; checking every op against it")
+            for runner in list(self.runners.values()):
+                runner.spawn(runner.reconcile())
+            return
         for runner in self.runners.values():
             op = runner.containers.get(container_id)
             if op is not None:
                 op.on_event(action)
                 return
 
+    def system_all(self, text: str) -> None:
+        for runner in self.runners.values():
+            if not runner.view.status.terminal:
+                runner.system(text)
+
     def _changed(self, view: JobView) -> None:
         cond = self._changes.get(view.id)
-        if cond is None:
-            return
+        if cond is not None:
+            self._notify(cond)
 
+    @staticmethod
+    def _notify(cond: asyncio.Condition) -> None:
         async def notify() -> None:
             async with cond:
                 cond.notify_all()
 
         asyncio.get_running_loop().create_task(notify())
 
+    def stream_over(self, job_id: str, op_id: str | None = None) -> str | None:
+        """Why a stream of the job (its state, its followed logs; with OP_ID, that op's logs)
+        ends now, or None: the agent shuts down, the job was removed, the job and all its ops
+        have ended, or the op has (nothing more can come). Every wait a client does ends on
+        one of these; none hangs."""
+        if self.closing.is_set():
+            return "the node agent is shutting down"
+        runner = self.runners.get(job_id)
+        if runner is None:
+            return f"job {job_id} was removed"
+        if runner.done():
+            return f"job {job_id} has ended"
+        op = runner.ops.get(op_id or "")
+        if op is not None and op.view.status.terminal:
+            return f"op {op_id} has ended"
+        return None
+
     async def changes(self, job_id: str, keepalive: float = 15.0) -> AsyncIterator[JobView | None]:
-        """The job's view now and after every change; None every ``keepalive`` seconds."""
+        """The job's view now and after every change; None every ``keepalive`` seconds. Ends
+        after the job's last change, when it is removed, or when the agent shuts down."""
         job_id = self._get(job_id).id
         cond = self._changes.setdefault(job_id, asyncio.Condition())
         last = ""
         while True:
-            view = self.job(job_id)
-            dumped = view.model_dump_json()
-            if dumped != last:
-                last = dumped
-                yield view
+            runner = self.runners.get(job_id)
+            if runner is not None:
+                dumped = runner.view.model_dump_json()
+                if dumped != last:
+                    last = dumped
+                    yield runner.view
+            if self.stream_over(job_id):
+                return
             async with cond:
                 try:
                     await asyncio.wait_for(cond.wait(), keepalive)
@@ -252,8 +293,11 @@ class Agent:
     async def stop_op(self, job_id: str, op_id: str, group: str | None = None) -> None:
         await self._op(job_id, op_id, group).stop_op(op_id)
 
-    async def restart_op(self, job_id: str, op_id: str, group: str | None = None) -> None:
-        await self._op(job_id, op_id, group).restart_op(op_id)
+    def restart_op(self, job_id: str, op_id: str, group: str | None = None) -> Coroutine[Any, Any, None]:
+        """The restart, to await now or run as a task: it is registered at once, so a stop that
+        arrives after it (even before the task runs) overrules it."""
+        runner = self._op(job_id, op_id, group)
+        return runner.restart_op(op_id, runner.ops[op_id].ticket())
 
     def _group(self, job_id: str, group: str) -> tuple[JobRunner, list[str]]:
         runner = self._get(job_id)
@@ -266,19 +310,25 @@ class Agent:
         runner, ops = self._group(job_id, group)
         await asyncio.gather(*(runner.stop_op(o) for o in ops))
 
-    async def restart_group(self, job_id: str, group: str) -> None:
+    def restart_group(self, job_id: str, group: str) -> Coroutine[Any, Any, None]:
         runner, ops = self._group(job_id, group)
-        for op_id in ops:
-            await runner.restart_op(op_id)
+        tickets = {op_id: runner.ops[op_id].ticket() for op_id in ops}
+
+        async def restart() -> None:
+            for op_id, ticket in tickets.items():
+                await runner.restart_op(op_id, ticket)
+
+        return restart()
 
     async def remove(self, job_id: str) -> None:
         runner = self._get(job_id)
         await runner.remove()
         del self.runners[runner.id]
         self.store.delete_job(runner.id)
-
-    def running_jobs(self) -> int:
-        return sum(1 for r in self.runners.values() if r.view.status is JobStatus.RUNNING)
+        cond = self._changes.pop(runner.id, None)
+        if cond is not None:
+            self._notify(cond)  # its streams end now
+        self.store.end_streams(runner.id)
 
 
 async def close_quietly(agent: Agent) -> None:

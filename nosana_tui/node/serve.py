@@ -8,10 +8,13 @@ token is required either way.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import secrets
 import signal
+import socket
 import sys
+import time
 from pathlib import Path
 
 import uvicorn
@@ -48,14 +51,115 @@ def timing_from_env() -> Timing:
     return timing
 
 
+class AgentAlreadyRuns(Exception):
+    """Another agent holds this data folder; the message says which and where."""
+
+
+LOCK_WAIT = 5.0
+"""How long a new agent waits for the folder's lock: an agent that was just told to stop
+releases it within its bounded shutdown."""
+
+SHUTDOWN_GRACE = 3.0
+"""Seconds a shutting-down agent gives its clients (log followers, job streams, the UI) after
+telling them, before it cuts them; jobs keep running either way."""
+
+EXIT_ALREADY_RUNS = 3
+"""``node serve``'s exit code when another agent already serves the data folder."""
+
+
+class FolderLock:
+    """One agent per data folder: an exclusive ``flock`` on ``agent.lock``, taken before the
+    agent reads or changes anything there and released by the kernel when the process ends,
+    however it ends (kill -9 included). The file says who holds it, for the message a second
+    agent prints."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, owner: str, wait: float = LOCK_WAIT) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+                    os.close(fd)
+                    raise AgentAlreadyRuns(
+                        f"another node agent already serves {self.path.parent} "
+                        f"({holder or 'its process id is not known'}); use it, or stop it "
+                        "first (one agent per data folder: NOSANA_TUI_DATA_DIR picks another)"
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, owner.encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+
+def holder_of(data_dir: Path) -> str:
+    """Who holds DATA_DIR's agent lock, as it wrote itself down ("" when nobody says)."""
+    try:
+        return (data_dir / "agent.lock").read_text(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before any job is resumed: an agent that cannot have its
+    port must not touch the jobs."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) -> int:
-    """Run the agent until SIGINT/SIGTERM; containers keep running after it exits."""
+    """Run the agent until SIGINT/SIGTERM; containers keep running after it exits.
+
+    Order matters: the data folder (0700, every file in it 0600 from creation) and its lock
+    first, then the port, and only then are jobs resumed (in the app's start-up)."""
+    os.umask(0o077)  # the database, its WAL and every log this process writes: owner only
+    paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = FolderLock(paths.data_dir / "agent.lock")
+    try:
+        lock.acquire(f"pid {os.getpid()}, http://{host}:{port}")
+    except AgentAlreadyRuns as err:
+        print(f"nosana-tui node: {err}", file=sys.stderr)
+        return EXIT_ALREADY_RUNS
+    try:
+        return _serve_locked(paths, host, port, gpu_ids)
+    finally:
+        lock.release()
+
+
+def _serve_locked(paths: Paths, host: str, port: int, gpu_ids: list[int] | None) -> int:
     from nosana_tui.backends.docker import DockerBackend
 
     token = ensure_token(paths.token_file)
     try:
+        sock = bind(host, port)
+    except OSError as err:
+        print(f"nosana-tui node: {err}", file=sys.stderr)
+        return 1
+    try:
         backend = DockerBackend(agent_id=f"{host}:{port}", gpu_ids=gpu_ids)
     except BackendError as err:
+        sock.close()
         print(f"nosana-tui node: {err}", file=sys.stderr)
         return 1
     agent = Agent(
@@ -66,21 +170,48 @@ def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) 
         gpu_monitor=GpuMonitor(ids=gpu_ids),
     )
     app = create_app(agent, token)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
+    )
+    server = _Server(config, agent)
     pid_file = paths.agent_pid_file(port)
+    pid = str(os.getpid())
     # uvicorn shuts down gracefully on SIGTERM, then raises SIGTERM again under the handler it
     # found: with the default one the process would die there, before the pid file is removed.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    pid_file.write_text(str(os.getpid()))
+    pid_file.write_text(pid)
     print(f"nosana-tui node agent on http://{host}:{port} (data in {paths.data_dir})", flush=True)
     try:
-        asyncio.run(server.serve())
+        asyncio.run(server.serve(sockets=[sock]))
     finally:
-        pid_file.unlink(missing_ok=True)
+        _remove_if_mine(pid_file, pid)
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which tells the agent first when it shuts down, so that every stream
+    (``logs -f``, a job's state stream) ends at once instead of holding the shutdown open."""
+
+    def __init__(self, config: uvicorn.Config, agent: Agent) -> None:
+        super().__init__(config)
+        self.agent = agent
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.agent.begin_shutdown()
+        await super().shutdown(sockets)
+
+
+def _remove_if_mine(pid_file: Path, pid: str) -> None:
+    """Remove the pid file only if it still names this process: a later agent's is not ours."""
+    try:
+        if pid_file.read_text().strip() == pid:
+            pid_file.unlink()
+    except OSError:
+        pass
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

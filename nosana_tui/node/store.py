@@ -268,6 +268,13 @@ class Store:
         self._subscribers.append(sub)
         return sub
 
+    def end_streams(self, job_id: str) -> None:
+        """Wake the job's followers (it was removed): they find their stream over."""
+        for sub in self._subscribers:
+            if sub.job_id == job_id:
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.put_nowait([])
+
     def unsubscribe(self, sub: Subscriber) -> None:
         with contextlib.suppress(ValueError):
             self._subscribers.remove(sub)

@@ -92,7 +92,9 @@ async def test_failed_op_fails_the_job_and_later_stages_never_start(client: Node
     assert "op broken failed" in failed.message
     await asyncio.sleep(1)
     now = await client.job(view.id)
-    assert now.op("never").status is OpStatus.PENDING
+    # an op that will never start says so and counts as ended: no wait on the job hangs
+    assert now.op("never").status is OpStatus.STOPPED
+    assert now.op("never").message.startswith("never started: the job failed (op broken")
     assert now.op("server").status is OpStatus.RUNNING, "what runs keeps running"
     await client.stop_job(view.id)
     stopped = await wait_for(client, view.id, job_done)

@@ -152,7 +152,9 @@ class JobScreen(Screen[None]):
                 if err.status == 404:
                     self.notify(f"job {self.job_id} is gone", severity="warning", markup=False)
                     return
-                await asyncio.sleep(1.0)  # the node went away: try again
+            # the stream ended (the job ended, or the node went away): look again in a moment,
+            # since an ended job can be restarted
+            await asyncio.sleep(1.0)
 
     def apply(self, view: JobView) -> None:
         first = self.view is None
