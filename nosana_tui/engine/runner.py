@@ -435,6 +435,8 @@ class OpRunner:
             if exit_future is not self._exit or generation != self._generation:
                 return
             state = await self._inspect_quietly(self.view.container_id)
+            if exit_future is not self._exit or generation != self._generation:
+                return  # (every await is a moment for the start event to take over)
         if (
             state is not None
             and state.status in ("restarting", "running")
