@@ -3,7 +3,22 @@ on-chain (submit, list, remove jobs) and for logs. FastAPI serves the OpenAPI do
 ``/openapi.json``.
 
 Every route requires ``Authorization: Bearer <token>``; a request without it gets 401 and changes
-nothing. Errors are ``{"error": message, "diagnostics": [...]}``.
+nothing. The token is checked before a byte of the body is read (``Guard``, an ASGI middleware:
+FastAPI reads and parses a body before any dependency runs). Errors are
+``{"error": message, "diagnostics": [...]}``.
+
+Limits, so that a client cannot make the agent hold what it sends:
+
+- ``MAX_BODY`` (4 MiB): a larger body answers 413, unread when its ``Content-Length`` says so,
+  cut at the limit when it is chunked.
+- ``MAX_NAME`` (256 characters): job, op and group ids in a path or a query; a submission's
+  ``name`` (and ``source``, ``MAX_SOURCE``: 4096) likewise, in ``SubmitRequest``.
+- Numbers in a query: ``after`` and ``tail`` from 0 to 2^63-1 (SQLite's integers), ``since`` a
+  finite epoch time, not negative.
+
+A query value out of range answers 400, a body or path value 422 (a job definition that does not
+validate is 422 too, with diagnostics); the error names the parameter and says what is allowed.
+The container engine failing answers 503 with its message.
 """
 
 from __future__ import annotations
@@ -11,18 +26,24 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nosana_tui import __version__
+from nosana_tui.engine.backend import BackendError
 from nosana_tui.node.agent import Agent, AgentError
 from nosana_tui.node.store import text_line
 from nosana_tui.spec.status import (
+    MAX_NAME,
     ActionResult,
     Endpoint,
     EndpointStatus,
@@ -34,7 +55,111 @@ from nosana_tui.spec.status import (
     SubmitRequest,
 )
 
+MAX_BODY = 4 * 1024 * 1024
+MAX_INTEGER = 2**63 - 1  # SQLite's largest integer: seq numbers and counts
+
+TOKEN_REQUIRED = "a valid token is required (Authorization: Bearer <token>)"
+
+JobId = Annotated[str, Path(max_length=MAX_NAME, description="a job id, or a unique prefix")]
+OpId = Annotated[str, Path(max_length=MAX_NAME)]
+GroupId = Annotated[str, Path(max_length=MAX_NAME)]
+
 _bearer = HTTPBearer(auto_error=False)
+
+
+class Guard:
+    """The token, then the body's size, checked before any route runs and before a byte of the
+    body is read. Pure ASGI: ``BaseHTTPMiddleware`` would buffer the body first."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+            credentials.strip().encode(), self.token
+        ):
+            await _refuse(send, 401, TOKEN_REQUIRED, [(b"www-authenticate", b"Bearer")])
+            return
+        try:
+            declared = int(headers.get("content-length", "0"))
+        except ValueError:  # (the server refuses such framing before we are called)
+            declared = 0
+        if declared > MAX_BODY:
+            await _refuse(send, 413, _too_large())
+            return
+        received = 0
+        refused = False
+        started = False
+
+        async def bounded_receive() -> Message:
+            # A chunked body is counted as it comes; past the limit the app is told the client
+            # went away (it stops reading) and the client gets 413.
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY:
+                    refused = True
+                    if not started:
+                        await _refuse(send, 413, _too_large())
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def send_unless_refused(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, bounded_receive, send_unless_refused)
+
+
+def _too_large() -> str:
+    return f"the request body is over {MAX_BODY // (1024 * 1024)} MiB, the most this node reads"
+
+
+async def _refuse(
+    send: Send, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """An error answer, and the connection closed after it: what the client still sends is
+    neither read nor kept."""
+    body = json.dumps({"error": error, "diagnostics": []}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """``tail: input should be ...``: the parameter, then what pydantic says is allowed."""
+    where = [str(part) for part in error.get("loc", ())]
+    name = ".".join(where[1:]) or (where[0] if where else "request")
+    if error.get("type") == "json_invalid":
+        name = "body"
+    message = str(error.get("msg", "is not valid"))
+    return f"{name}: {message[:1].lower()}{message[1:]}"
+
+
+def _answer(error: str, status: int, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "diagnostics": []}, status_code=status, headers=headers)
 
 
 def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -51,10 +176,12 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
     def authorised(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
+        # Guard has refused a request without the token already; this puts the bearer scheme
+        # into the OpenAPI document, and checks again should the app be served without Guard.
         if credentials is None or not secrets.compare_digest(
             credentials.credentials.encode(), token.encode()
         ):
-            raise AgentError("a valid token is required (Authorization: Bearer <token>)", 401)
+            raise AgentError(TOKEN_REQUIRED, 401)
 
     app = FastAPI(
         title="nosana-tui node API",
@@ -69,6 +196,8 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         redoc_url=None,
     )
 
+    app.add_middleware(Guard, token=token)
+
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> dict[str, Any]:
         return app.openapi()
@@ -80,6 +209,20 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
             status_code=err.status,
             headers={"WWW-Authenticate": "Bearer"} if err.status == 401 else None,
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        errors = list(err.errors())
+        in_query = all(e.get("loc", ("",))[0] in ("query", "header", "cookie") for e in errors)
+        return _answer("; ".join(_problem(e) for e in errors), 400 if in_query else 422)
+
+    @app.exception_handler(BackendError)
+    async def engine_failed(request: Request, err: BackendError) -> JSONResponse:
+        return _answer(f"the container engine failed: {err}", 503)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException) -> JSONResponse:
+        return _answer(str(err.detail), err.status_code, err.headers)
 
     # --- Nosana Node API ----------------------------------------------------------------------
 
@@ -101,7 +244,7 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         return await agent.gpu_telemetry()
 
     @app.get("/job/{job}/info", summary="SSE stream of the job's state, sent on every change")
-    async def job_info(job: str) -> StreamingResponse:
+    async def job_info(job: JobId) -> StreamingResponse:
         agent.job(job)
 
         async def events() -> AsyncIterator[str]:
@@ -111,15 +254,15 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         return StreamingResponse(events(), media_type="text/event-stream")
 
     @app.get("/job/{job}/job-definition")
-    async def job_definition(job: str) -> dict[str, Any]:
+    async def job_definition(job: JobId) -> dict[str, Any]:
         return agent.definition(job)
 
     @app.get("/job/{job}/ops", summary="{opId: status}")
-    async def ops(job: str) -> dict[str, OpStatus]:
+    async def ops(job: JobId) -> dict[str, OpStatus]:
         return {op.id: op.status for op in agent.job(job).ops}
 
     @app.get("/job/{job}/ops/{op}")
-    async def op_status(job: str, op: str) -> dict[str, OpStatus]:
+    async def op_status(job: JobId, op: OpId) -> dict[str, OpStatus]:
         view = agent.job(job)
         try:
             return {op: view.op(op).status}
@@ -127,41 +270,41 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
             raise AgentError(f"job {job} has no op {op!r}", 404) from None
 
     @app.get("/job/{job}/group/current")
-    async def group_current(job: str) -> dict[str, OpStatus]:
+    async def group_current(job: JobId) -> dict[str, OpStatus]:
         view = agent.job(job)
         return {o.id: o.status for o in view.ops if o.group == view.current_group}
 
     @app.get("/job/{job}/group/{group}")
-    async def group_status(job: str, group: str) -> dict[str, OpStatus]:
+    async def group_status(job: JobId, group: GroupId) -> dict[str, OpStatus]:
         found = {o.id: o.status for o in agent.job(job).ops if o.group == group}
         if not found:
             raise AgentError(f"job {job} has no group {group!r}", 404)
         return found
 
     @app.post("/job/{job}/group/{group}/operation/{op}/stop", response_model=ActionResult)
-    async def stop_op(job: str, group: str, op: str) -> ActionResult:
+    async def stop_op(job: JobId, group: GroupId, op: OpId) -> ActionResult:
         await agent.stop_op(job, op, group)
         return ActionResult(message="Operation Stopped")
 
     @app.post("/job/{job}/group/{group}/operation/{op}/restart", response_model=ActionResult)
-    async def restart_op(job: str, group: str, op: str) -> ActionResult:
+    async def restart_op(job: JobId, group: GroupId, op: OpId) -> ActionResult:
         agent._op(job, op, group)
         asyncio.get_running_loop().create_task(agent.restart_op(job, op, group))
         return ActionResult(message="Operation restarted")
 
     @app.post("/job/{job}/group/{group}/stop", response_model=ActionResult)
-    async def stop_group(job: str, group: str) -> ActionResult:
+    async def stop_group(job: JobId, group: GroupId) -> ActionResult:
         await agent.stop_group(job, group)
         return ActionResult(message="Group Operation Stopped")
 
     @app.post("/job/{job}/group/{group}/restart", response_model=ActionResult)
-    async def restart_group(job: str, group: str) -> ActionResult:
+    async def restart_group(job: JobId, group: GroupId) -> ActionResult:
         agent._group(job, group)
         asyncio.get_running_loop().create_task(agent.restart_group(job, group))
         return ActionResult(message="Group Operation restarted")
 
     @app.get("/job/{job}/endpoints")
-    async def endpoints(job: str) -> dict[str, Any]:
+    async def endpoints(job: JobId) -> dict[str, Any]:
         view = agent.job(job)
         urls: dict[str, Endpoint] = {
             f"{ep.op_id}-{ep.port}": ep for op in view.ops for ep in op.endpoints
@@ -175,7 +318,7 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         }
 
     @app.post("/job/{job}/stop", response_model=ActionResult)
-    async def stop_job(job: str) -> ActionResult:
+    async def stop_job(job: JobId) -> ActionResult:
         await agent.stop_job(job)
         return ActionResult(message="Job stopped")
 
@@ -190,11 +333,11 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         return agent.jobs()
 
     @app.get("/api/jobs/{job}", response_model=JobView)
-    async def get_job(job: str) -> JobView:
+    async def get_job(job: JobId) -> JobView:
         return agent.job(job)
 
     @app.delete("/api/jobs/{job}", response_model=ActionResult)
-    async def remove_job(job: str) -> ActionResult:
+    async def remove_job(job: JobId) -> ActionResult:
         await agent.remove(job)
         return ActionResult(message=f"Job {job} removed")
 
@@ -205,13 +348,20 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         response_model=list[LogEntry],
     )
     async def logs(
-        job: str,
-        op: Annotated[str | None, Query(description="an op id, or 'system'")] = None,
-        after: Annotated[int, Query(description="only lines with seq above this")] = 0,
-        since: Annotated[
-            float | None, Query(description="only lines at or after (epoch s)")
+        job: JobId,
+        op: Annotated[
+            str | None, Query(max_length=MAX_NAME, description="an op id, or 'system'")
         ] = None,
-        tail: Annotated[int | None, Query(ge=0)] = None,
+        after: Annotated[
+            int, Query(ge=0, le=MAX_INTEGER, description="only lines with seq above this")
+        ] = 0,
+        since: Annotated[
+            float | None,
+            Query(ge=0, allow_inf_nan=False, description="only lines at or after (epoch s)"),
+        ] = None,
+        tail: Annotated[
+            int | None, Query(ge=0, le=MAX_INTEGER, description="only the last N lines")
+        ] = None,
         follow: bool = False,
         format: Annotated[
             Literal["ndjson", "text"],
@@ -263,13 +413,27 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
                 if sub is None:
                     return
                 reported = 0
+                quiet = 0.0
+                followed = None if op == "system" else op
                 while True:
+                    over = agent.stream_over(view.id, followed)
+                    if over:  # the last lines are stored and published by now: hand them on
+                        store.flush()
                     try:
-                        batch = await asyncio.wait_for(sub.queue.get(), 15.0)
+                        batch = (
+                            sub.queue.get_nowait()
+                            if over
+                            else await asyncio.wait_for(sub.queue.get(), 1.0)
+                        )
+                    except asyncio.QueueEmpty:
+                        return  # over, and every line handed on
                     except TimeoutError:
-                        if not text:  # (text has no empty line to spare; disconnects are
-                            yield b"\n"  # noticed through the ASGI disconnect message)
+                        quiet += 1.0
+                        if quiet >= 15.0 and not text:  # (text has no empty line to spare;
+                            quiet = 0.0  # disconnects are noticed through the ASGI message)
+                            yield b"\n"
                         continue
+                    quiet = 0.0
                     fresh = [e for e in batch if e.seq > last]
                     if fresh:
                         last = fresh[-1].seq

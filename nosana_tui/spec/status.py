@@ -142,10 +142,14 @@ class LogEntry(BaseModel):
 SYSTEM = "system"
 
 
+MAX_NAME = 256  # characters of a job's name, and of a job, op or group id in a request
+MAX_SOURCE = 4096  # characters of where a job came from (a file's path: PATH_MAX)
+
+
 class SubmitRequest(BaseModel):
     definition: dict[str, Any]
-    name: str = ""
-    source: str = ""
+    name: str = Field("", max_length=MAX_NAME)
+    source: str = Field("", max_length=MAX_SOURCE)
 
 
 class ActionResult(BaseModel):
