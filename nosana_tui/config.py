@@ -35,6 +35,11 @@ class Paths:
     def config_file(self) -> Path:
         return self.config_dir / "config.toml"
 
+    @property
+    def nodes_file(self) -> Path:
+        """The nodes a person has added, with their tokens (owner-only, written by the UI)."""
+        return self.config_dir / "nodes.json"
+
     def agent_pid_file(self, port: int) -> Path:
         """Where the agent serving PORT writes its process id while it runs."""
         return self.data_dir / f"agent-{port}.pid"
@@ -45,6 +50,7 @@ class Paths:
             "config_file": str(self.config_file),
             "templates_dir": str(self.templates_dir),
             "token_file": str(self.token_file),
+            "nodes_file": str(self.nodes_file),
             "data_dir": str(self.data_dir),
         }
 
@@ -54,8 +60,16 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def is_loopback(url: str) -> bool:
-    """Whether URL names this machine (its host is a loopback name or address)."""
-    return (urlparse(url).hostname or "") in LOOPBACK_HOSTS
+    """Whether URL names this machine: ``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    import ipaddress  # only the commands that reach a node ask (httpx imports it anyway)
+
+    host = urlparse(url).hostname or ""
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def local_node_url() -> str:

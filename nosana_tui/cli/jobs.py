@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -33,8 +34,12 @@ class CommandError(Exception):
         self.code = code
 
 
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+def say(text: str) -> None:
+    """A message for the person at the terminal (stderr). What it names may come from a job
+    file, a template or a node: it is cleaned of escape sequences (``spec.diagnostics``)."""
+    from nosana_tui.spec.diagnostics import printable
+
+    print(printable(text), file=sys.stderr, flush=True)
 
 
 def run_async(
@@ -46,13 +51,13 @@ def run_async(
         try:
             return asyncio.run(fn(args))
         except NodeError as err:
-            print(f"error: {err}", file=sys.stderr)
+            say(f"error: {err}")
             for diag in err.diagnostics:
                 if isinstance(diag, dict) and diag.get("message"):
-                    print(f"  {diag.get('path') or ''}: {diag['message']}", file=sys.stderr)
+                    say(f"  {diag.get('path') or ''}: {diag['message']}")
             return EXIT_INVALID if err.status in (400, 404, 422) else EXIT_FAILED
         except CommandError as err:
-            print(f"error: {err}", file=sys.stderr)
+            say(f"error: {err}")
             return err.code
 
     return wrapper
@@ -61,7 +66,7 @@ def run_async(
 async def _client(args: argparse.Namespace) -> NodeClient:
     from nosana_tui.client.local import connect
 
-    return await connect(paths(), getattr(args, "node", None), say=_say)
+    return await connect(paths(), getattr(args, "node", None), say=say)
 
 
 def _ago(ts: float | None) -> str:
@@ -101,28 +106,28 @@ def load_job(target: str, sets: dict[str, str]) -> tuple[dict[str, Any], str, st
             job, report = validate_file(path)
             data = job.model_dump(mode="json", by_alias=True, exclude_none=True) if job else None
         for diag in report.diagnostics:
-            _say(diag.render())
+            say(diag.render())
         if data is None:
             raise CommandError(f"{target} is not a valid job; nothing was started", EXIT_INVALID)
         return data, path.name, str(path)
     templates, problems = tpl.load_library(paths().templates_dir)
     for problem in problems:
-        _say(f"warning: {problem}")
+        say(f"warning: {problem}")
     try:
         template = tpl.find(templates, target)
         _, data, report = tpl.render(template, sets)
     except tpl.TemplateError as err:
         for diag in err.diagnostics:
-            _say(diag.render())
+            say(diag.render())
         raise CommandError(f"{err}", EXIT_INVALID) from None
     for diag in report.diagnostics:
-        _say(diag.render())
+        say(diag.render())
     return data, template.id, f"template:{template.id}"
 
 
 @run_async
 async def cmd_run(args: argparse.Namespace) -> int:
-    from nosana_tui.client.node import job_done, job_ready, job_started
+    from nosana_tui.client.node import job_decided, job_ready, job_started
     from nosana_tui.spec import templates as tpl
     from nosana_tui.spec.status import JobStatus
 
@@ -133,16 +138,22 @@ async def cmd_run(args: argparse.Namespace) -> int:
         wait = args.wait or ("done" if not args.detach else None)
         if wait is None:
             return EXIT_OK
-        until = {"started": job_started, "ready": job_ready, "done": job_done}[wait]
+        until = {"started": job_started, "ready": job_ready, "done": job_decided}[wait]
         if not args.detach and wait == "done":
-            _say(f"following job {view.id}; Ctrl-C detaches and leaves it running")
+            say(f"following job {view.id}; Ctrl-C detaches and leaves it running")
         try:
             final = await client.wait(view.id, until)
         except KeyboardInterrupt:
             return 130
         _print_ops(final)
         if final.status is JobStatus.FAILED:
-            _say(f"job {final.id} failed: {final.message}")
+            say(f"job {final.id} failed: {final.message}")
+            running = [op.id for op in final.ops if not op.status.terminal]
+            if running:
+                say(
+                    f"still running so that you can look: {', '.join(running)}; "
+                    f"`nosana-tui stop {final.id}` stops them"
+                )
             return EXIT_FAILED
         return EXIT_OK
 
@@ -206,18 +217,72 @@ async def cmd_ps(args: argparse.Namespace) -> int:
 # --- logs -----------------------------------------------------------------------------------------
 
 
-def _since(text: str | None) -> float | None:
-    if not text:
-        return None
+# Flag values are checked where argparse reads them (``type=``): a bad one is a one-line error
+# naming the flag, exit code 2, before anything runs (not a traceback, nor a node's 400).
+
+MAX_LINES = 2**63 - 1  # the node's largest count (SQLite's integers)
+
+
+def _since(text: str) -> float:
+    """``--since 10m`` (ago: s, m, h, d) or epoch seconds: the epoch time lines start at."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
-        if text[-1] in units:
-            return time.time() - float(text[:-1]) * units[text[-1]]
-        return float(text)
+        if text and text[-1] in units:
+            ago = float(text[:-1]) * units[text[-1]]
+            if math.isfinite(ago) and ago >= 0:
+                return max(0.0, time.time() - ago)
+        else:
+            epoch = float(text)
+            if math.isfinite(epoch) and epoch >= 0:
+                return epoch
     except ValueError:
-        raise CommandError(
-            f"--since {text!r}: give a duration like 10m or 2h, or epoch seconds", EXIT_INVALID
-        ) from None
+        pass
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: give a duration like 30s, 10m, 2h or 1d, or epoch seconds"
+    )
+
+
+def _tail(text: str) -> int:
+    try:
+        lines = int(text)
+    except ValueError:
+        lines = -1
+    if not 0 <= lines <= MAX_LINES:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of lines, 0 or more")
+    return lines
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a TCP port from 1 to 65535")
+    return port
+
+
+def _node_url(text: str) -> str:
+    from urllib.parse import urlparse
+
+    try:
+        url = urlparse(text)
+        ok = url.scheme in ("http", "https") and bool(url.hostname) and url.port != 0
+    except ValueError:  # a port that is not a number, or past 65535
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the node's URL, like http://127.0.0.1:5001"
+        )
+    return text
+
+
+def _gpus(text: str) -> str:
+    try:
+        _gpu_ids(text)
+    except CommandError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give `all` or GPU indexes like 0,1") from None
+    return text
 
 
 @run_async
@@ -232,7 +297,7 @@ async def cmd_logs(args: argparse.Namespace) -> int:
                 args.op,
                 follow=args.follow,
                 tail=args.tail,
-                since=_since(args.since),
+                since=args.since,
                 timestamps=args.timestamps,
             ):
                 out.write(text)
@@ -300,7 +365,8 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
     from nosana_tui.client.local import start_agent, wait_for_agent
     from nosana_tui.client.node import NodeClient
 
-    _gpu_ids(args.gpus)  # a bad value is refused here, not in the background agent's log
+    if args.host not in LOOPBACK_HOSTS:  # (with --detach, not only in the agent's log)
+        say(f"warning: listening on {args.host}, beyond this machine; the token is still required")
     if args.detach:
         url = f"http://{args.host}:{args.port}"
 
@@ -308,11 +374,11 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
             client = NodeClient(url, None)
             try:
                 if await client.alive():
-                    _say(f"a node already answers at {url}")
+                    say(f"a node already answers at {url}")
                     return EXIT_OK
                 process = start_agent(paths(), url, args.gpus)
                 await wait_for_agent(client, process)
-                _say(f"node agent started at {url} (pid {process.pid})")
+                say(f"node agent started at {url} (pid {process.pid})")
                 return EXIT_OK
             finally:
                 await client.close()
@@ -320,8 +386,6 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
         return run_async(lambda _a: detach())(args)
     from nosana_tui.node.serve import serve
 
-    if args.host not in LOOPBACK_HOSTS:
-        _say(f"warning: listening on {args.host}, beyond this machine; the token is still required")
     return serve(paths(), args.host, args.port, _gpu_ids(args.gpus))
 
 
@@ -386,14 +450,14 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("run", help="run a job file, dstack service or template on a node")
     p.add_argument("target", metavar="FILE|TEMPLATE")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fill a variable")
-    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.add_argument("--detach", "-d", action="store_true", help="print the job id and return")
     p.add_argument("--wait", choices=("started", "ready", "done"), help="return when the job is")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("ps", help="list jobs, or one job's ops")
     p.add_argument("job", nargs="?", metavar="JOB")
-    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ps)
 
@@ -401,10 +465,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("job", metavar="JOB")
     p.add_argument("op", nargs="?", metavar="OP")
     p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("--since", metavar="DURATION", help="e.g. 10m, 2h, or epoch seconds")
-    p.add_argument("--tail", type=int, metavar="N")
+    p.add_argument(
+        "--since", type=_since, metavar="DURATION", help="e.g. 10m, 2h, or epoch seconds"
+    )
+    p.add_argument("--tail", type=_tail, metavar="N", help="only the last N lines")
     p.add_argument("-t", "--timestamps", action="store_true")
-    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("stop", help="stop a job, an op or a group")
@@ -412,7 +478,7 @@ def add_commands(sub: Any) -> None:
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--op", metavar="OP")
     scope.add_argument("--group", metavar="GROUP")
-    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.set_defaults(func=cmd_stop)
 
     p = sub.add_parser("restart", help="restart an op or a group")
@@ -420,28 +486,29 @@ def add_commands(sub: Any) -> None:
     scope = p.add_mutually_exclusive_group(required=True)
     scope.add_argument("--op", metavar="OP")
     scope.add_argument("--group", metavar="GROUP")
-    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.set_defaults(func=cmd_restart)
 
     p = sub.add_parser("rm", help="remove jobs and everything they made (stops them first)")
     p.add_argument("jobs", nargs="+", metavar="JOB")
-    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.set_defaults(func=cmd_rm)
 
     node = sub.add_parser("node", help="the local node agent")
     node_sub = node.add_subparsers(dest="node_command", metavar="COMMAND", required=True)
     p = node_sub.add_parser("serve", help="run the node agent (Docker + Nosana Node API)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5001)
+    p.add_argument("--port", type=_port, default=5001)
     p.add_argument("--detach", action="store_true", help="run it in the background and return")
     p.add_argument(
         "--gpus",
+        type=_gpus,
         default="all",
         metavar="all|0,1",
         help="the GPUs ops with gpu: true get (default: all)",
     )
     p.set_defaults(func=cmd_node_serve)
     p = node_sub.add_parser("info", help="the node's engine, GPUs and images")
-    p.add_argument("--node", metavar="URL", help=node_help)
+    p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_node_info)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from nosana_tui import __version__
-from nosana_tui.cli.jobs import add_commands
+from nosana_tui.cli.jobs import add_commands, say
 from nosana_tui.config import paths
 
 if TYPE_CHECKING:  # the commands import these when they run (see cli/jobs.py)
@@ -40,23 +40,17 @@ class CliError(Exception):
 
 
 def _print_json(data: Any, out: TextIO) -> None:
-    json.dump(data, out, indent=2, ensure_ascii=False)
-    out.write("\n")
+    from nosana_tui.spec.sanitize import escape_json
+
+    out.write(escape_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
 def _print_report(report: Report, out: TextIO) -> None:
+    """Diagnostics and the summary line, cleaned for the terminal where they are rendered
+    (``spec.diagnostics``)."""
     for diag in report.diagnostics:
         print(diag.render(), file=out)
-    n_err, n_warn = len(report.errors), len(report.warnings)
-    if report.ok:
-        extra = f" ({n_warn} warning{'s' * (n_warn != 1)})" if n_warn else ""
-        print(f"{report.file}: valid{extra}", file=out)
-    else:
-        print(
-            f"{report.file}: invalid: {n_err} error{'s' * (n_err != 1)}"
-            + (f", {n_warn} warning{'s' * (n_warn != 1)}" if n_warn else ""),
-            file=out,
-        )
+    print(report.summary(), file=out)
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -101,16 +95,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
     overrides = tpl.parse_sets(args.env or [])
     result = convert_file(Path(args.file), env_overrides=overrides)
     for diag in result.report.diagnostics:
-        print(diag.render(), file=sys.stderr)
+        say(diag.render())
     if result.job is None or (args.strict and result.report.warnings):
-        print(f"{args.file}: not converted", file=sys.stderr)
+        say(f"{args.file}: not converted")
         return EXIT_INVALID
     text = json.dumps(result.data, indent=2, ensure_ascii=False) + "\n"
     if args.output and args.output != "-":
         Path(args.output).write_text(text, encoding="utf-8")
-        print(f"{args.file}: converted to {args.output}", file=sys.stderr)
+        say(f"{args.file}: converted to {args.output}")
     else:
-        sys.stdout.write(text)
+        from nosana_tui.spec.sanitize import escape_json
+
+        sys.stdout.write(escape_json(text))
     return EXIT_OK
 
 
@@ -119,7 +115,7 @@ def _library() -> list[tpl.Template]:
 
     templates, problems = tpl.load_library(paths().templates_dir)
     for problem in problems:
-        print(f"warning: {problem}", file=sys.stderr)
+        say(f"warning: {problem}")
     return templates
 
 
@@ -134,9 +130,9 @@ def cmd_templates(args: argparse.Namespace) -> int:
         template = tpl.find(templates, args.name)
         _job, data, report = tpl.render(template, tpl.parse_sets(args.set or []))
         for diag in report.diagnostics:
-            print(diag.render(), file=sys.stderr)
+            say(diag.render())
         if has_secrets(data):
-            print("note: secrets in this job are shown as ***", file=sys.stderr)
+            say("note: secrets in this job are shown as ***")
         if args.json:
             _print_json({"template": template.to_json(), "job": redact(data)}, sys.stdout)
         else:
@@ -165,9 +161,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
     """Columns padded to fit; the last one is cut to the terminal's width when it is a terminal."""
-    width = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    from nosana_tui.spec.diagnostics import printable
+
+    cleaned = [[printable(str(c)) for c in row] for row in rows]  # templates' own words
+    width = [max(len(r[i]) for r in [header, *cleaned]) for i in range(len(header) - 1)]
     total = shutil.get_terminal_size((10_000, 24)).columns if out.isatty() else 10_000
-    for row in [header, *rows]:
+    for row in [header, *cleaned]:
         cells = [str(c).ljust(w) for c, w in zip(row, width, strict=False)]
         line = "  ".join([*cells, str(row[-1])]).rstrip()
         if len(line) > total:
@@ -251,22 +250,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except CliError as err:
-        print(f"error: {err}", file=sys.stderr)
+        say(f"error: {err}")
         return err.code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except OSError as err:
-        print(f"error: {err.filename or ''}: {err.strerror}", file=sys.stderr)
+        say(f"error: {err.filename or ''}: {err.strerror}")
         return EXIT_FAILED
     except Exception as err:
         templates = sys.modules.get("nosana_tui.spec.templates")  # loaded if it raised this
         if templates is None or not isinstance(err, templates.TemplateError):
             raise
-        print(f"error: {err}", file=sys.stderr)
+        say(f"error: {err}")
         for diag in err.diagnostics:
-            print(diag.render(), file=sys.stderr)
+            say(diag.render())
         return EXIT_INVALID
     return code
 

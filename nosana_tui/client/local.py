@@ -1,4 +1,8 @@
-"""Reaching the local agent: its address and token, and starting it when none answers."""
+"""Reaching a node: which token goes to which node, and starting the local agent when none
+answers.
+
+The token rule lives here alone (:func:`token_for`); the CLI and the UI both ask it.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,12 @@ import time
 from urllib.parse import urlparse
 
 from nosana_tui.client.node import NodeClient, NodeError
+from nosana_tui.client.nodes import load_nodes
 from nosana_tui.config import Paths, is_loopback, local_node_url
 
 START_TIMEOUT = 20.0
+TOKEN_ENV = "NOSANA_TUI_TOKEN"  # the token of a node not saved in nodes.json
+ALLOW_HTTP_ENV = "NOSANA_TUI_ALLOW_HTTP"  # 1: send a token over plain http off this machine
 
 
 def read_token(paths: Paths) -> str | None:
@@ -26,11 +33,64 @@ def is_local(url: str) -> bool:
     return is_loopback(url)
 
 
+def _node_key(url: str) -> tuple[str, str, int | None, str]:
+    """What names one node: scheme, host (``localhost`` as 127.0.0.1), port, path."""
+    parsed = urlparse(url.strip())
+    scheme = parsed.scheme.lower()
+    host = (parsed.hostname or "").lower()
+    try:
+        port = parsed.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, "127.0.0.1" if host == "localhost" else host, port, parsed.path.rstrip("/")
+
+
+def same_node(a: str, b: str) -> bool:
+    return _node_key(a) == _node_key(b)
+
+
+def is_local_agent(url: str) -> bool:
+    """Whether URL is this user's own agent: the local node URL, on this machine."""
+    return is_loopback(url) and same_node(url, local_node_url())
+
+
+def token_for(paths: Paths, url: str, saved: str | None = None) -> str | None:
+    """The token to send to the node at URL, or None: the one rule for it.
+
+    The local agent (:func:`is_local_agent`) gets the token file and nothing else does. Another
+    node gets ``saved`` (the token the UI holds for it), else its token in ``nodes.json``
+    (matched by URL), else ``NOSANA_TUI_TOKEN``. A token never goes over plain http:// to a
+    host off this machine unless ``NOSANA_TUI_ALLOW_HTTP=1``: anyone on the way could read it.
+    """
+    if is_local_agent(url):
+        return read_token(paths)
+    token = saved
+    if not token:
+        nodes, _problem = load_nodes(paths)  # the UI reports a broken file; here: no token
+        token = next((n.token for n in nodes if n.token and same_node(n.url, url)), None)
+    token = token or os.environ.get(TOKEN_ENV) or None
+    if (
+        token
+        and urlparse(url).scheme.lower() != "https"
+        and not is_loopback(url)
+        and os.environ.get(ALLOW_HTTP_ENV) != "1"
+    ):
+        raise NodeError(
+            f"not sending this node's token to {url}: plain http:// off this machine shows it "
+            "to anyone on the way. Use https://, or a tunnel to a local port "
+            f"(ssh -L 5002:127.0.0.1:5001 ...), or set {ALLOW_HTTP_ENV}=1 if you trust the network"
+        )
+    return token
+
+
 def start_agent(paths: Paths, url: str, gpus: str = "all") -> subprocess.Popen[bytes]:
     """Start ``nosana-tui node serve`` detached from this terminal; its output goes to a log."""
     parsed = urlparse(url)
-    paths.data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(paths.data_dir / "agent.log", "ab")  # noqa: SIM115 - handed to the child
+    # the data folder and the agent's log hold what jobs print: the owner's alone from creation
+    paths.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log = os.open(paths.data_dir / "agent.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    if os.fstat(log).st_mode & 0o077:  # a log an older version made readable by others
+        os.fchmod(log, 0o600)
     command = [
         sys.executable,
         "-m",
@@ -44,14 +104,17 @@ def start_agent(paths: Paths, url: str, gpus: str = "all") -> subprocess.Popen[b
         "--gpus",
         gpus,
     ]
-    return subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-        env=os.environ.copy(),
-    )
+    try:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env=os.environ.copy(),
+        )
+    finally:
+        os.close(log)  # the child has its own copy
 
 
 async def wait_for_agent(client: NodeClient, process: subprocess.Popen[bytes] | None) -> None:
@@ -70,7 +133,7 @@ async def connect(
 ) -> NodeClient:
     """A client of the node at ``url`` (default: the local agent, started if none answers)."""
     target = url or local_node_url()
-    client = NodeClient(target, read_token(paths))
+    client = NodeClient(target, token_for(paths, target))
     if await client.alive():
         return client
     if not (autostart and url is None and is_local(target)):
@@ -84,4 +147,4 @@ async def connect(
     process = start_agent(paths, target)
     await wait_for_agent(client, process)
     await client.close()
-    return NodeClient(target, read_token(paths))
+    return NodeClient(target, token_for(paths, target))  # a first start writes the token

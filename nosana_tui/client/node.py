@@ -274,6 +274,11 @@ def _error(response: httpx.Response) -> NodeError:
         message, diagnostics = str(body), []
     if not isinstance(message, str):
         message = json.dumps(message)
+    if response.status_code == 401:
+        message += (
+            "; a node other than the local agent takes its token from nodes.json (the UI's Nodes"
+            " section saves it) or from NOSANA_TUI_TOKEN"
+        )
     return NodeError(f"{message} (HTTP {response.status_code})", response.status_code, diagnostics)
 
 
@@ -281,6 +286,14 @@ def job_done(view: JobView) -> bool:
     from nosana_tui.spec.status import JobStatus
 
     return view.status is not JobStatus.RUNNING and all(o.status.terminal for o in view.ops)
+
+
+def job_decided(view: JobView) -> bool:
+    """The job's outcome is known: it is done, or it has failed (ops that still run are kept
+    running so that a person can look; nothing more starts)."""
+    from nosana_tui.spec.status import JobStatus
+
+    return job_done(view) or view.status is JobStatus.FAILED
 
 
 def job_ready(view: JobView) -> bool:

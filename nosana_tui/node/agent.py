@@ -293,7 +293,9 @@ class Agent:
     async def stop_op(self, job_id: str, op_id: str, group: str | None = None) -> None:
         await self._op(job_id, op_id, group).stop_op(op_id)
 
-    def restart_op(self, job_id: str, op_id: str, group: str | None = None) -> Coroutine[Any, Any, None]:
+    def restart_op(
+        self, job_id: str, op_id: str, group: str | None = None
+    ) -> Coroutine[Any, Any, None]:
         """The restart, to await now or run as a task: it is registered at once, so a stop that
         arrives after it (even before the task runs) overrules it."""
         runner = self._op(job_id, op_id, group)

@@ -2,6 +2,10 @@
 
 Every diagnostic names the file, the line and column where the source has them, the path of the
 field (``ops[1].execution.depends_on[0]``), what is wrong and what to do about it.
+
+A file's keys, values and name may hold anything, an OSC 52 clipboard write included: what is
+rendered here for a terminal is cleaned as node strings are (``spec.sanitize``), in this one
+place. ``to_json`` keeps the data as it is (JSON escapes control characters).
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+
+from nosana_tui.spec.sanitize import clean_text
 
 Path = tuple[str | int, ...]
 
@@ -29,6 +35,12 @@ def format_path(path: Sequence[str | int]) -> str:
         else:
             out = str(part)
     return out
+
+
+def printable(text: str) -> str:
+    """TEXT from a job file (or its name) as it may reach a terminal: escape sequences removed,
+    other controls, bidi and invisible characters made visible, newlines and tabs kept."""
+    return clean_text(text, keep_colour=False)
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ class Diagnostic:
         text = head + self.message
         if self.hint:
             text += f"\n    hint: {self.hint}"
-        return text
+        return printable(text)
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -105,6 +117,15 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def summary(self) -> str:
+        """``job.json: valid (1 warning)`` or ``job.json: invalid: 2 errors, 1 warning``."""
+        n_err, n_warn = len(self.errors), len(self.warnings)
+        warnings = f"{n_warn} warning{'s' * (n_warn != 1)}"
+        if self.ok:
+            return printable(f"{self.file}: valid" + (f" ({warnings})" if n_warn else ""))
+        errors = f"{n_err} error{'s' * (n_err != 1)}"
+        return printable(f"{self.file}: invalid: {errors}" + (f", {warnings}" if n_warn else ""))
 
     def strict(self) -> Report:
         """Warnings become errors, as ``--strict`` asks."""

@@ -1,8 +1,12 @@
-"""Neutralising terminal escape sequences in text that came from containers.
+"""Neutralising terminal escape sequences in text that came from containers or job files.
 
-A container's output may hold any bytes. Before it reaches a terminal, every escape sequence
-except colour (SGR, ``ESC [ ... m``) is removed: no cursor moves, screen clears, title changes,
-OSC 52 clipboard writes or hyperlinks; other control characters are shown as ``^X``.
+A container's output, or a key in a job file, may hold any bytes. Before it reaches a terminal,
+every escape sequence except colour (SGR, ``ESC [ ... m``) is removed: no cursor moves, screen
+clears, title changes, OSC 52 clipboard writes or hyperlinks; other control characters are shown
+as ``^X``. Bidi controls and invisible characters, which make text read otherwise than it is
+(``HF_TOKEN`` with a zero-width space inside looks like ``HF_TOKEN``), are shown as ``<U+200B>``;
+a zero-width joiner between two non-ASCII characters (an emoji sequence, a script that needs it)
+is kept.
 """
 
 from __future__ import annotations
@@ -23,14 +27,28 @@ _ESCAPES = re.compile(
 )
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# bidi embeddings, overrides and isolates, directional marks, zero-width space, word joiner and
+# invisible operators, byte-order mark
+_INVISIBLE = "\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_JOINERS = "\u200c\u200d"
+# a character a joiner may stand next to: not ASCII, C1, punctuation/format block or a space
+_JOINABLE = "[^\x00-\xa0\u2000-\u206f\u3000\ufeff]"
+_FORMAT = re.compile(
+    f"[{_INVISIBLE}]|(?<!{_JOINABLE})[{_JOINERS}]|[{_JOINERS}](?!{_JOINABLE})", re.VERBOSE
+)
 _ANY = re.compile(
-    f"(?P<esc>{_ESCAPES.pattern})|(?P<ctl>{_CONTROL.pattern})", re.VERBOSE | re.DOTALL
+    f"(?P<esc>{_ESCAPES.pattern})|(?P<ctl>{_CONTROL.pattern})|(?P<fmt>{_FORMAT.pattern})",
+    re.VERBOSE | re.DOTALL,
 )
 
 
 def _visible(char: str) -> str:
     code = ord(char)
-    return "^" + chr(code + 64) if code < 32 else ("^?" if code == 127 else f"\\x{code:02x}")
+    if code < 32:
+        return "^" + chr(code + 64)
+    if code == 127:
+        return "^?"
+    return f"\\x{code:02x}" if code < 0x100 else f"<U+{code:04X}>"
 
 
 def clean_line(text: str, *, keep_colour: bool = True) -> str:
@@ -40,12 +58,13 @@ def clean_line(text: str, *, keep_colour: bool = True) -> str:
         seq = match.group("esc")
         if seq is not None:
             return seq if keep_colour and _SGR.fullmatch(seq) else ""
-        return _visible(match.group("ctl"))
+        return _visible(match.group("ctl") or match.group("fmt"))
 
     return _ANY.sub(replace, text)
 
 
-_NEEDS_CLEANING = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but \t and \n
+# all but \t and \n, and every character _FORMAT may take (joiners too: rare in logs)
+_NEEDS_CLEANING = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_INVISIBLE}{_JOINERS}]")
 
 
 def clean_text(text: str, *, keep_colour: bool = True) -> str:
@@ -54,3 +73,15 @@ def clean_text(text: str, *, keep_colour: bool = True) -> str:
     if _NEEDS_CLEANING.search(text) is None:
         return text
     return "\n".join(clean_line(line, keep_colour=keep_colour) for line in text.split("\n"))
+
+
+_JSON_UNSAFE = re.compile(f"[\\x7f-\\x9f{_INVISIBLE}{_JOINERS}\\u2028\\u2029]")
+
+
+def escape_json(text: str) -> str:
+    """JSON text (``json.dumps(..., ensure_ascii=False)``, which escapes C0 controls itself)
+    with every other character a terminal acts on or hides written as ``\\uXXXX``: the same
+    data, safe to print."""
+    if _JSON_UNSAFE.search(text) is None:
+        return text
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -16,6 +16,7 @@ Nothing here raises for bad input: every problem becomes a :class:`Diagnostic`.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path as FsPath
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from nosana_tui.spec import model as m
 from nosana_tui.spec.diagnostics import Diagnostic, Path, Report, Severity
-from nosana_tui.spec.secrets import SECRET_KEYS
+from nosana_tui.spec.secrets import SECRET_KEYS, is_secret_env
 from nosana_tui.spec.source import Document, SourceError, parse_text, read_file
 
 # Values under these keys are never echoed back in a message.
@@ -44,7 +45,11 @@ _TAGS = frozenset(
 
 def _describe(value: Any, path: Path) -> str:
     """A short, safe description of a value for a message."""
-    if any(isinstance(p, str) and p in _HIDDEN for p in path):
+    secret_env = any(
+        p == "env" and isinstance(name, str) and is_secret_env(name)
+        for p, name in itertools.pairwise(path)
+    )
+    if secret_env or any(isinstance(p, str) and p in _HIDDEN for p in path):
         return "a value (hidden: it is a secret)"
     if value is None:
         return "null"
@@ -767,6 +772,33 @@ def _check_meta(data: dict[str, Any]) -> list[Diagnostic]:
     return out
 
 
+def _check_env(data: dict[str, Any]) -> list[Diagnostic]:
+    """Env names the engine would refuse. Its refusal quotes ``NAME=VALUE`` (``invalid
+    environment variable: =hf_...``), which would put the value in the job's log and message."""
+    places: list[tuple[Path, Any]] = [
+        (("ops", i, "args", "env"), _args(op).get("env")) for i, op in _ops(data)
+    ]
+    glob = data.get("global")
+    if isinstance(glob, dict):
+        places.append((("global", "env"), glob.get("env")))
+    out = []
+    for path, env in places:
+        if not isinstance(env, dict):
+            continue
+        for name, value in env.items():
+            if not isinstance(name, str):
+                continue
+            if not name or "=" in name or "\x00" in name:
+                why = "is empty" if not name else "holds '=' or a NUL character"
+                hint = "write NAME: value, with a name of letters, digits and underscores"
+                out.append(Diagnostic("env-name", f"an env name {why}", (*path, name), hint))
+            elif isinstance(value, str) and "\x00" in value:
+                out.append(
+                    Diagnostic("env-value", "an env value holds a NUL character", (*path, name), "")
+                )
+    return out
+
+
 def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
     """Every string under ``value``, depth first; without recursion (documents may be deep)."""
     stack: list[tuple[Path, Any]] = [(path, value)]
@@ -968,6 +1000,7 @@ def validate_data(data: Any) -> tuple[m.JobDefinition | None, list[Diagnostic]]:
     except ValidationError as err:
         diags.extend(_translate(e, clean) for e in err.errors())
     diags.extend(_check_plan(clean))
+    diags.extend(_check_env(clean))
     if any(d.severity is Severity.ERROR for d in diags):
         job = None
     return job, diags

@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from nosana_tui.client.local import connect, is_local, read_token
+from nosana_tui.client.local import connect, is_local, token_for
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.config import Paths, local_node_url, paths
 from nosana_tui.spec.status import NodeInfo
@@ -115,7 +115,7 @@ class NosanaApp(App[int]):
                     say=lambda text: self.notify(text, timeout=6, markup=False),
                 )
             else:
-                token = entry.token or (read_token(self.locations) if is_local(entry.url) else None)
+                token = token_for(self.locations, entry.url, entry.token)
                 self.client = NodeClient(entry.url, token)
         except NodeError as err:
             self.node_error = str(err)

@@ -6,24 +6,19 @@
     [keys]                 # binding id -> keys, e.g. remap quitting to ctrl+q
     "app.quit" = "ctrl+q"
 
-``nodes.json`` beside it holds the nodes added from the Nodes section (the app writes it).
+``nodes.json`` beside it holds the nodes added from the Nodes section (the app writes it;
+``client.nodes`` reads and writes it, since the CLI finds a node's token there too).
 """
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from nosana_tui.client.nodes import NodeEntry, load_nodes, save_nodes
 from nosana_tui.config import Paths
 
-
-@dataclass(frozen=True)
-class NodeEntry:
-    name: str
-    url: str
-    token: str | None = None  # None: the local agent's own token file
+__all__ = ["NodeEntry", "Settings", "load_settings", "save_nodes"]
 
 
 @dataclass
@@ -32,10 +27,6 @@ class Settings:
     keys: dict[str, str] = field(default_factory=dict)
     nodes: list[NodeEntry] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def nodes_file(paths: Paths) -> Path:
-    return paths.config_dir / "nodes.json"
 
 
 def load_settings(paths: Paths) -> Settings:
@@ -52,21 +43,7 @@ def load_settings(paths: Paths) -> Settings:
         keys = data.get("keys")
         if isinstance(keys, dict):
             settings.keys = {str(k): str(v) for k, v in keys.items()}
-    nodes = nodes_file(paths)
-    if nodes.exists():
-        try:
-            raw = json.loads(nodes.read_text(encoding="utf-8"))
-            settings.nodes = [NodeEntry(str(n["name"]), str(n["url"]), n.get("token")) for n in raw]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            settings.problems.append(f"{nodes}: {err}; no saved nodes loaded")
+    settings.nodes, problem = load_nodes(paths)
+    if problem:
+        settings.problems.append(problem)
     return settings
-
-
-def save_nodes(paths: Paths, nodes: list[NodeEntry]) -> None:
-    file = nodes_file(paths)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    data = [{"name": n.name, "url": n.url, "token": n.token} for n in nodes]
-    tmp = file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    tmp.chmod(0o600)  # tokens of remote nodes are secrets
-    tmp.replace(file)

@@ -24,7 +24,15 @@ from nosana_tui.client.node import NodeClient, job_done
 from nosana_tui.node.serve import EXIT_ALREADY_RUNS
 from nosana_tui.spec.status import JobStatus, OpStatus
 from tests.dockerenv import JOB_LABEL
-from tests.node.conftest import AgentProcess, free_port, job, op_log, run_op, started_agent, wait_for
+from tests.node.conftest import (
+    AgentProcess,
+    free_port,
+    job,
+    op_log,
+    run_op,
+    started_agent,
+    wait_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -163,7 +171,7 @@ async def test_kill_9_while_twenty_ops_start_loses_no_container(proc: AgentProce
         await asyncio.sleep(0.05)
     proc.stop(signal.SIGKILL)  # some containers made, most ops still starting
     made_before_restart = len(containers_of(view.id))
-    assert 0 < made_before_restart
+    assert made_before_restart > 0
     proc.start()
     async with proc.client() as client:
         final = await wait_for(

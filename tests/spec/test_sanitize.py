@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from nosana_tui.spec.sanitize import clean_line
+from nosana_tui.spec.sanitize import clean_line, clean_text, escape_json
 
 ESC = "\x1b"
 ST = ESC + "\\"
@@ -135,3 +137,42 @@ def test_output_has_no_escapes_but_colour_for_any_byte() -> None:
     rest = out.replace(f"{ESC}[31m", "")
     assert ESC not in rest and "\x9b" not in rest and "\x9d" not in rest
     assert all(ch == "\t" or not (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F) for ch in rest)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # bidi overrides, embeddings, isolates and marks: text that reads otherwise than it is
+        ("file\u202etxt.exe", "file<U+202E>txt.exe"),
+        ("a\u202ab\u202bc\u202cd\u202de", "a<U+202A>b<U+202B>c<U+202C>d<U+202D>e"),
+        ("\u2066iso\u2069 \u2067x\u2068", "<U+2066>iso<U+2069> <U+2067>x<U+2068>"),
+        ("l\u200er\u200fa\u061c", "l<U+200E>r<U+200F>a<U+061C>"),
+        # zero-width and invisible: HF_TOKEN that is not HF_TOKEN
+        ("HF_\u200bTOKEN", "HF_<U+200B>TOKEN"),
+        ("HF_\u200dTOKEN\u200c", "HF_<U+200D>TOKEN<U+200C>"),
+        ("word\u2060joiner \ufeffbom", "word<U+2060>joiner <U+FEFF>bom"),
+        # a joiner at an edge joins nothing
+        ("\u200d🎉 🎉\u200d", "<U+200D>🎉 🎉<U+200D>"),
+    ],
+)
+def test_bidi_and_invisible_characters_are_made_visible(text: str, expected: str) -> None:
+    assert clean_line(text) == expected
+    assert clean_line(text, keep_colour=False) == expected
+    # logs take the fast path first: it must not let these through
+    assert clean_text(f"ok\n{text}\n") == f"ok\n{expected}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["👩\u200d💻 and 👨\u200d👩\u200d👧", "می\u200cخواهم", "क्\u200dष"],
+)
+def test_joiners_inside_emoji_and_scripts_are_kept(text: str) -> None:
+    assert clean_text(text) == text
+
+
+def test_json_output_keeps_its_data_but_not_what_a_terminal_acts_on() -> None:
+    data = {"k\x9d52;c;x\x07": "\u202eé 👩\u200d💻", "plain": "ascii"}
+    text = escape_json(json.dumps(data, ensure_ascii=False))
+    assert json.loads(text) == data
+    assert not any(ch in text for ch in "\x9d\x07\u202e\u200d")
+    assert "é" in text

@@ -272,9 +272,13 @@ class NodesScreen(Screen[None]):
         if node.url == app.node.url and app.client is not None:
             client, own = app.client, False
         else:
-            from nosana_tui.client.local import is_local, read_token
+            from nosana_tui.client.local import token_for
 
-            token = node.token or (read_token(app.locations) if is_local(node.url) else None)
+            try:
+                token = token_for(app.locations, node.url, node.token)
+            except NodeError as err:
+                box.update(Text(f"{node.name}: {err}"))
+                return
             client, own = NodeClient(node.url, token, timeout=5), True
         try:
             info = await client.info()

@@ -32,7 +32,7 @@ from textual.widgets.option_list import Option
 
 from nosana_tui.client.node import NodeError
 from nosana_tui.spec import templates as tpl
-from nosana_tui.spec.diagnostics import Diagnostic, Severity
+from nosana_tui.spec.diagnostics import Diagnostic, Severity, printable
 from nosana_tui.spec.dstack.convert import convert_file
 from nosana_tui.spec.secrets import redact
 from nosana_tui.spec.status import planned_view
@@ -173,11 +173,10 @@ class TemplatesScreen(Screen[None]):
         for diag in rendered.diagnostics:
             style = "bold" if diag.severity is Severity.ERROR else ""
             where = f"{diag.line}:{diag.column} " if diag.line else ""
-            problems.append(
-                f"{diag.severity.value}: {where}{diag.field or '-'}: {diag.message}\n", style=style
-            )
+            line = f"{diag.severity.value}: {where}{diag.field or '-'}: {diag.message}\n"
+            problems.append(printable(line), style=style)
             if diag.hint:
-                problems.append(f"    {diag.hint}\n", style="italic")
+                problems.append(printable(f"    {diag.hint}\n"), style="italic")
         self.query_one("#template-problems", Static).update(problems)
         self.query_one("#template-problems").display = bool(rendered.diagnostics)
         job_text: Any = Text("(no job: fix the errors above)")
