@@ -110,6 +110,10 @@ class LogFollower(Protocol):
 
 EventSink = Callable[[str, str, dict[str, str]], None]  # container id, action, attributes
 
+EVENT_RECONNECT = "reconnect"
+"""The action of the event a watcher sends, with no container id, once the engine answers again
+after the connection to it was lost: events of the time between are not replayed."""
+
 
 @dataclass(frozen=True)
 class GpuAccess:
@@ -133,6 +137,10 @@ class Backend(Protocol):
 
     async def remove_volumes(self, job_id: str) -> None: ...
 
+    async def images(self) -> list[dict[str, object]]:
+        """The engine's images (for ``node info``): repository tags, id, size."""
+        ...
+
     async def has_image(self, image: str) -> bool: ...
 
     async def pull(self, image: str, progress: Callable[[PullProgress], None]) -> None: ...
@@ -152,7 +160,14 @@ class Backend(Protocol):
         ...
 
     def watch_events(self, sink: EventSink) -> Callable[[], None]:
-        """Deliver start/die/destroy events of our containers to ``sink``; returns a cancel."""
+        """Deliver start/die/destroy events of our containers to ``sink``; returns a cancel.
+
+        The watch lasts until cancelled, whatever the engine does: when the connection to it is
+        lost (the engine stopped or restarted) the watcher reconnects with backoff, and once the
+        engine answers again calls ``sink("", EVENT_RECONNECT, {})`` before any newer event. What
+        happened meanwhile is not replayed (containers may have died, restarted or gone, log
+        streams may have ended), so the caller then compares every op with what the engine says.
+        While the engine is away every other call raises ``BackendError``."""
         ...
 
     async def close(self) -> None: ...

@@ -46,6 +46,7 @@ from nosana_tui.engine.backend import (
 )
 from nosana_tui.engine.health import run_check
 from nosana_tui.engine.literals import LiteralContext, UnresolvedLiteral, interpolate
+from nosana_tui.engine.states import OpEvent, RefusedEvent, next_state
 from nosana_tui.spec import model as m
 from nosana_tui.spec.plan import effective, resolve_command, stages
 from nosana_tui.spec.status import (
@@ -80,6 +81,14 @@ class Recorder(Protocol):
 
     def op_log_text(self, job_id: str, op_id: str) -> list[tuple[str, str]]:
         """(stream, text) of the op's stored lines, oldest first."""
+        ...
+
+    def flush(self) -> None:
+        """Write what :meth:`append_logs` holds back, now (an op's last lines before it ends)."""
+        ...
+
+    def last_log_ts(self, job_id: str, op_id: str) -> float | None:
+        """When the newest stored line of the op was written, if any."""
         ...
 
 
@@ -142,7 +151,15 @@ class OpRunner:
         if self._serves():
             self.settled.set()
 
-    def _set(self, status: OpStatus, message: str | None = None) -> None:
+    def send(self, event: OpEvent, message: str | None = None) -> bool:
+        """Move the op along the state table (``engine.states``). An event the table refuses
+        in the op's state changes nothing and is written to the system log; returns whether
+        the event was taken."""
+        try:
+            status = next_state(self.view.status, event)
+        except RefusedEvent as refused:
+            self.system(f"ignored: {refused}")
+            return False
         self.view.status = status
         if message is not None:
             self.view.message = message
@@ -153,6 +170,7 @@ class OpRunner:
             self.ended.set()
             self.settled.set()
         self.save()
+        return True
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -185,7 +203,7 @@ class OpRunner:
         self.view.results = {}
         if restart:
             self.view.restarts += 1
-        self._set(OpStatus.STARTING)
+        self.send(OpEvent.LAUNCH)
         try:
             await self.job.ensure_network()
             if isinstance(self.op, m.CreateVolumeOperation):
@@ -196,8 +214,8 @@ class OpRunner:
                 self.view.started_at = time.time()
                 self.view.ready = True
                 self._mark_ready()
-                self._set(OpStatus.FINISHED)
                 self.view.exit_code = 0
+                self.send(OpEvent.VOLUME_MADE)
                 self.save()
                 return
             await self._launch_container(generation)
@@ -206,14 +224,14 @@ class OpRunner:
                 return
             self.system(f"failed: {err}")
             self.view.exit_code = 0  # as on the node: the container never started
-            self._set(OpStatus.FAILED, str(err))
+            self.send(OpEvent.START_FAILED, str(err))
             self.job.op_failed(self)
             self.job.op_ended(self)
         except BackendError as err:
             if generation != self._generation:
                 return
             self.system(f"failed: {err}")
-            self._set(OpStatus.FAILED, str(err))
+            self.send(OpEvent.START_FAILED, str(err))
             self.job.op_failed(self)
             self.job.op_ended(self)
 
@@ -319,12 +337,12 @@ class OpRunner:
             await job.backend.stop(state.id, 0)
             return
         self.view.pull = None
-        self._attach(state, since=None)
+        self.attach(state, since=None)
         self.system(f"container {state.id[:12]} started")
 
     # --- supervision (new or adopted container) -----------------------------------------------
 
-    def _attach(self, state: ContainerState, since: float | None) -> None:
+    def attach(self, state: ContainerState, since: float | None) -> None:
         self.view.container_id = state.id
         self.view.started_at = (
             self.view.started_at if since is not None else (state.started_at or time.time())
@@ -337,7 +355,7 @@ class OpRunner:
                 url=f"http://127.0.0.1:{state.ports[port]}" if port in state.ports else None,
                 status=EndpointStatus.UNKNOWN,
             )
-            for port in self._ports()
+            for port in self.ports()
         ]
         self.job.containers[state.id] = self
         generation = self._generation
@@ -346,7 +364,7 @@ class OpRunner:
             state.id, since, self.job.log_sink(self.id, after=since)
         )
         if state.running:
-            self._set(OpStatus.RUNNING)
+            self.send(OpEvent.RUNNING)
             self._spawn(self._health())
             timeout = self.op.execution.timeout if self.op.execution else None
             if timeout:
@@ -355,7 +373,7 @@ class OpRunner:
         if not state.running:
             self.on_event("die")
 
-    def _ports(self) -> list[int]:
+    def ports(self) -> list[int]:
         if not isinstance(self.op, m.RunOperation):
             return []
         return [p.port for p in effective(self.job.definition, self.op).ports]
@@ -391,7 +409,7 @@ class OpRunner:
                 self._logs = self.job.backend.follow_logs(
                     self.view.container_id, last, self.job.log_sink(self.id, after=last)
                 )
-            self._set(OpStatus.RUNNING)
+            self.send(OpEvent.RUNNING)
             self._exit = asyncio.get_running_loop().create_future()
             self._spawn(self._supervise(self._generation))
 
@@ -445,7 +463,7 @@ class OpRunner:
             if self._logs:
                 self._logs.cancel()
                 self._logs = None
-            self._set(OpStatus.RESTARTING)
+            self.send(OpEvent.ENGINE_RESTARTING)
             return
         code = state.exit_code if state else None
         # Read the output to its end before the op counts as ended: results are taken from it.
@@ -486,16 +504,16 @@ class OpRunner:
         self.view.results = self._results()
         if self._stop_reason:
             self.system(f"stopped: {self._stop_reason}")
-            self._set(OpStatus.STOPPED, self._stop_reason)
+            self.send(OpEvent.EXITED_STOPPED, self._stop_reason)
         elif code == 0:
             self.system("exited with code 0")
-            self._set(OpStatus.FINISHED)
+            self.send(OpEvent.EXITED_OK)
         else:
             why = f"exited with code {code}" if code is not None else "container disappeared"
             if state is not None and state.error:
                 why += f": {state.error}"
             self.system(f"failed: {why}")
-            self._set(OpStatus.FAILED, why)
+            self.send(OpEvent.EXITED_FAILED, why)
             self.job.op_failed(self)
         self.job.op_ended(self)
 
@@ -587,6 +605,10 @@ class OpRunner:
         self._controls += 1
         return self._controls
 
+    def current(self, ticket: int) -> bool:
+        """No stop or restart was asked for after TICKET."""
+        return ticket == self._controls
+
     async def stop(
         self, reason: str = STOPPED_BY_USER, timeout: float | None = None, *, control: bool = True
     ) -> None:
@@ -600,14 +622,14 @@ class OpRunner:
             self._generation += 1
             self._cancel_tasks()
             self.system(f"stopped while starting: {reason}")
-            self._set(OpStatus.STOPPED, reason)
+            self.send(OpEvent.STOP, reason)
             self.job.op_ended(self)
             return
         if self.view.container_id and self.view.status in (
             OpStatus.RUNNING,
             OpStatus.RESTARTING,
         ):
-            self._set(OpStatus.STOPPING)
+            self.send(OpEvent.STOP)
             grace = self.job.timing.stop_timeout if timeout is None else timeout
             await self.job.backend.stop(self.view.container_id, grace)
             state = await self.job.backend.inspect(self.view.container_id)
@@ -617,8 +639,16 @@ class OpRunner:
                 self._finish(state.exit_code if state else None, state)
         else:
             self._cancel_tasks()
-            self._set(OpStatus.STOPPED, reason)
+            self.send(OpEvent.STOP, reason)
+            if self.view.status is not OpStatus.STOPPED:  # (adopted mid-stop, no container)
+                self.send(OpEvent.EXITED_STOPPED, reason)
             self.job.op_ended(self)
+
+    def resume_stop(self, state: ContainerState) -> None:
+        """The agent was killed while this op stopped: finish the stop it had begun."""
+        self._stop_reason = self.view.message or STOPPED_BY_USER
+        if state.running:
+            self.job.spawn(self.job.backend.stop(state.id, self.job.timing.stop_timeout))
 
     async def restart(self, ticket: int | None = None) -> None:
         """Stop the op (if it runs) and start it again, unless a stop was requested after this
@@ -698,9 +728,7 @@ class JobRunner:
         self.recorder.append_logs(self.id, SYSTEM, [LogLine("system", time.time(), text)])
 
     def recorder_flush(self) -> None:
-        flush = getattr(self.recorder, "flush", None)
-        if flush is not None:
-            flush()
+        self.recorder.flush()
 
     def log_sink(self, op_id: str, after: float | None = None) -> Callable[[list[LogLine]], None]:
         """Hand a follower's batches to the recorder on the loop; with ``after``, drop the lines
@@ -744,7 +772,7 @@ class JobRunner:
         for op_id, runner in self.ops.items():
             if runner.view.container_id or runner.view.status.terminal or runner.view.status.active:
                 hosts[op_id] = container_name(self.id, op_id)
-            ports[op_id] = runner._ports()
+            ports[op_id] = runner.ports()
             if runner.view.results or runner.view.status is OpStatus.FINISHED:
                 results[op_id] = runner.view.results
         return LiteralContext(
@@ -798,7 +826,7 @@ class JobRunner:
         self.system(f"job failed: {log}")
         for runner in self.ops.values():
             if runner.view.status in (OpStatus.PENDING, OpStatus.WAITING):
-                runner._set(OpStatus.STOPPED, f"{NEVER_STARTED}: the job failed ({message})")
+                runner.send(OpEvent.NEVER_STARTS, f"{NEVER_STARTED}: the job failed ({message})")
         self.save()
 
     def op_ended(self, op: OpRunner) -> None:
@@ -860,8 +888,7 @@ class JobRunner:
                 for op_id in stage.ops:
                     runner = self.ops[op_id]
                     if runner.view.status is OpStatus.PENDING:
-                        runner.view.status = OpStatus.WAITING
-                        runner.save()
+                        runner.send(OpEvent.SCHEDULED)
                     if runner.view.status is OpStatus.WAITING:
                         self.spawn(self._start_when_ready(runner))
                 await asyncio.gather(*(self.ops[o].settled.wait() for o in stage.ops))
@@ -876,7 +903,7 @@ class JobRunner:
                 for runner in self.ops.values():  # stages that will never run
                     if runner.view.status in (OpStatus.PENDING, OpStatus.WAITING):
                         why = self.view.message or "the job was stopped"
-                        runner._set(OpStatus.STOPPED, f"{NEVER_STARTED}: {why}")
+                        runner.send(OpEvent.NEVER_STARTS, f"{NEVER_STARTED}: {why}")
             self._maybe_end()
 
     async def _start_when_ready(self, runner: OpRunner) -> None:
@@ -890,7 +917,10 @@ class JobRunner:
             ready.cancel()
             ended.cancel()
             if not dep.ready.is_set() and dep.view.status is not OpStatus.FINISHED:
-                runner._set(OpStatus.STOPPED, f"dependency {dep.id} ended before it was ready")
+                runner.send(
+                    OpEvent.NEVER_STARTS,
+                    f"{NEVER_STARTED}: dependency {dep.id} ended before it was ready",
+                )
                 self.op_ended(runner)
                 return
             if self._stopping or runner.view.status is not OpStatus.WAITING:
@@ -932,12 +962,14 @@ class JobRunner:
                     self.spawn(runner.launch())
                     continue
                 runner.system("agent restarted; container is gone")
-                runner._set(OpStatus.FAILED, "container lost while the agent was down")
+                runner.send(OpEvent.CONTAINER_LOST, "container lost while the agent was down")
                 self.op_failed(runner)
                 continue
             runner.system("agent restarted; re-adopting the container")
             since = self._last_log_ts(runner.id)
-            runner._attach(state, since=since)
+            if status is OpStatus.STOPPING:  # killed mid-stop: the stop goes on
+                runner.resume_stop(state)
+            runner.attach(state, since=since)
         if self.view.status is JobStatus.RUNNING:
             self.start()
         else:
@@ -964,9 +996,7 @@ class JobRunner:
 
     def last_log_ts(self, op_id: str) -> float | None:
         """When the newest stored line of the op was written, if any."""
-        getter = getattr(self.recorder, "last_log_ts", None)
-        value = getter(self.id, op_id) if getter else None
-        return float(value) if value else None
+        return self.recorder.last_log_ts(self.id, op_id)
 
     # --- controls -----------------------------------------------------------------------------
 
@@ -986,7 +1016,7 @@ class JobRunner:
     async def restart_op(self, op_id: str, ticket: int | None = None) -> None:
         runner = self.ops[op_id]
         ticket = runner.ticket() if ticket is None else ticket
-        if ticket != runner._controls:
+        if not runner.current(ticket):
             return  # stopped after this restart was asked for
         if self.view.status.terminal:
             self.view.status = JobStatus.RUNNING

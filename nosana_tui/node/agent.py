@@ -222,8 +222,7 @@ class Agent:
 
     async def info(self) -> NodeInfo:
         engine = await self.backend.info()
-        images_fn = getattr(self.backend, "images", None)
-        images = await images_fn() if images_fn else []
+        images = await self.backend.images()
         access = await self.backend.gpu_access()
         await self.gpu_monitor.ready()
         return NodeInfo(

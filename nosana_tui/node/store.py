@@ -27,6 +27,7 @@ FLUSH_INTERVAL = 0.1
 SUBSCRIBER_QUEUE = 10_000
 
 SCHEMA = """
+PRAGMA auto_vacuum = INCREMENTAL;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS jobs (
@@ -69,6 +70,9 @@ class Store:
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.executescript(SCHEMA)
+        if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            # a database made before auto_vacuum was set: VACUUM once makes it take effect
+            self.db.execute("VACUUM")
         self._pending: list[tuple[str, str, str, float, str]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._subscribers: list[Subscriber] = []
@@ -118,6 +122,8 @@ class Store:
             self.db.execute("DELETE FROM logs WHERE job_id = ?", (job_id,))
             self.db.execute("DELETE FROM ops WHERE job_id = ?", (job_id,))
             self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        # (executescript: execute() would step it once, giving back one page)
+        self.db.executescript("PRAGMA incremental_vacuum;")  # the removed job's pages back
 
     # --- logs ---------------------------------------------------------------------------------
 

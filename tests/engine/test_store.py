@@ -128,6 +128,36 @@ def test_delete_job_removes_its_ops_logs_and_pending_lines(store: Store) -> None
     assert [e.text for e in store.logs("b")] == ["b1"]
 
 
+def test_a_removed_jobs_pages_are_given_back(store: Store) -> None:
+    """The database was never vacuumed: removing jobs left the file as large as ever."""
+    store.add_job(view("big"), {})
+    store.append_logs("big", "first", lines(["x" * 400] * 20_000))
+    store.flush()
+
+    def pages() -> tuple[int, int]:
+        total = store.db.execute("PRAGMA page_count").fetchone()[0]
+        free = store.db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int(total), int(free)
+
+    before, _ = pages()
+    store.delete_job("big")
+    after, free = pages()
+    assert after < before / 4, (before, after)
+    assert free == 0
+
+
+def test_an_old_database_is_made_to_vacuum_itself(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (x)")  # auto_vacuum NONE, as databases made before it were
+    db.commit()
+    db.close()
+    Store(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # INCREMENTAL
+    db.close()
+
+
 # --- logs -----------------------------------------------------------------------------------------
 
 
