@@ -55,6 +55,9 @@ class Paths:
         }
 
 
+EXIT_AGENT_ALREADY_RUNS = 3
+"""``node serve``'s exit code when another agent already serves the data folder."""
+
 DEFAULT_NODE = "http://127.0.0.1:5001"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 

@@ -377,7 +377,7 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
                     say(f"a node already answers at {url}")
                     return EXIT_OK
                 process = start_agent(paths(), url, args.gpus)
-                await wait_for_agent(client, process)
+                await wait_for_agent(client, process, paths().data_dir / "agent.log")
                 say(f"node agent started at {url} (pid {process.pid})")
                 return EXIT_OK
             finally:

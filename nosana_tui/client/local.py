@@ -11,11 +11,13 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.client.nodes import load_nodes
-from nosana_tui.config import Paths, is_loopback, local_node_url
+from nosana_tui.config import EXIT_AGENT_ALREADY_RUNS, Paths, is_loopback, local_node_url
+from nosana_tui.spec.sanitize import clean_text
 
 START_TIMEOUT = 20.0
 TOKEN_ENV = "NOSANA_TUI_TOKEN"  # the token of a node not saved in nodes.json
@@ -117,15 +119,40 @@ def start_agent(paths: Paths, url: str, gpus: str = "all") -> subprocess.Popen[b
         os.close(log)  # the child has its own copy
 
 
-async def wait_for_agent(client: NodeClient, process: subprocess.Popen[bytes] | None) -> None:
+async def wait_for_agent(
+    client: NodeClient, process: subprocess.Popen[bytes] | None, log: Path | None = None
+) -> None:
+    """Wait until the agent just started answers. If it exits, say why in its own words (the
+    last lines of its log); if it exits because another agent already serves the data folder
+    (one that was slow to answer), wait for that one instead."""
     deadline = time.monotonic() + START_TIMEOUT
+    other = False
     while time.monotonic() < deadline:
         if await client.alive():
             return
-        if process is not None and process.poll() is not None:
-            raise NodeError(f"the node agent exited with code {process.returncode}; see its log")
+        if not other and process is not None and process.poll() is not None:
+            if process.returncode != EXIT_AGENT_ALREADY_RUNS:
+                raise NodeError(
+                    f"the node agent exited with code {process.returncode}"
+                    + (f": {_last_words(log)}" if log else "")
+                )
+            other = True  # another agent has the folder: it may answer yet
         await asyncio.sleep(0.1)
+    if other:
+        raise NodeError(
+            f"another node agent holds the data folder but does not answer at {client.url}"
+            + (f": {_last_words(log)}" if log else "")
+        )
     raise NodeError(f"the node agent did not answer at {client.url} within {START_TIMEOUT:.0f} s")
+
+
+def _last_words(log: Path) -> str:
+    """The agent's last lines (what it printed before it exited), cleaned for the terminal."""
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()[-3:]
+    except OSError:
+        return f"see {log}"
+    return clean_text(" / ".join(lines), keep_colour=False) or f"see {log}"
 
 
 async def connect(
@@ -145,6 +172,6 @@ async def connect(
             f"(log: {paths.data_dir / 'agent.log'})"
         )
     process = start_agent(paths, target)
-    await wait_for_agent(client, process)
+    await wait_for_agent(client, process, paths.data_dir / "agent.log")
     await client.close()
     return NodeClient(target, token_for(paths, target))  # a first start writes the token

@@ -165,8 +165,11 @@ class OpRunner:
             self.view.message = message
         if status.terminal:
             self.view.ended_at = time.time()
+            self.view.ready = False
+            self.view.health = Health.NONE  # an ended op is neither healthy nor reachable
             for ep in self.view.endpoints:
                 ep.status = EndpointStatus.OFFLINE
+                ep.url = None  # (its host port is kept: a restart takes the same one)
             self.ended.set()
             self.settled.set()
         self.save()

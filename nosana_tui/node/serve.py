@@ -19,7 +19,7 @@ from pathlib import Path
 
 import uvicorn
 
-from nosana_tui.config import Paths
+from nosana_tui.config import EXIT_AGENT_ALREADY_RUNS, Paths
 from nosana_tui.engine.backend import BackendError
 from nosana_tui.engine.runner import Timing
 from nosana_tui.node.agent import Agent
@@ -63,8 +63,7 @@ SHUTDOWN_GRACE = 3.0
 """Seconds a shutting-down agent gives its clients (log followers, job streams, the UI) after
 telling them, before it cuts them; jobs keep running either way."""
 
-EXIT_ALREADY_RUNS = 3
-"""``node serve``'s exit code when another agent already serves the data folder."""
+EXIT_ALREADY_RUNS = EXIT_AGENT_ALREADY_RUNS
 
 
 class FolderLock:

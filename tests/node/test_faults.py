@@ -277,3 +277,41 @@ async def test_a_finished_job_gives_its_network_back_and_can_restart(proc: Agent
             client, view.id, lambda v: v.op("hello").restarts == 1 and job_done(v)
         )
         assert again.status is JobStatus.SUCCESS, again.op("hello")
+
+
+def test_an_agent_that_cannot_start_is_explained_in_its_own_words(
+    docker_engine: None, tmp_path: Path
+) -> None:
+    """The CLI starts an agent when none answers; if that agent exits, the CLI says why (its
+    last words), not "see its log"."""
+    port = free_port()
+    agent = AgentProcess(f"http://127.0.0.1:{port}", port, tmp_path / "config", tmp_path / "data")
+    with socket.socket() as squatter:  # takes the port and never answers HTTP
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = cli(agent, "ps", timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_a_stopped_op_is_neither_healthy_nor_reachable(proc: AgentProcess) -> None:
+    serve_cmd = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"
+    check = {"type": "http", "path": "/", "method": "GET", "expected_status": 200}
+    web = run_op(
+        "web",
+        serve_cmd,
+        group="g",
+        args={"expose": [{"port": 8080, "health_checks": [{**check, "continuous": True}]}]},
+    )
+    async with proc.client() as client:
+        view = await client.submit(job(web))
+        up = await wait_for(client, view.id, lambda v: v.op("web").ready)
+        assert up.op("web").endpoints[0].url
+        await client.stop_op(view.id, "g", "web")
+        down = await wait_for(client, view.id, job_done)
+        op = down.op("web")
+        assert op.status is OpStatus.STOPPED and op.health.value == "none" and not op.ready
+        assert [e.url for e in op.endpoints] == [None]
+        assert down.status is JobStatus.STOPPED, "stopped by a person: not a success"
