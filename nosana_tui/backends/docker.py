@@ -4,15 +4,26 @@ The only module that imports the ``docker`` SDK. Blocking SDK calls run in worke
 streams and the event stream each run in a daemon thread of their own and hand batches of lines to
 the caller's sink (which hops onto the event loop), so nothing blocks the loop and nothing is
 delivered one line at a time.
+
+Errors: every call raises ``BackendError`` and nothing else, worded for the user: the engine's own
+message when it refused something, "the Docker engine at … does not answer: …" when it is away.
+The event watcher outlives the engine going away: it reconnects with backoff and then tells its
+sink (``EVENT_RECONNECT``) so the agent can reconcile what it missed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import http.client
+import itertools
+import math
+import os
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -20,11 +31,13 @@ from urllib.parse import urlparse
 import docker
 import docker.errors
 import requests.exceptions
-from docker.types import DeviceRequest
+import urllib3.exceptions
+from docker.types import CancellableStream, DeviceRequest
 
 from nosana_tui.backends import gpu as gpu_host
 from nosana_tui.config import is_loopback
 from nosana_tui.engine.backend import (
+    EVENT_RECONNECT,
     LABEL_AGENT,
     LABEL_JOB,
     LABEL_OP,
@@ -41,6 +54,39 @@ from nosana_tui.engine.backend import (
 
 NETWORK_PREFIX = "nosana-tui-"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"  # the SDK's, when DOCKER_HOST is not set
+
+RECONNECT_FIRST_S = 0.2  # the event watcher's first wait after the engine went away ...
+RECONNECT_MAX_S = 5.0  # ... doubling up to this
+
+MAX_LINE_BYTES = 1 << 20
+"""A longer line (a container that prints without newlines) is handed on in pieces this long,
+each but the last ending with ``LINE_CUT_MARK``: a follower holds at most this much per stream."""
+LINE_CUT_MARK = " [line cut at 1 MiB: it continues on the next line]"
+
+ORDER_SKEW_S = 0.01  # how much earlier than the newest stamp a line of the other stream may come
+ORDER_GRACE_S = 0.1  # how long a line waits at most for the other stream (see ``_Merge``)
+
+NO_POOL_HINT = (
+    "Docker has no free address pool for another network: remove finished jobs "
+    "(nosana-tui rm JOB) or add default-address-pools to /etc/docker/daemon.json"
+)
+
+# What a broken or vanished engine connection raises, from any layer under the SDK.
+_GONE = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+# ... and what a stream reader may meet besides: the engine's own refusals, a torn frame.
+_STREAM_ERRORS = (
+    *_GONE,
+    docker.errors.DockerException,
+    requests.exceptions.RequestException,
+    ValueError,
+)
 
 
 def _ts(text: str | None) -> float | None:
@@ -87,6 +133,34 @@ def _ids(ids: list[int]) -> str:
     return ",".join(map(str, ids))
 
 
+def _reason(err: BaseException) -> str:
+    """Why a connection failed, in words: the innermost OS error ("Connection refused", "No such
+    file or directory") rather than the tuple-of-reprs that requests and urllib3 print."""
+    queue: list[BaseException] = [err]
+    seen: set[int] = set()
+    while queue:
+        current = queue.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        for inner in (*current.args, getattr(current, "reason", None)):
+            if isinstance(inner, BaseException):
+                queue.append(inner)
+        for inner in (current.__cause__, current.__context__):
+            if inner is not None:
+                queue.append(inner)
+    if isinstance(err, requests.exceptions.Timeout | TimeoutError):
+        return "no answer in time"
+    return str(err) or type(err).__name__
+
+
+def _is_no_pool(err: docker.errors.APIError) -> bool:
+    text = str(err.explanation or err)
+    return "address pool" in text or "non-overlapping" in text
+
+
 def _gpu_hint(err: Exception) -> str:
     text = str(err)
     if "could not select device driver" in text or "nvidia" in text.lower():
@@ -98,33 +172,53 @@ def _gpu_hint(err: Exception) -> str:
     return text
 
 
+class _Missing(BackendError):
+    """The engine answered 404: the thing asked about does not exist (any more)."""
+
+
 class DockerBackend:
     """Containers, networks and volumes of nosana-tui jobs on one Docker engine."""
 
     def __init__(
         self, base_url: str | None = None, agent_id: str = "", gpu_ids: list[int] | None = None
     ) -> None:
+        # where the engine is, for messages: what the SDK connects to (docker.from_env reads
+        # DOCKER_HOST)
+        self.engine = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_ENGINE
         try:
             self.client = docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
             self.client.ping()
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+        except (docker.errors.DockerException, *_GONE) as err:
             raise BackendError(
-                f"no Docker engine answers ({err}); start dockerd, or set DOCKER_HOST"
+                f"no Docker engine answers at {self.engine} ({_reason(err)}); start dockerd, "
+                "or set DOCKER_HOST"
             ) from None
         self.api = self.client.api
         self.agent_id = agent_id
         self.gpu_ids = gpu_ids  # None: all GPUs (`node serve --gpus all`)
         self._gpu: tuple[GpuAccess, gpu_host.Passthrough | list[str] | None] | None = None
 
+    def _error(self, err: Exception, doing: str = "") -> BackendError:
+        """Any failure of an engine call, as the user should read it: the engine's own message
+        when it answered, else that it does not answer (and why)."""
+        prefix = f"{doing}: " if doing else ""
+        if isinstance(err, docker.errors.APIError):
+            return BackendError(prefix + str(err.explanation or err))
+        if isinstance(err, _GONE):
+            return BackendError(
+                f"{prefix}the Docker engine at {self.engine} does not answer: {_reason(err)}"
+            )
+        return BackendError(prefix + (str(err) or type(err).__name__))
+
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn`` in a worker thread; its failures as ``BackendError`` (``_Missing`` for a 404,
+        which callers that mean "gone is fine" catch)."""
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
-        except docker.errors.NotFound:
-            raise
-        except docker.errors.APIError as err:
-            raise BackendError(err.explanation or str(err)) from None
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
-            raise BackendError(str(err)) from None
+        except docker.errors.NotFound as err:
+            raise _Missing(str(err.explanation or err)) from None
+        except (docker.errors.DockerException, *_GONE) as err:
+            raise self._error(err) from None
 
     # --- engine -------------------------------------------------------------------------------
 
@@ -164,7 +258,7 @@ class DockerBackend:
         which = "all GPUs" if self.gpu_ids is None else f"GPUs {_ids(self.gpu_ids)}"
         try:
             info = self.client.info()
-        except (docker.errors.DockerException, requests.exceptions.RequestException):
+        except (docker.errors.DockerException, *_GONE):
             info = {}
         if "nvidia" in (info.get("Runtimes") or {}):
             return GpuAccess("runtime", f"the engine's NVIDIA runtime ({which})"), None
@@ -217,15 +311,24 @@ class DockerBackend:
     async def ensure_network(self, job_id: str) -> str:
         name = NETWORK_PREFIX + job_id
         found = await self._call(self.api.networks, names=[name])
-        if not any(n.get("Name") == name for n in found):
-            await self._call(
+        if any(n.get("Name") == name for n in found):
+            return name
+        try:
+            await asyncio.to_thread(
                 self.api.create_network, name, driver="bridge", labels=self._labels(job_id)
             )
+        except docker.errors.APIError as err:
+            # the engine answers 404 (20.10) or 400 when its address pools are used up
+            if _is_no_pool(err):
+                raise BackendError(f"{NO_POOL_HINT} (the engine said: {err.explanation})") from None
+            raise self._error(err, f"network {name}") from None
+        except (docker.errors.DockerException, *_GONE) as err:
+            raise self._error(err, f"network {name}") from None
         return name
 
     async def remove_network(self, job_id: str) -> None:
         for net in await self._call(self.api.networks, filters={"label": f"{LABEL_JOB}={job_id}"}):
-            with contextlib.suppress(docker.errors.NotFound):
+            with contextlib.suppress(_Missing):
                 await self._call(self.api.remove_network, net["Id"])
 
     async def create_volume(self, job_id: str, name: str) -> str:
@@ -236,7 +339,7 @@ class DockerBackend:
     async def remove_volumes(self, job_id: str) -> None:
         found = await self._call(self.api.volumes, filters={"label": f"{LABEL_JOB}={job_id}"})
         for vol in found.get("Volumes") or []:
-            with contextlib.suppress(docker.errors.NotFound):
+            with contextlib.suppress(_Missing):
                 await self._call(self.api.remove_volume, vol["Name"], force=True)
 
     # --- images -------------------------------------------------------------------------------
@@ -244,7 +347,7 @@ class DockerBackend:
     async def has_image(self, image: str) -> bool:
         try:
             await self._call(self.api.inspect_image, image)
-        except docker.errors.NotFound:
+        except _Missing:
             return False
         return True
 
@@ -273,10 +376,8 @@ class DockerBackend:
             await asyncio.to_thread(run)
         except BackendError:
             raise
-        except docker.errors.APIError as err:
-            raise BackendError(f"pull {image}: {err.explanation or err}") from None
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
-            raise BackendError(f"pull {image}: {err}") from None
+        except (docker.errors.DockerException, *_STREAM_ERRORS) as err:
+            raise self._error(err, f"pull {image}") from None
 
     # --- containers ---------------------------------------------------------------------------
 
@@ -339,10 +440,11 @@ class DockerBackend:
         except docker.errors.ImageNotFound as err:
             raise BackendError(f"image {spec.image} not found: {err.explanation}") from None
         except docker.errors.APIError as err:
-            message = err.explanation or str(err)
-            raise BackendError(_gpu_hint(err) if spec.gpu else f"start failed: {message}") from None
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
-            raise BackendError(f"start failed: {err}") from None
+            if spec.gpu:
+                raise BackendError(_gpu_hint(err)) from None
+            raise self._error(err, "start failed") from None
+        except (docker.errors.DockerException, *_GONE) as err:
+            raise self._error(err, "start failed") from None
         return _state(attrs)
 
     async def _passthrough_env(
@@ -352,7 +454,7 @@ class DockerBackend:
         otherwise have (the op's value, else the image's), not in its place."""
         try:
             config = (await self._call(self.api.inspect_image, image)).get("Config") or {}
-        except (BackendError, docker.errors.NotFound):
+        except BackendError:
             config = {}
         seen = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
         seen.setdefault("PATH", DEFAULT_PATH)  # what the engine gives an image without one
@@ -364,15 +466,15 @@ class DockerBackend:
     async def inspect(self, container_id: str) -> ContainerState | None:
         try:
             return _state(await self._call(self.api.inspect_container, container_id))
-        except docker.errors.NotFound:
+        except _Missing:
             return None
 
     async def stop(self, container_id: str, timeout: float = 10) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
+        with contextlib.suppress(_Missing):
             await self._call(self.api.stop, container_id, timeout=int(timeout))
 
     async def remove(self, container_id: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
+        with contextlib.suppress(_Missing):
             await self._call(self.api.remove_container, container_id, force=True, v=True)
 
     async def containers(self, job_id: str | None = None) -> list[ContainerState]:
@@ -380,53 +482,78 @@ class DockerBackend:
         found = await self._call(self.api.containers, all=True, filters={"label": label})
         states = []
         for item in found:
-            with contextlib.suppress(docker.errors.NotFound):
+            with contextlib.suppress(_Missing):
                 states.append(_state(await self._call(self.api.inspect_container, item["Id"])))
         return states
 
     # --- streams ------------------------------------------------------------------------------
 
     def follow_logs(self, container_id: str, since: float | None, sink: LogSink) -> _Follower:
-        """Two daemon threads (stdout, stderr) that send batches of lines to ``sink``."""
+        """A daemon thread that reads the container's stdout and stderr as the engine interleaves
+        them (one request) and sends batches of lines to ``sink``."""
         return _Follower(self.api, container_id, since, sink)
 
     def watch_events(self, sink: EventSink) -> Callable[[], None]:
+        """Start/die/destroy events of our containers, in a daemon thread, for as long as the
+        agent runs: when the stream breaks (the engine stopped or restarted) it reconnects, waiting
+        ``RECONNECT_FIRST_S`` doubling to ``RECONNECT_MAX_S``, and once the engine answers again
+        calls ``sink("", EVENT_RECONNECT, {})`` before any newer event, so the caller can compare
+        every op with the engine: what happened while it was away is not replayed."""
         stop = threading.Event()
-        holder: list[Any] = []
+        current: list[Any] = []
+
+        def deliver(event: dict[str, Any]) -> None:
+            actor = event.get("Actor") or {}
+            action = str(event.get("Action") or event.get("status") or "")
+            sink(
+                str(actor.get("ID") or event.get("id")),
+                action.split(":")[0],
+                dict(actor.get("Attributes") or {}),
+            )
 
         def pump() -> None:
+            since: int | None = int(time.time()) - 1
+            lost, wait = False, 0.0
             while not stop.is_set():
+                if lost:
+                    wait = min(max(wait * 2, RECONNECT_FIRST_S), RECONNECT_MAX_S)
+                    if stop.wait(wait):
+                        return
                 try:
                     events = self.api.events(
                         decode=True,
                         filters={"type": "container", "label": LABEL_JOB},
-                        since=int(time.time()) - 1,
+                        since=since,
                     )
-                    holder[:] = [events]
+                except Exception:  # away, or not answering yet: the next try waits longer
+                    lost = True
+                    continue
+                current[:] = [events]
+                # the subscription runs before the reconnect is told: nothing falls in between
+                since = None
+                try:
+                    if stop.is_set():
+                        return
+                    if lost:
+                        sink("", EVENT_RECONNECT, {})
+                        lost, wait = False, 0.0
                     for event in events:
                         if stop.is_set():
                             return
-                        actor = event.get("Actor") or {}
-                        action = str(event.get("Action") or event.get("status") or "")
-                        sink(
-                            str(actor.get("ID") or event.get("id")),
-                            action.split(":")[0],
-                            dict(actor.get("Attributes") or {}),
-                        )
-                except (
-                    docker.errors.DockerException,
-                    requests.exceptions.RequestException,
-                    OSError,
-                ):
-                    if stop.wait(1.0):
-                        return
+                        deliver(event)
+                except Exception:  # a torn stream, a sink that failed: reconnect all the same
+                    pass
+                finally:
+                    with contextlib.suppress(Exception):
+                        events.close()
+                lost = True  # the stream ended without a cancel: the engine went away
 
         thread = threading.Thread(target=pump, daemon=True, name="docker-events")
         thread.start()
 
         def cancel() -> None:
             stop.set()
-            for events in holder:
+            for events in current:
                 with contextlib.suppress(Exception):
                     events.close()
 
@@ -436,26 +563,288 @@ class DockerBackend:
         await asyncio.to_thread(self.client.close)
 
 
+# --- reading a container's output -----------------------------------------------------------
+
+_FRAME_HEADER = struct.Struct(">BxxxL")  # stream (1 stdout, 2 stderr), 3 zero bytes, length
+_STREAM_NAMES = {0: "stdout", 1: "stdout", 2: "stderr"}
+_READ_SIZE = 1 << 16
+
+Frame = tuple[str, bytes]  # stream name, one log message as the engine sent it
+Joined = tuple[str, str, LogLine]  # stream name, stamp key (see ``_log_line``), the line
+
+
+def _arrivals(response: Any) -> Iterator[bytes]:
+    """The body of a streamed HTTP response, as it arrives: each item is all that had arrived.
+
+    The engine flushes every log message as an HTTP chunk of its own, and the HTTP layers above
+    the socket hand on at most one chunk per read: one line at a time. So the chunked encoding
+    is undone here, over the connection's buffered reader, whose ``read1`` returns everything
+    buffered or else waits for one read from the socket.
+    """
+    http_response = response.raw._fp  # the SDK reads the same attributes for its streams
+    read1 = http_response.fp.read1 if http_response.chunked else response.raw.read1
+    if not http_response.chunked:
+        while data := read1(_READ_SIZE):
+            yield data
+        return
+    pending = bytearray()
+    left = 0  # bytes of the current chunk still to come
+    after = 0  # bytes of the CRLF that ends the current chunk still to drop
+    while data := read1(_READ_SIZE):
+        pending += data
+        body = bytearray()
+        pos, size = 0, len(pending)
+        while pos < size:
+            if left:
+                take = min(left, size - pos)
+                body += pending[pos : pos + take]
+                pos, left = pos + take, left - take
+                after = 0 if left else 2
+            elif after:
+                take = min(after, size - pos)
+                pos, after = pos + take, after - take
+            else:
+                end = pending.find(b"\r\n", pos)
+                if end < 0:
+                    break  # the size line is not complete yet
+                left = int(bytes(pending[pos:end]).split(b";")[0], 16)
+                pos = end + 2
+                if not left:  # the last chunk
+                    if body:
+                        yield bytes(body)
+                    return
+        del pending[:pos]
+        if body:
+            yield bytes(body)
+
+
+def _frames(blocks: Iterable[bytes]) -> Iterator[list[Frame]]:
+    """A logs response, block by block: each item is every whole frame that had arrived.
+
+    The engine multiplexes a container's stdout and stderr into frames of one log message each,
+    in the order it wrote them; cutting whatever has arrived into frames hands on many lines per
+    batch when a container is chatty and one when it is not. A stream that does not start with a
+    frame header is a TTY container's raw output (with ``timestamps`` every message starts with a
+    digit): it is all stdout, cut at newlines.
+    """
+    blocks = iter(blocks)
+    first = next(blocks, b"")
+    if not first:
+        return
+    if first[0] not in _STREAM_NAMES:
+        yield from _raw_frames(itertools.chain([first], blocks))
+        return
+    buffer = bytearray()
+    for data in itertools.chain([first], blocks):
+        buffer += data
+        frames: list[Frame] = []
+        pos, size = 0, len(buffer)
+        while size - pos >= 8:
+            stream, length = _FRAME_HEADER.unpack_from(buffer, pos)
+            end = pos + 8 + length
+            if end > size:
+                break
+            frames.append((_STREAM_NAMES.get(stream, "stdout"), bytes(buffer[pos + 8 : end])))
+            pos = end
+        del buffer[:pos]
+        if frames:
+            yield frames
+
+
+def _raw_frames(chunks: Iterable[bytes]) -> Iterator[list[Frame]]:
+    """Output without frames (a TTY container's, or a stand-in's ``logs()``): stdout, cut into
+    one message per line; a run longer than ``MAX_LINE_BYTES`` without a newline is handed on as
+    an unfinished message, which the next one continues."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        frames = [("stdout", line + b"\n") for line in lines]
+        if len(pending) > MAX_LINE_BYTES:
+            frames.append(("stdout", pending))
+            pending = b""
+        if frames:
+            yield frames
+    if pending:
+        yield [("stdout", pending)]
+
+
+def _closing(batches: Iterator[list[Frame]], response: Any) -> Iterator[list[Frame]]:
+    """``batches``, then the response closed (its connection is not fit to be used again: the
+    body was read beneath the HTTP layers)."""
+    try:
+        yield from batches
+    finally:
+        response.close()
+
+
+def _is_stamp(prefix: bytes) -> bool:
+    return len(prefix) >= 20 and prefix[4:5] == b"-" and prefix[10:11] == b"T"
+
+
+def _cut_at(data: bytearray, limit: int) -> int:
+    """Where to cut ``data`` at most ``limit`` bytes in, not inside a UTF-8 character."""
+    at = limit
+    while at > 0 and (data[at] & 0xC0) == 0x80:
+        at -= 1
+    return at or limit
+
+
 class _Stream:
     """Where one of a container's streams is: the newest engine timestamp handed on, and how many
     lines carried it, so a second read from that time on can skip what was already delivered."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.last: str = ""  # sortable form of the newest timestamp, see ``_sort_key``
+        self.last: str = ""  # sortable form of the newest timestamp, see ``_log_line``
         self.last_ts: float | None = None
         self.at_last = 0  # lines handed on with exactly that timestamp
         self.skip = 0  # how many lines stamped ``last`` a second read will see again
 
 
+class _Joiner:
+    """Turns one read's frames into whole lines.
+
+    The engine's log driver splits a line longer than 16 KiB into messages of 16 KiB; each is a
+    frame of its own, with its own timestamp prefix, and all but the last lack the final newline.
+    So a frame without a newline continues in the next frame of the same stream, whose timestamp
+    is dropped; the line keeps the first one's. A line is held up to ``MAX_LINE_BYTES``, then
+    handed on in pieces marked ``LINE_CUT_MARK``.
+    """
+
+    def __init__(self) -> None:
+        self.partial: dict[str, bytearray] = {}
+
+    def lines(self, frames: list[Frame]) -> list[Joined]:
+        """(stream, stamp key, line) of every line the frames finish, in their order."""
+        out: list[Joined] = []
+        partial = self.partial
+        for stream, payload in frames:
+            held = partial.get(stream)
+            if held is None:
+                if payload.endswith(b"\n"):
+                    out.append((stream, *_log_line(stream, payload[:-1])))
+                    continue
+                held = partial[stream] = bytearray(payload)
+            else:
+                stamp, sep, rest = payload.partition(b" ")
+                held += rest if sep and _is_stamp(stamp) else payload
+            if held.endswith(b"\n"):
+                del partial[stream]
+                out.append((stream, *_log_line(stream, bytes(held[:-1]))))
+                continue
+            while len(held) > MAX_LINE_BYTES:
+                at = _cut_at(held, MAX_LINE_BYTES)
+                stamp, sep, _ = bytes(held[:40]).partition(b" ")
+                key, line = _log_line(stream, bytes(held[:at]))
+                out.append((stream, key, LogLine(line.stream, line.ts, line.text + LINE_CUT_MARK)))
+                del held[:at]
+                if sep and _is_stamp(stamp):
+                    held[:0] = stamp + b" "  # the rest keeps the line's stamp
+        return out
+
+    def rest(self) -> list[Joined]:
+        """The unfinished lines, as they are (the read has ended)."""
+        out = [(stream, *_log_line(stream, bytes(held))) for stream, held in self.partial.items()]
+        self.partial.clear()
+        return out
+
+
+class _Merge:
+    """One read's lines of both streams, handed on in timestamp order.
+
+    Each stream's stamps only grow, but the engine stamps a message when it takes it from the
+    container and writes it to the log a moment later, so across the two streams a message can
+    come after one stamped later (often, on a busy machine). A line is handed on once nothing
+    stamped earlier can follow it: the other stream has shown a later stamp, or a line stamped
+    ``ORDER_SKEW_S`` later has come, or it has waited ``ORDER_GRACE_S`` (the last lines before
+    a quiet spell: ``run``, in a thread of its own, hands those on).
+    """
+
+    def __init__(self, hand_on: Callable[[list[Joined]], None]) -> None:
+        self._hand_on = hand_on
+        self._cond = threading.Condition()
+        self._held: dict[str, collections.deque[tuple[float, Joined]]] = {
+            name: collections.deque() for name in ("stdout", "stderr")
+        }
+        self._newest = dict.fromkeys(self._held, -math.inf)  # per stream, in this read
+        self._closed = False
+
+    def add(self, lines: list[Joined]) -> None:
+        if not lines:
+            return
+        now = time.monotonic()
+        with self._cond:
+            if self._closed:
+                return
+            for item in lines:
+                self._held[item[0]].append((now, item))
+                self._newest[item[0]] = max(self._newest[item[0]], item[2].ts)
+            newest = self._newest.values()
+            self._release(max(min(newest), max(newest) - ORDER_SKEW_S))
+            if any(self._held.values()):
+                self._cond.notify()
+
+    def _release(self, bound: float) -> None:
+        """Hand on the held lines stamped ``bound`` or earlier, merging the streams."""
+        out: list[Joined] = []
+        first, second = self._held["stdout"], self._held["stderr"]
+        while first or second:
+            if first and (not second or first[0][1][2].ts <= second[0][1][2].ts):
+                queue = first
+            else:
+                queue = second
+            if queue[0][1][2].ts > bound:
+                break
+            out.append(queue.popleft()[1])
+        if out:
+            self._hand_on(out)
+
+    def run(self) -> None:
+        """Hand on the lines that have waited ``ORDER_GRACE_S``, until ``close``."""
+        with self._cond:
+            while not self._closed:
+                heads = [queue[0][0] for queue in self._held.values() if queue]
+                if not heads:
+                    self._cond.wait()
+                    continue
+                wait = min(heads) + ORDER_GRACE_S - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                cutoff = time.monotonic() - ORDER_GRACE_S
+                bound = -math.inf
+                for queue in self._held.values():
+                    for arrived, (_, _, line) in queue:
+                        if arrived > cutoff:
+                            break
+                        bound = max(bound, line.ts)
+                self._release(bound)
+
+    def close(self, flush: bool) -> None:
+        """The read has ended: hand on what is held (``flush``) or drop it."""
+        with self._cond:
+            if flush and not self._closed:
+                self._release(math.inf)
+            for queue in self._held.values():
+                queue.clear()
+            self._closed = True
+            self._cond.notify_all()
+
+
 class _Follower:
-    """Follows a container's stdout and stderr, each in a daemon thread.
+    """Follows a container's stdout and stderr: one request, read in a daemon thread.
+
+    Both streams come in one request, and lines are handed on in timestamp order across them
+    (``_Merge``, whose thread hands on the last lines before a quiet spell). Two requests, one
+    per stream, used to hand on each stream's backlog separately after a re-adoption.
 
     Docker 20.10 can end a ``follow`` stream when the container exits before the reader has
     caught up with the log file (lines are then silently missing: seen here with a slow reader on
     a busy machine). So when the container has stopped, ``finish`` stops following and reads what
-    is left with a plain, non-follow read from the last timestamp each stream delivered, which the
-    engine serves from the file to its end; lines are de-duplicated by their nanosecond stamps.
+    is left with a plain, non-follow read from the last timestamp handed on, which the engine
+    serves from the file to its end; lines are de-duplicated by their nanosecond stamps, per
+    stream. A stream that breaks because the engine went away ends the follower quietly.
     """
 
     def __init__(self, api: Any, container_id: str, since: float | None, sink: LogSink) -> None:
@@ -464,49 +853,87 @@ class _Follower:
         self._lock = threading.Lock()  # hand-offs happen one at a time, so no line twice
         self._responses: list[Any] = []
         self._streams = {name: _Stream(name) for name in ("stdout", "stderr")}
+        self._merge = _Merge(self._hand_on)
         self._threads = [
-            threading.Thread(target=self._pump, args=(s,), daemon=True, name=f"logs-{s.name}")
-            for s in self._streams.values()
+            threading.Thread(target=self._pump, daemon=True, name="logs-follow"),
+            threading.Thread(target=self._merge.run, daemon=True, name="logs-order"),
         ]
         for thread in self._threads:
             thread.start()
 
-    def _logs(self, which: _Stream, since: float | None, **kwargs: Any) -> Any:
-        """One ``logs`` call for one of the container's streams, with engine timestamps."""
-        if since is not None:
-            kwargs["since"] = since
-        return self._api.logs(
-            self._id,
-            stdout=which.name == "stdout",
-            stderr=which.name == "stderr",
-            timestamps=True,
-            **kwargs,
-        )
+    def _read(
+        self, since: float | None, *, follow: bool, tail: int | None
+    ) -> Iterator[list[Frame]]:
+        """One ``logs`` request for both streams, with engine timestamps, as batches of frames.
 
-    def _pump(self, stream: _Stream) -> None:
+        The SDK's ``logs()`` drops which stream a frame belongs to, so the request is made at the
+        level below it. An API object offering only ``logs()`` is read as untagged output."""
+        if not isinstance(self._api, docker.APIClient):
+            kwargs: dict[str, Any] = {"since": since} if since is not None else {}
+            result = self._api.logs(
+                self._id,
+                stdout=True,
+                stderr=True,
+                timestamps=True,
+                stream=follow,
+                follow=follow,
+                tail="all" if tail is None else tail,
+                **kwargs,
+            )
+            return _raw_frames([result] if isinstance(result, bytes) else result)
+        params: dict[str, Any] = {
+            "stdout": 1,
+            "stderr": 1,
+            "timestamps": 1,
+            "follow": int(follow),
+            "tail": "all" if tail is None else str(tail),
+        }
+        if since is not None and since > 0:
+            params["since"] = f"{since:.9f}"
+        url = self._api._url("/containers/{0}/logs", self._id)
+        # a follow stream may stay quiet for hours: no read timeout (cancel closes it)
+        response = self._api._get(url, params=params, stream=True, timeout=None if follow else 60)
+        self._api._raise_for_status(response)
+        stream = CancellableStream(iter(()), response)
+        self._responses.append(stream)
+        if follow and self._stop.is_set():  # cancelled while the request was on its way
+            stream.close()
+        return _closing(_frames(_arrivals(response)), response)
+
+    def _pump(self) -> None:
+        # ends quietly when the container or the engine goes away; ``finish`` reads what is left
         try:
-            chunks = self._logs(stream, self._since, stream=True, follow=True)
-            self._responses.append(chunks)
-            self._deliver(stream, chunks)
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
-            pass  # the container went away; ``finish`` reads what is left
+            with contextlib.suppress(*_STREAM_ERRORS):
+                batches = self._read(self._since, follow=True, tail=None)
+                self._deliver(batches, self._merge, self._stop)
+        finally:
+            self._merge.close(flush=not self._stop.is_set())
 
-    def _deliver(self, stream: _Stream, chunks: Any) -> None:
-        pending = b""
-        for chunk in chunks:
-            if self._stop.is_set():
-                return
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            if complete:
-                self._hand_on(stream, [_log_line(stream.name, raw) for raw in complete])
-        if pending and not self._stop.is_set():
-            self._hand_on(stream, [_log_line(stream.name, pending)])
+    def _deliver(
+        self, batches: Iterable[list[Frame]], merge: _Merge, stop: threading.Event | None
+    ) -> int:
+        """Hand on the lines of ``batches`` through ``merge``; returns how many frames were read.
+        Unfinished lines at the end are handed on only by a read that has no ``stop`` (the last
+        read); a cancelled read hands on nothing more (``finish`` reads it again)."""
+        joiner = _Joiner()
+        count = 0
+        try:
+            for frames in batches:
+                if stop is not None and stop.is_set():
+                    return count
+                count += len(frames)
+                merge.add(joiner.lines(frames))
+            if stop is None:
+                merge.add(joiner.rest())
+        finally:
+            merge.close(flush=stop is None or not stop.is_set())
+        return count
 
-    def _hand_on(self, stream: _Stream, lines: list[tuple[str, LogLine]]) -> None:
+    def _hand_on(self, lines: list[Joined]) -> None:
         with self._lock:
             fresh: list[LogLine] = []
-            for key, line in lines:
+            for name, key, line in lines:
+                stream = self._streams[name]
                 if key:
                     if key < stream.last:
                         continue
@@ -523,47 +950,52 @@ class _Follower:
 
     def cancel(self) -> None:
         self._stop.set()
+        self._merge.close(flush=False)
         for response in self._responses:
             with contextlib.suppress(Exception):
                 response.close()
 
     def finish(self, timeout: float, keep: int) -> Drained:
-        """The container has stopped: stop following, then read what the follow streams have not
-        delivered, at most the newest ``keep`` lines of each stream (one plain read each)."""
+        """The container has stopped: stop following, then read what the follow stream has not
+        delivered, at most the newest ``keep`` messages (one plain read of both streams)."""
         deadline = time.monotonic() + timeout
         self.cancel()
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        gaps: list[str] = []
+        gap: list[bool] = []
+        unread: list[bool] = []
 
-        def catch_up(stream: _Stream) -> None:
+        def catch_up() -> None:
             with self._lock:
-                stream.skip = stream.at_last
-                last = stream.last
-            since = stream.last_ts - 0.001 if stream.last_ts is not None else self._since
-            try:
-                data = self._logs(stream, since, tail=keep)
-            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
-                return  # the container is gone: there is nothing left to read
-            raws = data.split(b"\n")
-            if raws and not raws[-1]:
-                raws.pop()
-            lines = [_log_line(stream.name, raw) for raw in raws]
-            if len(lines) >= keep and lines[0][0] > last:
-                gaps.append(stream.name)  # the tail began after the last line followed
-            self._hand_on(stream, lines)
+                for stream in self._streams.values():
+                    stream.skip = stream.at_last
+                stamps = [s.last_ts for s in self._streams.values() if s.last_ts is not None]
+                last = {name: s.last for name, s in self._streams.items()}
+            since = min(stamps) - 0.001 if stamps else self._since
+            first: list[tuple[str, str]] = []
 
-        readers = [
-            threading.Thread(target=catch_up, args=(s,), daemon=True, name=f"logs-end-{s.name}")
-            for s in self._streams.values()
-        ]
-        for reader in readers:
-            reader.start()
-        complete = True
-        for reader in readers:
-            reader.join(max(0.0, deadline - time.monotonic()))
-            complete = complete and not reader.is_alive()
-        return Drained(complete=complete, gap=bool(gaps))
+            def batches() -> Iterator[list[Frame]]:
+                for frames in self._read(since, follow=False, tail=keep):
+                    if not first and frames:
+                        stream, payload = frames[0]
+                        first.append((stream, _log_line(stream, payload.rstrip(b"\n"))[0]))
+                    yield frames
+
+            try:
+                count = self._deliver(batches(), _Merge(self._hand_on), None)
+            except docker.errors.NotFound:
+                return  # the container is gone: there is nothing left to read
+            except _STREAM_ERRORS:
+                unread.append(True)  # the engine went away: what is left was not read
+                return
+            # the tail began after the last line followed: lines before it were not read
+            if count >= keep and first and first[0][1] > last[first[0][0]]:
+                gap.append(True)
+
+        reader = threading.Thread(target=catch_up, daemon=True, name="logs-end")
+        reader.start()
+        reader.join(max(0.0, deadline - time.monotonic()))
+        return Drained(complete=not reader.is_alive() and not unread, gap=bool(gap))
 
 
 _EPOCH_OF_SECOND: dict[str, float] = {}

@@ -146,6 +146,15 @@ def test_states_show_glyph_word_health_exit_and_restarts() -> None:
     assert "✖ failed" in header and "0/5 ready" in header
 
 
+def test_a_stage_that_never_started_is_not_done() -> None:
+    """A failed job's later stage ends with its ops stopped before they began: "never
+    started", not "✔ done"."""
+    view = job(("later", []))
+    view = with_status(view, "later", status=OpStatus.STOPPED, message="never started: x")
+    header = plain(graph_lines(view, None))[0][1]
+    assert "never started" in header and "done" not in header
+
+
 def test_every_status_has_a_glyph_and_word_in_the_line() -> None:
     for status in OpStatus:
         look = OP_STATUS[status]

@@ -46,6 +46,7 @@ _STAGE_FAILED = Look("✖", "failed", "error")
 _STAGE_DONE = Look("✔", "done", "success")
 _STAGE_RUNNING = Look("●", "running", "primary")
 _STAGE_PENDING = Look("○", "pending", "foreground-muted")
+_STAGE_SKIPPED = Look("■", "never started", "foreground-muted")
 
 
 # --- layout (pure) ------------------------------------------------------------------------------
@@ -164,6 +165,8 @@ def _stage_look(ops: Sequence[OpView]) -> Look:
         return _STAGE_FAILED
     if all(op.status is OpStatus.PENDING for op in ops):
         return _STAGE_PENDING
+    if all(op.status is OpStatus.STOPPED and op.started_at is None for op in ops):
+        return _STAGE_SKIPPED  # its job failed or stopped before it began
     if all(op.status.terminal or op.ready for op in ops):
         return _STAGE_DONE
     return _STAGE_RUNNING
