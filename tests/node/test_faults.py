@@ -315,3 +315,14 @@ async def test_a_stopped_op_is_neither_healthy_nor_reachable(proc: AgentProcess)
         assert op.status is OpStatus.STOPPED and op.health.value == "none" and not op.ready
         assert [e.url for e in op.endpoints] == [None]
         assert down.status is JobStatus.STOPPED, "stopped by a person: not a success"
+
+
+def test_an_agent_removes_only_its_own_pid_file(proc: AgentProcess) -> None:
+    """An old agent that exits late must not delete the pid file of the agent after it."""
+    pid_file = proc.data_dir / f"agent-{proc.port}.pid"
+    assert proc.process is not None and pid_file.read_text() == str(proc.process.pid)
+    pid_file.write_text("999999")  # as a newer agent would have written it
+    proc.stop()
+    assert pid_file.read_text() == "999999"
+    pid_file.unlink()
+    proc.start()  # the fixture removes the jobs through it
