@@ -150,41 +150,36 @@ def _serve_locked(paths: Paths, host: str, port: int, gpu_ids: list[int] | None)
     from nosana_tui.backends.docker import DockerBackend
 
     token = ensure_token(paths.token_file)
-    try:
-        sock = bind(host, port)
-    except OSError as err:
-        print(f"nosana-tui node: {err}", file=sys.stderr)
-        return 1
-    try:
-        backend = DockerBackend(agent_id=f"{host}:{port}", gpu_ids=gpu_ids)
-    except BackendError as err:
-        sock.close()
-        print(f"nosana-tui node: {err}", file=sys.stderr)
-        return 1
-    agent = Agent(
-        paths.data_dir,
-        backend,
-        timing=timing_from_env(),
-        node_id=f"local-{port}",
-        gpu_monitor=GpuMonitor(ids=gpu_ids),
-    )
-    app = create_app(agent, token)
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
-    )
-    server = _Server(config, agent)
     pid_file = paths.agent_pid_file(port)
     pid = str(os.getpid())
+    pid_file.write_text(pid)  # before the port answers: whoever reaches it may look for this
     # uvicorn shuts down gracefully on SIGTERM, then raises SIGTERM again under the handler it
     # found: with the default one the process would die there, before the pid file is removed.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    pid_file.write_text(pid)
-    print(f"nosana-tui node agent on http://{host}:{port} (data in {paths.data_dir})", flush=True)
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        try:
+            sock = bind(host, port)
+            backend = DockerBackend(agent_id=f"{host}:{port}", gpu_ids=gpu_ids)
+        except (OSError, BackendError) as err:
+            print(f"nosana-tui node: {err}", file=sys.stderr)
+            return 1
+        agent = Agent(
+            paths.data_dir,
+            backend,
+            timing=timing_from_env(),
+            node_id=f"local-{port}",
+            gpu_monitor=GpuMonitor(ids=gpu_ids),
+        )
+        config = uvicorn.Config(
+            create_app(agent, token),
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
+        )
+        print(
+            f"nosana-tui node agent on http://{host}:{port} (data in {paths.data_dir})", flush=True
+        )
+        asyncio.run(_Server(config, agent).serve(sockets=[sock]))
     finally:
         _remove_if_mine(pid_file, pid)
         signal.signal(signal.SIGTERM, previous)
