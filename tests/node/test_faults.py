@@ -326,3 +326,17 @@ def test_an_agent_removes_only_its_own_pid_file(proc: AgentProcess) -> None:
     assert pid_file.read_text() == "999999"
     pid_file.unlink()
     proc.start()  # the fixture removes the jobs through it
+
+
+async def test_the_agents_files_are_its_owners_alone(proc: AgentProcess) -> None:
+    """The database, its WAL and the agent's log held env values such as DB_PASSWORD in clear,
+    readable by every user of the machine."""
+    async with proc.client() as client:
+        secret = run_op("s", "echo hi", args={"env": {"DB_PASSWORD": "hunter2"}})
+        view = await client.submit(job(secret))
+        await wait_for(client, view.id, job_done)
+    assert proc.data_dir.stat().st_mode & 0o777 == 0o700
+    files = [p for p in proc.data_dir.iterdir() if p.name != "agent-test.log"]
+    assert {p.name for p in files} >= {"agent.sqlite3", "agent.sqlite3-wal", "agent.lock"}
+    for path in files:
+        assert path.stat().st_mode & 0o077 == 0, f"{path.name} is {path.stat().st_mode:o}"
