@@ -134,6 +134,7 @@ def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) 
     first, then the port, and only then are jobs resumed (in the app's start-up)."""
     os.umask(0o077)  # the database, its WAL and every log this process writes: owner only
     paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _tighten(paths.data_dir)
     lock = FolderLock(paths.data_dir / "agent.lock")
     try:
         lock.acquire(f"pid {os.getpid()}, http://{host}:{port}")
@@ -197,6 +198,20 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.agent.begin_shutdown()
         await super().shutdown(sockets)
+
+
+def _tighten(data_dir: Path) -> None:
+    """A data folder made before this version (or by hand) may be readable by others, with a
+    database that holds env values in clear: make it and what is in it the owner's alone, and
+    say so. New files are never loose in the first place (the umask)."""
+    loose = [p for p in [data_dir, *data_dir.iterdir()] if p.stat().st_mode & 0o077]
+    for path in loose:
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    if loose:
+        print(
+            f"nosana-tui node: made {len(loose)} path(s) in {data_dir} readable by you alone",
+            file=sys.stderr,
+        )
 
 
 def _remove_if_mine(pid_file: Path, pid: str) -> None:
