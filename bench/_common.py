@@ -164,7 +164,22 @@ async def start_agent(
         }
     )
     env.update(extra_env or {})
-    log = open(tmp / "agent.log", "wb")  # noqa: SIM115 - handed to the child
+    process, startup = await _launch(port, env, entry, tmp / "agent.log")
+    token = (tmp / "config" / "token").read_text().strip()
+    return Agent(f"http://127.0.0.1:{port}", port, tmp, env, process, startup, token)
+
+
+async def restart_agent(agent: Agent, log: Path) -> float:
+    """Start AGENT again (after it ended or was killed) on the same port, config and data
+    folder, its output to LOG; waits until it answers and returns Popen -> first ``GET /``."""
+    agent.process, startup = await _launch(agent.port, agent.env, None, log)
+    return startup
+
+
+async def _launch(
+    port: int, env: dict[str, str], entry: list[str] | None, log_path: Path
+) -> tuple[subprocess.Popen[bytes], float]:
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     t0 = time.perf_counter()
     process = subprocess.Popen(
         [*(entry or [PY, "-m", "nosana_tui"]), "node", "serve", "--port", str(port)],
@@ -174,20 +189,18 @@ async def start_agent(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
-    probe = NodeClient(url, None)
+    log.close()
+    probe = NodeClient(f"http://127.0.0.1:{port}", None)
     try:
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"agent exited: {(tmp / 'agent.log').read_text()}")
+                raise RuntimeError(f"agent exited: {log_path.read_text()}")
             if await probe.alive():
                 break
             await asyncio.sleep(0.02)
     finally:
         await probe.close()
-    startup = time.perf_counter() - t0
-    token = (tmp / "config" / "token").read_text().strip()
-    return Agent(url, port, tmp, env, process, startup, token)
+    return process, time.perf_counter() - t0
 
 
 def docker_cleanup_job(job_id: str) -> None:

@@ -298,10 +298,10 @@ def job_decided(view: JobView) -> bool:
 
 def job_ready(view: JobView) -> bool:
     """Every op is ready or finished (or the job has failed, which ends the wait too)."""
-    from nosana_tui.spec.status import JobStatus, OpStatus
+    from nosana_tui.spec.status import OpStatus
 
-    if view.status is JobStatus.FAILED or view.status is JobStatus.STOPPED:
-        return True
+    if view.status.terminal:
+        return True  # over: nothing more will become ready (a served op may have stopped)
     return all(o.ready or o.status is OpStatus.FINISHED for o in view.ops)
 
 

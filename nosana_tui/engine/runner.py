@@ -33,7 +33,6 @@ from typing import Any, Protocol
 import httpx
 
 from nosana_tui.engine.backend import (
-    KEPT_LOG_LINES,
     LABEL_OP,
     Backend,
     BackendError,
@@ -63,8 +62,14 @@ from nosana_tui.spec.status import (
 )
 
 LOG_DRAIN_TIMEOUT = 30.0
+CATCH_UP_LINES = 1_000_000
+"""At most this many of an op's lines are read after it ended (those it printed faster than
+they were followed, newest first, within what the job's log retention holds): the engine serves
+them at 50,000-100,000 lines/s on a 2-core machine (bench/README.md section 2), so the op's end
+and its results wait for them well within ``LOG_DRAIN_TIMEOUT``."""
 STOPPED_BY_USER = "stopped by user"
 RESTARTING = "restarting"
+JOB_STOPPED = "the job was stopped"
 NEVER_STARTED = "never started"
 _NAME_SAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
 _HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
@@ -91,6 +96,11 @@ class Recorder(Protocol):
         """When the newest stored line of the op was written, if any."""
         ...
 
+    def lines_kept(self, job_id: str, op_id: str) -> int:
+        """How many lines of the op its job's log retention holds: what an op that printed
+        faster than it was followed has read of its output when it ends."""
+        ...
+
 
 @dataclass
 class Timing:
@@ -104,6 +114,13 @@ class Timing:
     # a container that died with a non-zero code gets this long to be started again (as
     # `docker restart` does: the die event comes first) before the op counts as failed
     restart_settle: float = 0.5
+
+
+def _cut_short(op: OpView) -> bool:
+    """The op was stopped by a person or with its job, or never ran: its job is no success."""
+    return op.status is OpStatus.STOPPED and (
+        op.message in (STOPPED_BY_USER, JOB_STOPPED) or op.message.startswith(NEVER_STARTED)
+    )
 
 
 def container_name(job_id: str, op_id: str) -> str:
@@ -127,6 +144,8 @@ class OpRunner:
         self._stop_reason: str | None = None
         self._generation = 0
         self._controls = 0  # counts stop/restart requests: a later one overrules an earlier
+        self._restarts = 0  # restarts in flight (between a restart's stop and its launch)
+        self._launching = asyncio.Lock()  # one launch at a time: each owns the container name
         if view.ready:
             self._mark_ready()
         if view.status.terminal:
@@ -193,6 +212,10 @@ class OpRunner:
     async def launch(self, *, restart: bool = False) -> None:
         """Start the op now (its dependencies are the caller's business). A stop while it
         starts wins: the launch sees its generation gone and leaves the op stopped."""
+        async with self._launching:
+            await self._launch(restart)
+
+    async def _launch(self, restart: bool) -> None:
         self._generation += 1
         generation = self._generation
         self._stop_reason = None
@@ -360,14 +383,16 @@ class OpRunner:
             )
             for port in self.ports()
         ]
+        for old in [c for c, op in self.job.containers.items() if op is self]:
+            del self.job.containers[old]  # the old container's late events are not this one's
         self.job.containers[state.id] = self
         generation = self._generation
         self._exit = asyncio.get_running_loop().create_future()
         self._logs = self.job.backend.follow_logs(
             state.id, since, self.job.log_sink(self.id, after=since)
         )
-        if state.running:
-            self.send(OpEvent.RUNNING)
+        if state.running and self.send(OpEvent.RUNNING) and self.view.status is OpStatus.RUNNING:
+            # (adopted mid-stop, it stays stopping: not ready, no checks, no timeout)
             self._spawn(self._health())
             timeout = self.op.execution.timeout if self.op.execution else None
             if timeout:
@@ -427,6 +452,8 @@ class OpRunner:
         if self.view.status is OpStatus.RESTARTING:
             self.on_event("start")
             return
+        if self.view.status is OpStatus.STOPPING:  # the stop did not reach the engine
+            self.job.spawn(self.stop(self._stop_reason or STOPPED_BY_USER, control=False))
         if self._logs is not None:
             self._logs.cancel()
         last = self.job.last_log_ts(self.id)
@@ -473,12 +500,13 @@ class OpRunner:
         if self._logs is not None:
             follower = self._logs
             self._logs = None
-            drained = await asyncio.to_thread(follower.finish, LOG_DRAIN_TIMEOUT, KEPT_LOG_LINES)
+            keep = min(CATCH_UP_LINES, self.job.recorder.lines_kept(self.job.id, self.id))
+            drained = await asyncio.to_thread(follower.finish, LOG_DRAIN_TIMEOUT, keep)
             if drained.gap:
                 self.system(
-                    "printed faster than its output could be followed: only the newest "
-                    f"{KEPT_LOG_LINES:,} lines were read after it ended; lines before them may be "
-                    "missing here (the engine's own log has them all)"
+                    "printed faster than its output could be followed: the newest "
+                    f"{keep:,} lines were read after it ended; lines before them are missing "
+                    "here (the engine's own log has them)"
                 )
             if not drained.complete:
                 self.system(
@@ -490,13 +518,15 @@ class OpRunner:
 
     async def _inspect_quietly(self, container_id: str) -> ContainerState | None:
         """The container now; None when it is gone. While the engine is away the answer waits
-        (bounded) for it: a missing engine does not mean a missing container."""
-        for delay in (0.2, 0.5, 1.0, 2.0, 4.0):
+        for it (trying again every few seconds): a missing engine does not mean a missing
+        container, and the op's end must not be lost with the question."""
+        delay = 0.2
+        while True:
             try:
                 return await self.job.backend.inspect(container_id)
             except BackendError:
                 await asyncio.sleep(delay)
-        return await self.job.backend.inspect(container_id)
+                delay = min(delay * 2, 5.0)
 
     def _finish(self, code: int | None, state: ContainerState | None) -> None:
         self._cancel_tasks()
@@ -631,11 +661,18 @@ class OpRunner:
         if self.view.container_id and self.view.status in (
             OpStatus.RUNNING,
             OpStatus.RESTARTING,
+            OpStatus.STOPPING,  # asked again (the engine was away the first time): try again
         ):
-            self.send(OpEvent.STOP)
+            generation = self._generation
+            if self.view.status is not OpStatus.STOPPING:
+                self.send(OpEvent.STOP)
             grace = self.job.timing.stop_timeout if timeout is None else timeout
+            # an engine that does not answer leaves the op stopping: the caller hears why,
+            # and the stop is tried again when the engine is back (reconcile)
             await self.job.backend.stop(self.view.container_id, grace)
             state = await self.job.backend.inspect(self.view.container_id)
+            if generation != self._generation:
+                return  # started again meanwhile (a restart): that launch owns the op now
             if self._exit is not None and not self._exit.done():
                 self._exit.set_result(None)
             if not self.ended.is_set():
@@ -647,23 +684,34 @@ class OpRunner:
                 self.send(OpEvent.EXITED_STOPPED, reason)
             self.job.op_ended(self)
 
+    @property
+    def restarting(self) -> bool:
+        return self._restarts > 0
+
     def resume_stop(self, state: ContainerState) -> None:
         """The agent was killed while this op stopped: finish the stop it had begun."""
         self._stop_reason = self.view.message or STOPPED_BY_USER
+        self.view.ready = False
+        self.ready.clear()  # (set from the saved view): its dependents must not start
         if state.running:
             self.job.spawn(self.job.backend.stop(state.id, self.job.timing.stop_timeout))
 
     async def restart(self, ticket: int | None = None) -> None:
         """Stop the op (if it runs) and start it again, unless a stop was requested after this
-        restart was: then the op stays stopped."""
+        restart was: then the op stays stopped. While it restarts, its stop does not count as
+        its end (the job does not end, the ops it serves are not stopped)."""
         ticket = self.ticket() if ticket is None else ticket
         if ticket != self._controls:
             return
-        if not self.view.status.terminal:
-            await self.stop(RESTARTING, control=False)
-            if ticket != self._controls:
-                return
-        await self.launch(restart=True)
+        self._restarts += 1
+        try:
+            if not self.view.status.terminal:
+                await self.stop(RESTARTING, control=False)
+                if ticket != self._controls:
+                    return
+            await self.launch(restart=True)
+        finally:
+            self._restarts -= 1
 
     def detach(self) -> None:
         """Stop watching (the agent is shutting down); the container keeps running."""
@@ -728,7 +776,10 @@ class JobRunner:
         self.changed()
 
     def system(self, text: str) -> None:
+        """A line of the job's system log, written at once (with whatever op lines wait): it
+        tells what the agent did, and a kill -9 a moment later must not take it away."""
         self.recorder.append_logs(self.id, SYSTEM, [LogLine("system", time.time(), text)])
+        self.recorder.flush()
 
     def recorder_flush(self) -> None:
         self.recorder.flush()
@@ -833,6 +884,8 @@ class JobRunner:
         self.save()
 
     def op_ended(self, op: OpRunner) -> None:
+        if op.restarting:
+            return  # stopped to be started again: not an end
         # An op that serves others stops once every op it serves has ended.
         for runner in self.ops.values():
             served = self._served_by(runner.id)
@@ -845,11 +898,13 @@ class JobRunner:
             return
         if self._planning and not self._stopping:
             return  # later stages are still to run
+        if any(r.restarting for r in self.ops.values()):
+            return  # one is being started again
         statuses = {r.view.status for r in self.ops.values()}
         if OpStatus.FAILED in statuses or self.view.status is JobStatus.FAILED:
             status = JobStatus.FAILED
-        elif self._stopping or any(r.view.message == STOPPED_BY_USER for r in self.ops.values()):
-            status = JobStatus.STOPPED  # a person stopped it, or some of it: not a success
+        elif self._stopping or any(_cut_short(r.view) for r in self.ops.values()):
+            status = JobStatus.STOPPED  # stopped by a person, or some of it never ran
         else:
             status = JobStatus.SUCCESS
         if self.view.ended_at is None or self.view.status is not status:
@@ -930,6 +985,12 @@ class JobRunner:
                 return
         await runner.launch()
 
+    async def release_network(self) -> None:
+        """Give the network back if the job is done (an agent killed between a job's end and
+        its network's removal left it behind)."""
+        if self.done() and not self.network:
+            await self._release_network()
+
     async def resume(self) -> None:
         """Re-adopt this job's containers after the agent restarted, then carry on.
 
@@ -969,7 +1030,9 @@ class JobRunner:
                 self.op_failed(runner)
                 continue
             runner.system("agent restarted; re-adopting the container")
-            since = self._last_log_ts(runner.id)
+            # from the newest line stored; from the start when none was (the op printed
+            # before the agent had stored anything of it: those lines must not be lost)
+            since = self.last_log_ts(runner.id)
             if status is OpStatus.STOPPING:  # killed mid-stop: the stop goes on
                 runner.resume_stop(state)
             runner.attach(state, since=since)
@@ -982,7 +1045,11 @@ class JobRunner:
         """The engine was away and is back: bring every op in line with what it says now (a
         container that died meanwhile has ended; one that runs is followed again)."""
         for runner in list(self.ops.values()):
-            if runner.view.status not in (OpStatus.RUNNING, OpStatus.RESTARTING):
+            if runner.view.status not in (
+                OpStatus.RUNNING,
+                OpStatus.RESTARTING,
+                OpStatus.STOPPING,
+            ):
                 continue
             container_id = runner.view.container_id
             if not container_id:
@@ -994,9 +1061,6 @@ class JobRunner:
                 continue
             runner.reconcile(state)
 
-    def _last_log_ts(self, op_id: str) -> float:
-        return self.last_log_ts(op_id) or time.time()
-
     def last_log_ts(self, op_id: str) -> float | None:
         """When the newest stored line of the op was written, if any."""
         return self.recorder.last_log_ts(self.id, op_id)
@@ -1006,7 +1070,7 @@ class JobRunner:
     async def stop(self, timeout: float | None = None) -> None:
         self._stopping = True
         self.system("stopping the job")
-        await asyncio.gather(*(r.stop("the job was stopped", timeout) for r in self.ops.values()))
+        await asyncio.gather(*(r.stop(JOB_STOPPED, timeout) for r in self.ops.values()))
         if self._task and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -1024,6 +1088,7 @@ class JobRunner:
         if self.view.status.terminal:
             self.view.status = JobStatus.RUNNING
             self.view.ended_at = None
+            self.view.message = ""
             self._stopping = False
             self.save()
         await runner.restart(ticket)

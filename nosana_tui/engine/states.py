@@ -46,6 +46,7 @@ TRANSITIONS: dict[tuple[OpStatus, OpEvent], OpStatus] = {
     (S.STARTING, E.VOLUME_MADE): S.FINISHED,
     (S.STARTING, E.START_FAILED): S.FAILED,
     (S.STARTING, E.RUNNING): S.RUNNING,
+    (S.STARTING, E.ENGINE_RESTARTING): S.RESTARTING,  # died at once; its policy revives it
     **{(S.STARTING, e): s for e, s in _EXITS.items()},  # ended before it was seen running
     (S.STARTING, E.STOP): S.STOPPED,  # the launch in flight is abandoned
     (S.STARTING, E.CONTAINER_LOST): S.FAILED,

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ from nosana_tui.engine.admission import admit, gpu_need
 from nosana_tui.engine.backend import Backend, BackendError
 from nosana_tui.engine.runner import JobRunner, Timing
 from nosana_tui.node.gpus import GpuMonitor
-from nosana_tui.node.store import Store
+from nosana_tui.node.store import DEFAULT_LOG_RETENTION, Store
 from nosana_tui.spec import model as m
 from nosana_tui.spec.diagnostics import Diagnostic
 from nosana_tui.spec.status import GpuTelemetry, JobView, NodeInfo, OpStatus
 from nosana_tui.spec.validate import validate_data
+
+ENGINE_THREADS = 32
 
 
 class AgentError(Exception):
@@ -59,9 +62,10 @@ class Agent:
         timing: Timing | None = None,
         node_id: str = "local",
         gpu_monitor: GpuMonitor | None = None,
+        log_retention: int = DEFAULT_LOG_RETENTION,
     ) -> None:
         self.data_dir = data_dir
-        self.store = Store(data_dir / "agent.sqlite3")
+        self.store = Store(data_dir / "agent.sqlite3", retention=log_retention)
         self.backend = backend
         self.timing = timing or Timing()
         self.node_id = node_id
@@ -70,6 +74,7 @@ class Agent:
         self.http = httpx.AsyncClient(trust_env=False)
         self._changes: dict[str, asyncio.Condition] = {}
         self._cancel_events: Callable[[], None] | None = None
+        self._resuming: asyncio.Task[None] | None = None
         self.closing = asyncio.Event()  # set when the agent shuts down: every stream ends
         self.gpu_monitor = gpu_monitor or GpuMonitor()
         self.gpu_monitor.owner = self._owner_of
@@ -82,18 +87,34 @@ class Agent:
         def sink(container_id: str, action: str, attrs: dict[str, str]) -> None:
             loop.call_soon_threadsafe(self._on_event, container_id, action)
 
+        # Engine calls run in threads; the default pool (cores + 4) is too few for a restart
+        # that re-adopts a hundred ops while other requests wait (measured: bench/soak.py).
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=ENGINE_THREADS))
         self._cancel_events = self.backend.watch_events(sink)
         self.gpu_monitor.start()  # discovers in the background; readers wait for its first answer
-        for view, definition in self.store.jobs():
-            job = m.JobDefinition.model_validate(definition)
-            runner = self._runner(view, job)
-            if not view.status.terminal or any(
-                o.status.active or o.status is OpStatus.STOPPING for o in view.ops
-            ):
-                try:
+        saved = [
+            self._runner(view, m.JobDefinition.model_validate(definition))
+            for view, definition in self.store.jobs()
+        ]
+        # Jobs are resumed in the background: the agent answers at once (showing each job as
+        # it was last saved) instead of after every container has been looked at.
+        self._resuming = loop.create_task(self._resume_all(saved))
+
+    async def _resume_all(self, saved: list[JobRunner]) -> None:
+        """Re-adopt the jobs this agent found saved (not those submitted since it started)."""
+        for runner in saved:
+            if self.runners.get(runner.id) is not runner:
+                continue  # removed meanwhile
+            view = runner.view
+            try:
+                if not view.status.terminal or any(
+                    o.status.active or o.status is OpStatus.STOPPING for o in view.ops
+                ):
                     await runner.resume()
-                except BackendError as err:
-                    runner.system(f"could not resume: {err}")
+                else:
+                    await runner.release_network()
+            except BackendError as err:
+                runner.system(f"could not resume: {err}")
 
     def begin_shutdown(self) -> None:
         """Tell every stream to end (clients see their stream close at once, not cut)."""
@@ -104,6 +125,10 @@ class Agent:
     async def shutdown(self) -> None:
         """Stop watching; containers keep running and are re-adopted at the next start."""
         self.begin_shutdown()
+        if self._resuming is not None and not self._resuming.done():
+            self._resuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resuming
         if self._cancel_events:
             self._cancel_events()
         await self.gpu_monitor.stop()

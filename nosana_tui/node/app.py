@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nosana_tui import __version__
 from nosana_tui.engine.backend import BackendError
 from nosana_tui.node.agent import Agent, AgentError
-from nosana_tui.node.store import text_line
+from nosana_tui.node.store import render_lines
 from nosana_tui.spec.status import (
     MAX_NAME,
     ActionResult,
@@ -387,7 +387,9 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         text = format == "text"
         with_op = op is None if prefix is None else prefix
         sub = store.subscribe(view.id, op) if follow else None
-        history = store.log_lines(
+        # read a chunk at a time as the response is sent: a million lines are never all in
+        # memory at once
+        history = store.read_logs(
             view.id,
             op,
             after=after,
@@ -398,18 +400,12 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
             prefix=with_op,
         )
 
-        def render(entries: list[LogEntry]) -> bytes:
-            if text:
-                return "".join(
-                    text_line(e, timestamps=timestamps, prefix=with_op) for e in entries
-                ).encode()
-            return "".join(e.model_dump_json() + "\n" for e in entries).encode()
-
         async def lines() -> AsyncIterator[bytes]:
-            last = history[-1][0] if history else after
+            last = after
             try:
-                for start in range(0, len(history), 4000):
-                    yield "".join(line for _, line in history[start : start + 4000]).encode()
+                for seq, block in history:
+                    last = seq
+                    yield block.encode()
                 if sub is None:
                     return
                 reported = 0
@@ -437,7 +433,9 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
                     fresh = [e for e in batch if e.seq > last]
                     if fresh:
                         last = fresh[-1].seq
-                        yield render(fresh)
+                        yield render_lines(
+                            fresh, form=format, timestamps=timestamps, prefix=with_op
+                        ).encode()
                     if sub.dropped > reported:
                         dropped = sub.dropped - reported
                         reported = sub.dropped

@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import re
 import secrets
 import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -25,6 +29,7 @@ from nosana_tui.engine.runner import Timing
 from nosana_tui.node.agent import Agent
 from nosana_tui.node.app import create_app
 from nosana_tui.node.gpus import GpuMonitor
+from nosana_tui.node.store import DEFAULT_LOG_RETENTION, MIN_LOG_RETENTION
 
 
 def ensure_token(path: Path) -> str:
@@ -49,6 +54,49 @@ def timing_from_env() -> Timing:
     if value := os.environ.get("NOSANA_TUI_STOP_TIMEOUT"):
         timing.stop_timeout = float(value)
     return timing
+
+
+class SettingError(ValueError):
+    """A setting from the environment that cannot be used; the message says how to write it."""
+
+
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i?)(b?)|(b?))\s*", re.IGNORECASE)
+_SIZE_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``1GiB``, ``512MiB``, ``2g`` (binary, as Docker reads sizes), ``500MB``
+    (decimal) or a plain number of bytes. ValueError when it is none of those."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise ValueError(text)
+    number, unit, binary, byte, _ = match.groups()
+    if not unit:
+        base, power = 1, 0
+    else:
+        base = 1000 if byte and not binary else 1024
+        power = _SIZE_POWERS[unit.lower()]
+    return int(float(number) * base**power)
+
+
+def log_retention_from_env() -> int:
+    """``NOSANA_TUI_LOG_RETENTION``: how many bytes of log lines the agent keeps per job (1 GiB
+    when not set); past it, the oldest lines go."""
+    text = os.environ.get("NOSANA_TUI_LOG_RETENTION", "").strip()
+    if not text:
+        return DEFAULT_LOG_RETENTION
+    try:
+        size = parse_size(text)
+    except ValueError:
+        raise SettingError(
+            f"NOSANA_TUI_LOG_RETENTION={text!r} is not a size: write bytes, or a number with "
+            "a unit, e.g. 1GiB, 500MiB, 2G, 800MB"
+        ) from None
+    if size < MIN_LOG_RETENTION:
+        raise SettingError(
+            f"NOSANA_TUI_LOG_RETENTION={text!r} is less than the least the agent keeps, 1MiB"
+        )
+    return size
 
 
 class AgentAlreadyRuns(Exception):
@@ -132,6 +180,11 @@ def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) 
 
     Order matters: the data folder (0700, every file in it 0600 from creation) and its lock
     first, then the port, and only then are jobs resumed (in the app's start-up)."""
+    try:
+        retention = log_retention_from_env()
+    except SettingError as err:
+        print(f"nosana-tui node: {err}", file=sys.stderr)
+        return 2
     os.umask(0o077)  # the database, its WAL and every log this process writes: owner only
     paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     _tighten(paths.data_dir)
@@ -142,12 +195,18 @@ def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) 
         print(f"nosana-tui node: {err}", file=sys.stderr)
         return EXIT_ALREADY_RUNS
     try:
-        return _serve_locked(paths, host, port, gpu_ids)
+        code = _serve_locked(paths, host, port, gpu_ids, retention)
+    except SystemExit as stop:  # SIGTERM, raised again by uvicorn once it has shut down
+        code = stop.code if isinstance(stop.code, int) else 0
     finally:
         lock.release()
+    exit_now_if_threads_linger(code)
+    return code
 
 
-def _serve_locked(paths: Paths, host: str, port: int, gpu_ids: list[int] | None) -> int:
+def _serve_locked(
+    paths: Paths, host: str, port: int, gpu_ids: list[int] | None, retention: int
+) -> int:
     from nosana_tui.backends.docker import DockerBackend
 
     token = ensure_token(paths.token_file)
@@ -168,6 +227,7 @@ def _serve_locked(paths: Paths, host: str, port: int, gpu_ids: list[int] | None)
             paths.data_dir,
             backend,
             timing=timing_from_env(),
+            log_retention=retention,
             node_id=f"local-{port}",
             gpu_monitor=GpuMonitor(ids=gpu_ids),
         )
@@ -180,11 +240,39 @@ def _serve_locked(paths: Paths, host: str, port: int, gpu_ids: list[int] | None)
         print(
             f"nosana-tui node agent on http://{host}:{port} (data in {paths.data_dir})", flush=True
         )
-        asyncio.run(_Server(config, agent).serve(sockets=[sock]))
+        _run_bounded(_Server(config, agent).serve(sockets=[sock]))
     finally:
         _remove_if_mine(pid_file, pid)
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _run_bounded(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run``, without its last step: waiting for every engine call still running in
+    a thread (a pull can take minutes). The shutdown is bounded; what those calls would have
+    answered is not needed (the containers run on, and the next agent looks at them)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main)
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()  # the executor is shut down without waiting
+
+
+def exit_now_if_threads_linger(code: int) -> None:
+    """Python waits for the executor's threads at exit (a pull in progress): end the process
+    now instead, once everything of ours is written."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 class _Server(uvicorn.Server):
@@ -202,9 +290,10 @@ class _Server(uvicorn.Server):
 
 def _tighten(data_dir: Path) -> None:
     """A data folder made before this version (or by hand) may be readable by others, with a
-    database that holds env values in clear: make it and what is in it the owner's alone, and
-    say so. New files are never loose in the first place (the umask)."""
-    loose = [p for p in [data_dir, *data_dir.iterdir()] if p.stat().st_mode & 0o077]
+    database that holds env values in clear: make it and the agent's files in it (``agent*``)
+    the owner's alone, and say so. New files are never loose in the first place (the umask)."""
+    own = [data_dir, *(p for p in data_dir.iterdir() if p.name.startswith("agent"))]
+    loose = [p for p in own if p.stat().st_mode & 0o077]
     for path in loose:
         path.chmod(0o700 if path.is_dir() else 0o600)
     if loose:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from nosana_tui.client.node import job_done
-from nosana_tui.engine.backend import EVENT_RECONNECT, ContainerSpec, LogLine
+from nosana_tui.engine.backend import EVENT_RECONNECT, BackendError, ContainerSpec, LogLine
 from nosana_tui.engine.runner import JobRunner, Timing, container_name
 from nosana_tui.spec.model import JobDefinition
 from nosana_tui.spec.status import JobStatus, JobView, OpStatus, OpView
@@ -67,6 +67,9 @@ class MemoryRecorder:
 
     def last_log_ts(self, job_id: str, op_id: str) -> float | None:
         return max((ln.ts for ln in self.lines[(job_id, op_id)]), default=None)
+
+    def lines_kept(self, job_id: str, op_id: str) -> int:
+        return 25_000
 
     # --- for the tests ------------------------------------------------------------------------
 
@@ -443,3 +446,151 @@ async def test_a_finished_job_releases_its_network(node: Node, cmd: str) -> None
     runner = await node.start(job(op("a", cmd)))
     assert runner.view.status.terminal, node.describe()
     assert node.backend.network_of(JOB) is None
+
+
+@scenario
+async def test_resume_keeps_what_an_op_printed_while_no_line_was_stored(node: Node) -> None:
+    """(bench/soak.py) An op that printed only while the agent was down: re-adopted, all its
+    lines are read from the start (they were read from "now", and lost)."""
+    network = await node.backend.ensure_network(JOB)
+    made = await node.backend.run(
+        ContainerSpec(
+            JOB, "a", container_name(JOB, "a"), "busybox:latest", network, ["sleep", "30"]
+        )
+    )
+    node.backend.emit(made.id, ["one", "two"])
+    parsed = JobDefinition.model_validate(job(op("a", "sleep 30", "g1")))
+    view = JobRunner.new_view(JOB, parsed, "test", "test")
+    view.current_group = "g1"
+    view.op("a").status = OpStatus.RUNNING
+    view.op("a").container_id = made.id
+    runner = node.runner(job(op("a", "sleep 30", "g1")), view)
+    await runner.resume()
+    await node.settle()
+    node.backend.emit(made.id, ["three"])
+    await node.settle()
+    assert [text for _, text in node.recorder.op_log_text(JOB, "a")] == ["one", "two", "three"]
+
+
+@scenario
+async def test_a_done_jobs_network_left_by_a_kill_is_released_on_resume(node: Node) -> None:
+    """(bench/soak.py) Killed between a job's end and its network's removal, the agent gives
+    the network back when it starts again."""
+    await node.backend.ensure_network(JOB)
+    parsed = JobDefinition.model_validate(job(op("a", "true")))
+    view = JobRunner.new_view(JOB, parsed, "test", "test")
+    view.status = JobStatus.SUCCESS
+    view.op("a").status = OpStatus.FINISHED
+    runner = node.runner(job(op("a", "true")), view)
+    await runner.release_network()
+    assert node.backend.network_of(JOB) is None
+
+
+# --- found by review (helper-7): each failed on the first version of these fixes --------------
+
+
+@scenario
+async def test_restarting_the_last_running_op_does_not_end_the_job(node: Node) -> None:
+    """Its stop for the restart is not its end: the job stays running throughout."""
+    runner = await node.start(job(op("srv", "sleep 30")))
+    saves = len(node.recorder.job_saves)
+    await runner.restart_op("srv")
+    await node.settle()
+    assert [v.status for v in node.recorder.job_saves[saves:]] in ([], [JobStatus.RUNNING])
+    assert runner.view.status is JobStatus.RUNNING, node.describe()
+    assert runner.view.op("srv").status is OpStatus.RUNNING
+
+
+@scenario
+async def test_a_restart_during_a_stop_in_flight_runs_the_op(node: Node) -> None:
+    """stop, then restart before the engine has stopped the container: the restart wins, and
+    the stop's end does not fail the new launch."""
+    runner = await node.start(job(op("srv", "sleep 30")))
+    node.backend.slow("stop", 0.1)
+    stopping = asyncio.create_task(runner.stop_op("srv"))
+    await asyncio.sleep(0.02)
+    await runner.restart_op("srv")
+    await stopping
+    await node.settle()
+    assert runner.view.status is JobStatus.RUNNING, node.describe()
+    assert runner.view.op("srv").status is OpStatus.RUNNING
+    made = node.backend.container_of(JOB, "srv")
+    assert (
+        made is not None
+        and made.status == "running"
+        and made.id == runner.view.op("srv").container_id
+    )
+
+
+@scenario
+async def test_restart_pressed_twice_runs_one_container(node: Node) -> None:
+    runner = await node.start(job(op("srv", "sleep 30")))
+    node.backend.slow("run", 0.05)
+    first = asyncio.create_task(runner.restart_op("srv"))
+    while node.backend.in_flight["run"] == 0:
+        await asyncio.sleep(0.001)
+    await asyncio.gather(first, runner.restart_op("srv"))
+    await node.settle()
+    assert runner.view.status is JobStatus.RUNNING, node.describe()
+    assert runner.view.op("srv").status is OpStatus.RUNNING
+    running = [s for s in await node.backend.containers(JOB) if s.running]
+    assert [s.id for s in running] == [runner.view.op("srv").container_id]
+
+
+@scenario
+async def test_a_restart_after_a_failure_is_not_a_success_when_stages_never_ran(
+    node: Node,
+) -> None:
+    runner = await node.start(job(op("a", "sleep 30", "g1"), op("b", "true", "g2")))
+    node.backend.exit(node.container("a"), 3)
+    await node.settle()
+    await runner.restart_op("a")
+    await node.settle()
+    node.backend.exit(node.container("a"), 0)
+    await node.settle()
+    assert runner.view.status is JobStatus.STOPPED, node.describe()
+    assert runner.view.op("b").message.startswith("never started")
+
+
+@scenario
+async def test_a_stop_the_engine_missed_is_done_when_it_is_back(node: Node) -> None:
+    runner = await node.start(job(op("a", "sleep 30")))
+    node.backend.engine_down()
+    with pytest.raises(BackendError):
+        await runner.stop_op("a")
+    assert runner.view.op("a").status is OpStatus.STOPPING
+    node.backend.engine_up()
+    await node.settle()
+    await runner.reconcile()
+    await node.settle()
+    assert runner.view.op("a").status is OpStatus.STOPPED, node.describe()
+    made = node.backend.container_of(JOB, "a")
+    assert made is not None and made.status == "exited"
+
+
+@scenario
+async def test_an_op_adopted_mid_stop_is_not_ready_and_its_dependents_wait(node: Node) -> None:
+    definition = job(op("a", "sleep 30", "g1"), op("b", "true", "g1", depends_on=["a"]))
+    network = await node.backend.ensure_network(JOB)
+    made = await node.backend.run(
+        ContainerSpec(
+            JOB, "a", container_name(JOB, "a"), "busybox:latest", network, ["sleep", "30"]
+        )
+    )
+    parsed = JobDefinition.model_validate(definition)
+    view = JobRunner.new_view(JOB, parsed, "test", "test")
+    view.current_group = "g1"
+    view.op("a").status = OpStatus.STOPPING
+    view.op("a").message = "stopped by user"
+    view.op("a").ready = True
+    view.op("a").container_id = made.id
+    view.op("b").status = OpStatus.WAITING
+    node.backend.slow("stop", 0.2)
+    runner = node.runner(definition, view)
+    await runner.resume()
+    await asyncio.sleep(0.05)
+    assert not runner.view.op("a").ready
+    await node.settle()
+    assert runner.view.op("a").status is OpStatus.STOPPED, node.describe()
+    assert runner.view.op("b").status is OpStatus.STOPPED
+    assert node.backend.container_of(JOB, "b") is None, "b never started"

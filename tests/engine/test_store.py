@@ -1,4 +1,5 @@
-"""The agent's SQLite store (no Docker): jobs and ops, buffered logs, trimming, subscribers."""
+"""The agent's store (no Docker): jobs and ops in SQLite, buffered logs in chunk files, retention by
+size, subscribers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from nosana_tui.engine.backend import LogLine
 from nosana_tui.node import store as store_mod
-from nosana_tui.node.store import MAX_LINES_PER_OP, Store, text_line
+from nosana_tui.node.store import CHUNK_BYTES, Store, StoredLine, text_line
 from nosana_tui.spec.status import (
     Endpoint,
     Health,
@@ -56,10 +57,11 @@ def lines(texts: list[str], stream: str = "stdout", ts: float | None = None) -> 
 
 
 def rows_in_db(store: Store) -> int:
-    """Lines actually written, read past the store (which would flush first)."""
+    """Lines actually written (indexed), read past the store (which would flush first)."""
     db = sqlite3.connect(store.path)
     try:
-        return int(db.execute("SELECT COUNT(*) FROM logs").fetchone()[0])
+        sql = "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM log_chunks"
+        return int(db.execute(sql).fetchone()[0])
     finally:
         db.close()
 
@@ -128,22 +130,28 @@ def test_delete_job_removes_its_ops_logs_and_pending_lines(store: Store) -> None
     assert [e.text for e in store.logs("b")] == ["b1"]
 
 
-def test_a_removed_jobs_pages_are_given_back(store: Store) -> None:
-    """The database was never vacuumed: removing jobs left the file as large as ever."""
+def test_a_removed_jobs_log_files_and_pages_are_given_back(store: Store) -> None:
+    """The database was never vacuumed: removing jobs left the file as large as ever. Lines now
+    live in the job's own folder, which goes with the job."""
     store.add_job(view("big"), {})
-    store.append_logs("big", "first", lines(["x" * 400] * 20_000))
-    store.flush()
+    store.add_job(view("small"), {})
+    for _ in range(20):
+        store.append_logs("big", "first", lines(["x" * 400] * 1_000))
+        store.append_logs("small", "first", lines(["y"]))
+        store.flush()  # a flush per batch: many index rows
 
     def pages() -> tuple[int, int]:
         total = store.db.execute("PRAGMA page_count").fetchone()[0]
         free = store.db.execute("PRAGMA freelist_count").fetchone()[0]
         return int(total), int(free)
 
-    before, _ = pages()
+    folder = store.logs_dir / "big"
+    assert sum(f.stat().st_size for f in folder.iterdir()) > 20_000 * 400
     store.delete_job("big")
-    after, free = pages()
-    assert after < before / 4, (before, after)
-    assert free == 0
+    assert not folder.exists()
+    assert store.logs("big") == []
+    assert [e.text for e in store.logs("small")] == ["y"] * 20
+    assert pages()[1] == 0
 
 
 def test_an_old_database_is_made_to_vacuum_itself(tmp_path: Path) -> None:
@@ -221,29 +229,141 @@ def test_unicode_and_odd_text_round_trip(store: Store) -> None:
     assert [e.text for e in store.logs("job1")] == texts
 
 
-def test_trimming_keeps_the_last_lines_of_each_op(store: Store) -> None:
-    total = MAX_LINES_PER_OP + 5_000
-    store.append_logs("job1", "chatty", lines([f"line {i}" for i in range(total)]))
-    store.append_logs("job1", "quiet", lines(["only line"]))
-    store.flush()
-    kept = store.logs("job1", "chatty")
-    assert len(kept) == MAX_LINES_PER_OP == 25_000
-    assert kept[0].text == f"line {total - MAX_LINES_PER_OP}"
-    assert kept[-1].text == f"line {total - 1}"
-    # the other op loses nothing
-    assert [e.text for e in store.logs("job1", "quiet")] == ["only line"]
+def stored_bytes(store: Store, job_id: str) -> int:
+    return int(
+        store.db.execute(
+            "SELECT COALESCE(SUM(size), 0) FROM log_chunks WHERE job_id = ?", (job_id,)
+        ).fetchone()[0]
+    )
 
 
-def test_trimming_in_many_batches(store: Store) -> None:
-    n = 0
-    for _ in range(10):
-        store.append_logs("job1", "op", lines([f"line {n + i}" for i in range(3_000)]))
-        n += 3_000
+def test_every_line_is_kept_within_the_budget(store: Store) -> None:
+    """The store kept the last 25,000 lines of an op; now it keeps what fits in 1 GiB a job."""
+    total = 300_000
+    for start in range(0, total, 7_000):
+        batch = [f"line {i}" for i in range(start, min(total, start + 7_000))]
+        store.append_logs("job1", "chatty", lines(batch, ts=float(start)))
         store.flush()
-    kept = store.logs("job1", "op")
-    assert len(kept) <= MAX_LINES_PER_OP
-    assert kept[-1].text == f"line {n - 1}"
-    assert [e.text for e in kept] == [f"line {i}" for i in range(n - len(kept), n)]
+    kept = store.logs("job1", "chatty")
+    assert len(kept) == total
+    assert [e.text for e in kept[:2]] == ["line 0", "line 1"]
+    assert kept[-1].text == f"line {total - 1}"
+    seqs = [e.seq for e in kept]
+    assert seqs == list(range(seqs[0], seqs[0] + total))
+    # tail, after and since across chunk boundaries
+    assert [e.text for e in store.logs("job1", tail=3)] == [
+        f"line {i}" for i in range(299_997, total)
+    ]
+    assert len(store.logs("job1", tail=100_000)) == 100_000
+    assert store.logs("job1", tail=100_000)[0].text == "line 200000"
+    assert store.logs("job1", after=seqs[123_456])[0].text == "line 123457"
+    assert store.logs("job1", since=14_000.0)[0].text == "line 14000"
+    assert len(store.logs("job1", since=14_000.0, tail=5)) == 5
+    assert store.logs("job1", after=seqs[-1]) == []
+
+
+def budget_store(tmp_path: Path, retention: int = 1 << 20) -> Store:
+    return Store(tmp_path / "budget" / "agent.sqlite3", retention=retention)
+
+
+def test_past_the_budget_the_jobs_oldest_lines_go(tmp_path: Path) -> None:
+    store = budget_store(tmp_path)
+    try:
+        store.append_logs("job1", "quiet", lines(["the first line"], ts=1.0))
+        store.append_logs("job2", "other", lines(["another job"], ts=1.0))
+        n = 0
+        for _ in range(40):  # ~2.6 MiB of 64-byte lines, in many flushes
+            store.append_logs(
+                "job1", "chatty", lines([f"{n + i:08d} " + "x" * 55 for i in range(1_000)], ts=2.0)
+            )
+            n += 1_000
+            store.flush()
+        size = stored_bytes(store, "job1")
+        assert store.retention - 2 * CHUNK_BYTES <= size <= store.retention
+        kept = store.logs("job1")
+        texts = [e.text for e in kept]
+        assert texts[-1].startswith(f"{n - 1:08d} ")  # the newest stays
+        first = int(texts[0].split()[0])
+        assert texts == [f"{i:08d} " + "x" * 55 for i in range(first, n)]  # none missing after
+        assert "the first line" not in texts  # the job's oldest, whichever op printed it
+        assert len(kept) < n
+        # another job keeps its own budget
+        assert [e.text for e in store.logs("job2")] == ["another job"]
+        # segment files of trimmed chunks are gone: the disk holds about the budget
+        on_disk = sum(f.stat().st_size for f in (store.logs_dir / "job1").iterdir())
+        assert on_disk <= store.retention + store.segment_bytes
+        # what the budget holds of lines this size (64 characters, stored in 75 bytes)
+        assert store.lines_kept("job1", "chatty") == store.retention // 75
+    finally:
+        store.close()
+
+
+def test_a_line_larger_than_the_budget_is_still_kept(tmp_path: Path) -> None:
+    store = budget_store(tmp_path)
+    try:
+        store.append_logs("job1", "op", lines(["small"]))
+        store.flush()
+        store.append_logs("job1", "op", lines(["y" * (1 << 21)]))
+        store.flush()
+        assert [len(e.text) for e in store.logs("job1")] == [1 << 21]
+    finally:
+        store.close()
+
+
+def test_lines_and_seq_numbers_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    first = Store(path)
+    first.append_logs("job1", "op", lines(["a", "b"]))
+    first.flush()
+    seqs = [e.seq for e in first.logs("job1")]
+    first.db.close()  # as a kill -9 would leave it (nothing pending)
+    # bytes written but never indexed (killed between the two) are never read
+    segment = next((tmp_path / "logs" / "job1").iterdir())
+    with segment.open("ab") as f:
+        f.write(b"half a chunk")
+    again = Store(path)
+    try:
+        again.append_logs("job1", "op", lines(["c"]))
+        entries = again.logs("job1")
+        assert [e.text for e in entries] == ["a", "b", "c"]
+        assert [e.seq for e in entries][:2] == seqs and entries[2].seq > seqs[-1]
+    finally:
+        again.close()
+
+
+def test_a_database_of_rows_is_moved_into_chunks(tmp_path: Path) -> None:
+    """An older agent kept one row per line: its lines and seq numbers are kept."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """CREATE TABLE logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL,
+        op_id TEXT NOT NULL, stream TEXT NOT NULL, ts REAL NOT NULL, text TEXT NOT NULL);"""
+    )
+    rows = [
+        ("j", "a", "stdout", 1.0, "a1"),
+        ("j", "a", "stderr", 2.0, "a2"),
+        ("j", "system", "system", 3.0, "sys"),
+        ("j", "a", "stdout", 4.0, "a3"),
+        ("k", "b", "stdout", 5.0, "b1"),
+    ]
+    db.executemany(
+        "INSERT INTO logs (job_id, op_id, stream, ts, text) VALUES (?, ?, ?, ?, ?)", rows
+    )
+    db.execute("DELETE FROM logs WHERE seq = 5")  # the newest seq was trimmed away
+    db.commit()
+    db.close()
+    store = Store(path)
+    try:
+        got = [(e.seq, e.op_id, e.stream, e.ts, e.text) for e in store.logs("j")]
+        assert got == [(i + 1, r[1], r[2], r[3], r[4]) for i, r in enumerate(rows[:4])]
+        assert (
+            store.db.execute("SELECT name FROM sqlite_master WHERE name = 'logs'").fetchone()
+            is None
+        )
+        store.append_logs("k", "b", lines(["new"]))
+        assert store.logs("k")[0].seq == 6  # seq numbers never go back
+    finally:
+        store.close()
 
 
 async def test_lines_are_written_on_the_next_tick_not_per_line(store: Store) -> None:
@@ -317,31 +437,51 @@ def test_close_flushes_pending_lines(tmp_path: Path) -> None:
         again.close()
 
 
-def test_log_lines_render_the_same_entries_as_logs(store: Store) -> None:
-    """What reads are served from (rendered by SQLite) says what ``logs`` says, per form."""
+def test_read_logs_renders_the_same_entries_as_logs(store: Store) -> None:
+    """What reads are served from (rendered a chunk at a time) says what ``logs`` says."""
     texts = ["héllo 日本", "", 'quote " and \\ and \x1b[31mred', "tab\there", "ctl \x07 \x00 end"]
     stamps = [1_763_900_238.153133, 1_763_900_238.9996, 1_763_900_239.0005, 0.0015, 1e9 + 0.5]
     for text, ts in zip(texts, stamps, strict=True):
         store.append_logs("job1", "op", [LogLine("stdout", ts, text)])
+        store.append_logs("job1", "op", [LogLine("stderr", ts, text + " (err)")])
     store.append_logs("job1", "system", lines(["sys"], stream="system", ts=1e9))
-    for kwargs in ({}, {"tail": 2}, {"since": 1e9}, {"after": 2}, {"op_id": "op"}):
+    for kwargs in ({}, {"tail": 2}, {"since": 1e9}, {"after": 2}, {"op_id": "op"}, {"tail": 0}):
         entries = store.logs("job1", **kwargs)  # type: ignore[arg-type]
-        ndjson = store.log_lines("job1", **kwargs)  # type: ignore[arg-type]
-        assert [seq for seq, _ in ndjson] == [e.seq for e in entries]
-        parsed = [LogEntry.model_validate_json(line) for _, line in ndjson]
-        assert all(line.endswith("\n") for _, line in ndjson)
+        blocks = list(store.read_logs("job1", **kwargs))  # type: ignore[arg-type]
+        ndjson = "".join(block for _, block in blocks)
+        assert ndjson.endswith("\n") or not entries
+        parsed = [LogEntry.model_validate_json(line) for line in ndjson.splitlines()]
         assert [(p.seq, p.job_id, p.op_id, p.stream, p.text) for p in parsed] == [
             (e.seq, e.job_id, e.op_id, e.stream, e.text) for e in entries
         ]
         assert all(abs(p.ts - e.ts) < 1e-6 for p, e in zip(parsed, entries, strict=True))
+        assert [seq for seq, _ in blocks][-1:] == [e.seq for e in entries][-1:]
         for timestamps in (False, True):
             for prefix in (False, True):
-                text = store.log_lines(
+                text = store.read_logs(
                     "job1", form="text", timestamps=timestamps, prefix=prefix, **kwargs
                 )  # type: ignore[arg-type]
-                assert [line for _, line in text] == [
+                assert "".join(block for _, block in text) == "".join(
                     text_line(e, timestamps=timestamps, prefix=prefix) for e in entries
-                ]
+                )
+
+
+def test_followed_lines_render_as_stored_ones(store: Store) -> None:
+    from nosana_tui.node.store import render_lines
+
+    store.append_logs("job1", "op", [LogLine("stderr", 1_763_900_238.9996, 'a "q" \x1b[0m')])
+    stored = store.logs("job1")
+    followed = [StoredLine(e.seq, e.job_id, e.op_id, e.stream, e.ts, e.text) for e in stored]
+    for form in ("ndjson", "text"):
+        for timestamps in (False, True):
+            for prefix in (False, True):
+                rendered = render_lines(followed, form=form, timestamps=timestamps, prefix=prefix)  # type: ignore[arg-type]
+                assert rendered == "".join(
+                    b
+                    for _, b in store.read_logs(
+                        "job1", form=form, timestamps=timestamps, prefix=prefix
+                    )  # type: ignore[arg-type]
+                )
 
 
 def test_text_line_layout() -> None:

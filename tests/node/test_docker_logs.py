@@ -17,7 +17,8 @@ from typing import Any
 import docker
 import pytest
 
-from nosana_tui.backends.docker import DockerBackend, _Follower, _log_line
+from nosana_tui.backends import docker as docker_backend
+from nosana_tui.backends.docker import CATCH_UP_FIRST, DockerBackend, _Follower, _log_line
 from nosana_tui.engine.backend import LogLine
 from tests.dockerenv import IMAGE, TEST_LABEL, ensure_docker
 
@@ -90,7 +91,22 @@ def test_stream_cut_short_is_completed_by_the_plain_read() -> None:
     got, drained = follow(api, keep=25_000)
     assert numbers(got) == list(range(1, 1001))
     assert drained.complete and not drained.gap
-    assert api.plain_reads[0]["tail"] == 25_000
+    assert [read["tail"] for read in api.plain_reads] == [CATCH_UP_FIRST]  # (the engine reads
+    # a log file from that many messages before its end: one read of what the store keeps would
+    # decode all of it)
+
+
+def test_a_reader_far_behind_reads_all_it_missed_that_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More was missed than the first read asks for: the rest is read too, up to ``keep``
+    (what the store keeps), not only the newest ``CATCH_UP_FIRST``."""
+    monkeypatch.setattr(docker_backend, "CATCH_UP_FIRST", 100)
+    api = FakeAPI(followed=frames(range(1, 101)), stored=frames(range(1, 5001)))
+    got, drained = follow(api, keep=25_000)
+    assert numbers(got) == list(range(1, 5001))
+    assert drained.complete and not drained.gap
+    assert [read["tail"] for read in api.plain_reads] == [100, 25_000]
 
 
 def test_lines_sharing_a_stamp_are_neither_lost_nor_doubled() -> None:
