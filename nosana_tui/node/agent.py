@@ -346,7 +346,8 @@ class Agent:
 
         return restart()
 
-    async def remove(self, job_id: str) -> None:
+    async def remove(self, job_id: str) -> str:
+        """Remove the job; returns what could not be removed with it ("" when nothing)."""
         runner = self._get(job_id)
         await runner.remove()
         del self.runners[runner.id]
@@ -355,6 +356,7 @@ class Agent:
         if cond is not None:
             self._notify(cond)  # its streams end now
         self.store.end_streams(runner.id)
+        return runner.leftover
 
 
 async def close_quietly(agent: Agent) -> None:

@@ -338,8 +338,8 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
 
     @app.delete("/api/jobs/{job}", response_model=ActionResult)
     async def remove_job(job: JobId) -> ActionResult:
-        await agent.remove(job)
-        return ActionResult(message=f"Job {job} removed")
+        leftover = await agent.remove(job)
+        return ActionResult(message=f"Job {job} removed" + (f"; {leftover}" if leftover else ""))
 
     @app.get(
         "/api/jobs/{job}/logs",
