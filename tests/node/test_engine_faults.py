@@ -5,6 +5,7 @@ of the test's own (tests/backends/second_engine.py), so the shared engine never 
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -44,34 +45,37 @@ def agent_on(engine: SecondEngine, root: Path) -> AgentOnEngine:
     return agent
 
 
-@pytest.fixture
-def restartable(
-    docker_engine: None, tmp_path: Path
+@contextlib.contextmanager
+def agent_over(
+    root: Path, pool_networks: int | None = None
 ) -> Iterator[tuple[SecondEngine, AgentOnEngine]]:
-    engine = SecondEngine()
+    """A second engine (``pool_networks`` networks fit, None: Docker's default pools) and an
+    agent over it; both gone afterwards."""
+    engine = SecondEngine(pool_networks)
     agent = None
     try:
-        agent = agent_on(engine, tmp_path)
+        agent = agent_on(engine, root)
         yield engine, agent
     finally:
         if agent is not None:
             agent.stop()
         engine.close()
+
+
+@pytest.fixture
+def restartable(
+    docker_engine: None, tmp_path: Path
+) -> Iterator[tuple[SecondEngine, AgentOnEngine]]:
+    with agent_over(tmp_path) as pair:
+        yield pair
 
 
 @pytest.fixture
 def two_networks(
     docker_engine: None, tmp_path: Path
 ) -> Iterator[tuple[SecondEngine, AgentOnEngine]]:
-    engine = SecondEngine(pool_networks=2)
-    agent = None
-    try:
-        agent = agent_on(engine, tmp_path)
-        yield engine, agent
-    finally:
-        if agent is not None:
-            agent.stop()
-        engine.close()
+    with agent_over(tmp_path, pool_networks=2) as pair:
+        yield pair
 
 
 async def test_dockerd_restarted_under_running_ops(
