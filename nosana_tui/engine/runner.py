@@ -513,7 +513,7 @@ class OpRunner:
                     f"log stream not drained after {LOG_DRAIN_TIMEOUT:.0f} s; stopped reading"
                 )
         await asyncio.sleep(0)  # lines handed over by the follower threads land first
-        self.job.recorder_flush()
+        self.job.recorder.flush()
         self._finish(code, state)
 
     async def _inspect_quietly(self, container_id: str) -> ContainerState | None:
@@ -780,9 +780,6 @@ class JobRunner:
         """A line of the job's system log, written at once (with whatever op lines wait): it
         tells what the agent did, and a kill -9 a moment later must not take it away."""
         self.recorder.append_logs(self.id, SYSTEM, [LogLine("system", time.time(), text)])
-        self.recorder.flush()
-
-    def recorder_flush(self) -> None:
         self.recorder.flush()
 
     def log_sink(self, op_id: str, after: float | None = None) -> Callable[[list[LogLine]], None]:

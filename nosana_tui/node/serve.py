@@ -111,8 +111,6 @@ SHUTDOWN_GRACE = 3.0
 """Seconds a shutting-down agent gives its clients (log followers, job streams, the UI) after
 telling them, before it cuts them; jobs keep running either way."""
 
-EXIT_ALREADY_RUNS = EXIT_AGENT_ALREADY_RUNS
-
 
 class FolderLock:
     """One agent per data folder: an exclusive ``flock`` on ``agent.lock``, taken before the
@@ -151,14 +149,6 @@ class FolderLock:
             self._fd = None
 
 
-def holder_of(data_dir: Path) -> str:
-    """Who holds DATA_DIR's agent lock, as it wrote itself down ("" when nobody says)."""
-    try:
-        return (data_dir / "agent.lock").read_text(errors="replace").strip()
-    except OSError:
-        return ""
-
-
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound before any job is resumed: an agent that cannot have its
     port must not touch the jobs."""
@@ -193,7 +183,7 @@ def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) 
         lock.acquire(f"pid {os.getpid()}, http://{host}:{port}")
     except AgentAlreadyRuns as err:
         print(f"nosana-tui node: {err}", file=sys.stderr)
-        return EXIT_ALREADY_RUNS
+        return EXIT_AGENT_ALREADY_RUNS
     try:
         code = _serve_locked(paths, host, port, gpu_ids, retention)
     except SystemExit as stop:  # SIGTERM, raised again by uvicorn once it has shut down

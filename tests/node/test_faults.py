@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from nosana_tui.client.node import NodeClient, job_done
-from nosana_tui.node.serve import EXIT_ALREADY_RUNS
+from nosana_tui.config import EXIT_AGENT_ALREADY_RUNS
 from nosana_tui.spec.status import JobStatus, OpStatus
 from tests.dockerenv import JOB_LABEL
 from tests.node.conftest import (
@@ -92,7 +92,7 @@ async def test_a_second_agent_on_the_same_data_folder_says_which_runs_and_exits(
     """Two agents of one user would both supervise every job: the second one refuses."""
     second = serve(proc, free_port())
     _, err = second.communicate(timeout=30)
-    assert second.returncode == EXIT_ALREADY_RUNS, err
+    assert second.returncode == EXIT_AGENT_ALREADY_RUNS, err
     assert proc.process is not None
     assert f"pid {proc.process.pid}" in err and proc.url in err, err
     assert "Traceback" not in err
