@@ -291,30 +291,38 @@ class JobScreen(Screen[None]):
         log.show_op = target == SYSTEM
         log.reset(f"{self.job_id} · {target}")
         after = 0
-        while True:
-            client = self.client
-            if client is None:
-                await asyncio.sleep(0.5)
-                continue
-            batch: list[LogEntry] = []
-            last_flush = time.monotonic()
-            try:
-                async for entry in client.logs(self.job_id, target, follow=True, after=after):
-                    if isinstance(entry, int):
-                        log.note_dropped(entry)
-                        continue
-                    after = entry.seq
-                    batch.append(entry)
-                    now = time.monotonic()
-                    if len(batch) >= 500 or now - last_flush > 0.05:
-                        log.feed(batch)
-                        batch, last_flush = [], now
-            except NodeError as err:
-                if err.status == 404:
-                    return
+        batch: list[LogEntry] = []
+
+        def drain() -> None:
+            # on a timer, not only when the next line arrives: the last lines of a burst (a
+            # quiet stream, a finished op) must reach the screen too
             if batch:
-                log.feed(batch)
-            await asyncio.sleep(1.0)  # the stream broke off: re-attach after the last line
+                log.feed(batch.copy())
+                batch.clear()
+
+        timer = self.set_interval(0.05, drain)
+        try:
+            while True:
+                client = self.client
+                if client is None:
+                    await asyncio.sleep(0.5)
+                    continue
+                try:
+                    async for entry in client.logs(self.job_id, target, follow=True, after=after):
+                        if isinstance(entry, int):
+                            log.note_dropped(entry)
+                            continue
+                        after = entry.seq
+                        batch.append(entry)
+                        if len(batch) >= 500:
+                            drain()
+                except NodeError as err:
+                    if err.status == 404:
+                        return
+                drain()
+                await asyncio.sleep(1.0)  # the stream ended: re-attach after the last line
+        finally:
+            timer.stop()  # (no last drain: a newer follow may own the log by now)
 
     def action_logs(self) -> None:
         if self.selected:
