@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import docker
 from _common import PY, ROOT, Agent, docker_cleanup_job, fmt, free_port, print_machine, start_agent
 
+from nosana_tui.api.models import JobStatus, JobView
 from nosana_tui.client.node import job_ready
-from nosana_tui.spec.status import JobStatus, JobView
 
 BENCH = ROOT / "bench"
 JOB_FILE = BENCH / "pipeline.json"

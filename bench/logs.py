@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import docker
 from _common import ROOT, Agent, docker_cleanup_job, fmt, print_machine, start_agent
 
+from nosana_tui.api.models import JobStatus
 from nosana_tui.backends.docker import _ts
-from nosana_tui.spec.status import JobStatus
 
 
 class Sampler(threading.Thread):

@@ -70,9 +70,9 @@ from collections.abc import Awaitable, Callable
 import docker
 from _common import Agent, docker_cleanup_job, print_machine, restart_agent, start_agent
 
+from nosana_tui.api.models import JobStatus, JobView, LogEntry, OpStatus
 from nosana_tui.client.node import NodeClient, NodeError, job_done
 from nosana_tui.engine.backend import LABEL_AGENT, LABEL_JOB, LABEL_OP
-from nosana_tui.spec.status import JobStatus, JobView, LogEntry, OpStatus
 
 T = TypeVar("T")
 

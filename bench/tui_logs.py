@@ -41,7 +41,7 @@ import textual  # noqa: E402
 from textual import events  # noqa: E402
 from textual.app import App, ComposeResult  # noqa: E402
 
-from nosana_tui.spec.status import LogEntry  # noqa: E402
+from nosana_tui.api.models import LogEntry  # noqa: E402
 from nosana_tui.ui.widgets.logview import LogView  # noqa: E402
 
 KEYS = [("t", "t"), ("k", "k"), ("G", "G")]

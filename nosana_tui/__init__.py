@@ -3,9 +3,12 @@
 The package is laid out by layer; data flows one way::
 
     ui / cli  ->  client  ->  (HTTP)  ->  node  ->  engine  ->  backends
-                      everyone may use  spec
+           everyone may use  jobformat, api, sanitize
 
-- ``spec``: the job-definition model, validation, dstack conversion, templates (pure).
+- ``jobformat``: the job-definition model, validation, dstack conversion, templates (pure).
+- ``api``: the Node API's wire models (job and op states, the views the node serves).
+- ``sanitize``: terminal-escape cleaning for text from containers and job files.
+- ``host``: this machine's GPUs (discovery; how a container gets them), for node and backends.
 - ``engine``: the execution plan, op state machine, readiness and health checks.
 - ``backends``: container runtimes (Docker); the only place that imports ``docker``.
 - ``node``: the node agent serving the Nosana Node API over engine + backend.

@@ -1,4 +1,4 @@
-"""The layers stay apart: nothing outside the UI imports Textual; spec imports no other layer.
+"""The layers stay apart: nothing outside the UI imports Textual; jobformat imports no other layer.
 
 import-linter checks the whole contract in .ci/run; this test keeps the two rules that matter
 most inside the test suite, so they fail where people look first.
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nosana_tui"
-LAYERS = ("spec", "engine", "backends", "node", "client", "cli", "ui")
+LAYERS = ("jobformat", "engine", "backends", "node", "client", "cli", "ui")
 
 
 def _imports(path: Path) -> set[str]:
@@ -38,9 +38,9 @@ def test_only_the_ui_imports_textual(path: Path) -> None:
     assert not {m for m in _imports(path) if m == "textual" or m.startswith("textual.")}
 
 
-@pytest.mark.parametrize("path", _modules("spec"), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_spec_depends_on_no_other_layer(path: Path) -> None:
-    others = {f"nosana_tui.{layer}" for layer in LAYERS if layer != "spec"}
+@pytest.mark.parametrize("path", _modules("jobformat"), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_jobformat_depends_on_no_other_layer(path: Path) -> None:
+    others = {f"nosana_tui.{layer}" for layer in LAYERS if layer != "jobformat"}
     bad = {m for m in _imports(path) for o in others if m == o or m.startswith(o + ".")}
     assert not bad
 

@@ -37,7 +37,6 @@ import requests.exceptions
 import urllib3.exceptions
 from docker.types import CancellableStream, DeviceRequest
 
-from nosana_tui.backends import gpu as gpu_host
 from nosana_tui.config import is_loopback
 from nosana_tui.engine.backend import (
     EVENT_RECONNECT,
@@ -54,6 +53,7 @@ from nosana_tui.engine.backend import (
     LogSink,
     PullProgress,
 )
+from nosana_tui.host import gpus as gpu_host
 
 NETWORK_PREFIX = "nosana-tui-"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -1,7 +1,7 @@
 """Commands that talk to a node: run, ps, logs, stop, restart, rm, node serve, node info.
 
 They go through the client layer only. ``--json`` output is the node's own models
-(``spec.status``), dumped as JSON: stable and documented in the README.
+(``api.models``), dumped as JSON: stable and documented in the README.
 
 Each command imports what it needs when it runs: a CLI call pays for its own imports only
 (``logs`` needs neither the job model nor pydantic; see bench/README.md for the figures).
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from nosana_tui.config import LOOPBACK_HOSTS, paths
 
 if TYPE_CHECKING:
+    from nosana_tui.api.models import JobView
     from nosana_tui.client.node import NodeClient
-    from nosana_tui.spec.status import JobView
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -37,7 +37,7 @@ class CommandError(Exception):
 def say(text: str) -> None:
     """A message for the person at the terminal (stderr). What it names may come from a job
     file, a template or a node: it is cleaned of escape sequences (``spec.diagnostics``)."""
-    from nosana_tui.spec.diagnostics import printable
+    from nosana_tui.jobformat.diagnostics import printable
 
     print(printable(text), file=sys.stderr, flush=True)
 
@@ -90,9 +90,9 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
 def load_job(target: str, sets: dict[str, str]) -> tuple[dict[str, Any], str, str]:
     """A job from a file (JSON, YAML, dstack) or a template name: (definition, name, source)."""
-    from nosana_tui.spec import templates as tpl
-    from nosana_tui.spec.dstack.convert import convert_file
-    from nosana_tui.spec.validate import validate_file
+    from nosana_tui.jobformat import templates as tpl
+    from nosana_tui.jobformat.dstack.convert import convert_file
+    from nosana_tui.jobformat.validate import validate_file
 
     path = Path(target)
     if path.exists():
@@ -127,9 +127,9 @@ def load_job(target: str, sets: dict[str, str]) -> tuple[dict[str, Any], str, st
 
 @run_async
 async def cmd_run(args: argparse.Namespace) -> int:
+    from nosana_tui.api.models import JobStatus
     from nosana_tui.client.node import job_decided, job_ready, job_started
-    from nosana_tui.spec import templates as tpl
-    from nosana_tui.spec.status import JobStatus
+    from nosana_tui.jobformat import templates as tpl
 
     definition, name, source = load_job(args.target, tpl.parse_sets(args.set or []))
     async with await _client(args) as client:

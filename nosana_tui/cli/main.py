@@ -22,8 +22,8 @@ from nosana_tui.cli.jobs import add_commands, say
 from nosana_tui.config import paths
 
 if TYPE_CHECKING:  # the commands import these when they run (see cli/jobs.py)
-    from nosana_tui.spec import templates as tpl
-    from nosana_tui.spec.diagnostics import Report
+    from nosana_tui.jobformat import templates as tpl
+    from nosana_tui.jobformat.diagnostics import Report
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -40,7 +40,7 @@ class CliError(Exception):
 
 
 def _print_json(data: Any, out: TextIO) -> None:
-    from nosana_tui.spec.sanitize import escape_json
+    from nosana_tui.sanitize import escape_json
 
     out.write(escape_json(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
@@ -57,9 +57,9 @@ def _print_report(report: Report, out: TextIO) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from nosana_tui.spec import templates as tpl
-    from nosana_tui.spec.dstack.convert import convert_file
-    from nosana_tui.spec.validate import validate_file
+    from nosana_tui.jobformat import templates as tpl
+    from nosana_tui.jobformat.dstack.convert import convert_file
+    from nosana_tui.jobformat.validate import validate_file
 
     reports: list[Report] = []
     for file in args.files:
@@ -82,15 +82,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from nosana_tui.spec.model import job_schema
+    from nosana_tui.jobformat.model import job_schema
 
     _print_json(job_schema(), sys.stdout)
     return EXIT_OK
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from nosana_tui.spec import templates as tpl
-    from nosana_tui.spec.dstack.convert import convert_file
+    from nosana_tui.jobformat import templates as tpl
+    from nosana_tui.jobformat.dstack.convert import convert_file
 
     overrides = tpl.parse_sets(args.env or [])
     result = convert_file(Path(args.file), env_overrides=overrides)
@@ -104,14 +104,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
         say(f"{args.file}: converted to {args.output}")
     else:
-        from nosana_tui.spec.sanitize import escape_json
+        from nosana_tui.sanitize import escape_json
 
         sys.stdout.write(escape_json(text))
     return EXIT_OK
 
 
 def _library() -> list[tpl.Template]:
-    from nosana_tui.spec import templates as tpl
+    from nosana_tui.jobformat import templates as tpl
 
     templates, problems = tpl.load_library(paths().templates_dir)
     for problem in problems:
@@ -120,8 +120,8 @@ def _library() -> list[tpl.Template]:
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
-    from nosana_tui.spec import templates as tpl
-    from nosana_tui.spec.secrets import has_secrets, redact
+    from nosana_tui.jobformat import templates as tpl
+    from nosana_tui.jobformat.secrets import has_secrets, redact
 
     templates = _library()
     if args.action == "show":
@@ -147,7 +147,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from nosana_tui.spec import templates as tpl
+    from nosana_tui.jobformat import templates as tpl
 
     locations = {**paths().as_dict(), "builtin_templates": str(tpl.BUILTIN_DIR)}
     if args.json:
@@ -161,7 +161,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
     """Columns padded to fit; the last one is cut to the terminal's width when it is a terminal."""
-    from nosana_tui.spec.diagnostics import printable
+    from nosana_tui.jobformat.diagnostics import printable
 
     cleaned = [[printable(str(c)) for c in row] for row in rows]  # templates' own words
     width = [max(len(r[i]) for r in [header, *cleaned]) for i in range(len(header) - 1)]
@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"error: {err.filename or ''}: {err.strerror}")
         return EXIT_FAILED
     except Exception as err:
-        templates = sys.modules.get("nosana_tui.spec.templates")  # loaded if it raised this
+        templates = sys.modules.get("nosana_tui.jobformat.templates")  # loaded if it raised this
         if templates is None or not isinstance(err, templates.TemplateError):
             raise
         say(f"error: {err}")

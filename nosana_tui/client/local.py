@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.client.nodes import load_nodes
 from nosana_tui.config import EXIT_AGENT_ALREADY_RUNS, Paths, is_loopback, local_node_url
-from nosana_tui.spec.sanitize import clean_text
+from nosana_tui.sanitize import clean_text
 
 START_TIMEOUT = 20.0
 TOKEN_ENV = "NOSANA_TUI_TOKEN"  # the token of a node not saved in nodes.json

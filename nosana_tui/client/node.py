@@ -1,9 +1,9 @@
 """The client of the node API (httpx, async): the only way the CLI and the UI reach a node.
 
-It parses answers into the same models the node serves (``spec.status``) and turns every failure
+It parses answers into the same models the node serves (``api.models``) and turns every failure
 into :class:`NodeError` with the node's own message, so callers never see a raw HTTP error.
 
-``spec.status`` (pydantic models) is imported on first use, not with this module: a command that
+``api.models`` (pydantic models) is imported on first use, not with this module: a command that
 only prints log text never pays for building them (~0.1 s of a CLI call; bench/README.md).
 """
 
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from nosana_tui.config import is_loopback
-from nosana_tui.spec.sanitize import clean_text
+from nosana_tui.sanitize import clean_text
 
 if TYPE_CHECKING:
-    from nosana_tui.spec.status import GpuTelemetry, JobView, LogEntry, NodeInfo, OpStatus
+    from nosana_tui.api.models import GpuTelemetry, JobView, LogEntry, NodeInfo, OpStatus
 
 
 class NodeError(Exception):
@@ -86,25 +86,25 @@ class NodeClient:
         return True
 
     async def info(self) -> NodeInfo:
-        from nosana_tui.spec.status import NodeInfo
+        from nosana_tui.api.models import NodeInfo
 
         return NodeInfo.model_validate(await self._json("GET", "/node/info"))
 
     async def gpus(self) -> GpuTelemetry:
         """The node's GPUs now, their recent utilisation and memory, and the processes (with
         job and op) using them: ``GET /api/gpus``."""
-        from nosana_tui.spec.status import GpuTelemetry
+        from nosana_tui.api.models import GpuTelemetry
 
         return GpuTelemetry.model_validate(await self._json("GET", "/api/gpus"))
 
     async def jobs(self) -> list[JobView]:
-        from nosana_tui.spec.status import JobView
+        from nosana_tui.api.models import JobView
 
         data = await self._json("GET", "/api/jobs")
         return [JobView.model_validate(j) for j in data]
 
     async def job(self, job_id: str) -> JobView:
-        from nosana_tui.spec.status import JobView
+        from nosana_tui.api.models import JobView
 
         return JobView.model_validate(await self._json("GET", f"/api/jobs/{job_id}"))
 
@@ -113,7 +113,7 @@ class NodeClient:
         return await self.job(prefix)
 
     async def ops(self, job_id: str) -> dict[str, OpStatus]:
-        from nosana_tui.spec.status import OpStatus
+        from nosana_tui.api.models import OpStatus
 
         data = await self._json("GET", f"/job/{job_id}/ops")
         return {k: OpStatus(v) for k, v in data.items()}
@@ -125,7 +125,7 @@ class NodeClient:
     # --- commands -----------------------------------------------------------------------------
 
     async def submit(self, definition: dict[str, Any], name: str = "", source: str = "") -> JobView:
-        from nosana_tui.spec.status import JobView
+        from nosana_tui.api.models import JobView
 
         body = {"definition": definition, "name": name, "source": source}
         return JobView.model_validate(await self._json("POST", "/api/jobs", json=body))
@@ -155,7 +155,7 @@ class NodeClient:
 
     async def watch(self, job_id: str) -> AsyncIterator[JobView]:
         """The job's state now and after each change (the node's SSE ``/job/{job}/info``)."""
-        from nosana_tui.spec.status import JobView
+        from nosana_tui.api.models import JobView
 
         try:
             async with self.http.stream("GET", f"/job/{job_id}/info", timeout=None) as response:
@@ -188,7 +188,7 @@ class NodeClient:
     ) -> AsyncIterator[LogEntry | int]:
         """Log entries, oldest first; with ``follow``, new ones as they come. An ``int`` is a count
         of lines the node dropped because this reader fell behind."""
-        from nosana_tui.spec.status import LogEntry
+        from nosana_tui.api.models import LogEntry
 
         params = {"after": after, "follow": follow, "op": op, "tail": tail, "since": since}
         async with self._log_stream(job_id, params) as response:
@@ -283,7 +283,7 @@ def _error(response: httpx.Response) -> NodeError:
 
 
 def job_done(view: JobView) -> bool:
-    from nosana_tui.spec.status import JobStatus
+    from nosana_tui.api.models import JobStatus
 
     return view.status is not JobStatus.RUNNING and all(o.status.terminal for o in view.ops)
 
@@ -291,14 +291,14 @@ def job_done(view: JobView) -> bool:
 def job_decided(view: JobView) -> bool:
     """The job's outcome is known: it is done, or it has failed (ops that still run are kept
     running so that a person can look; nothing more starts)."""
-    from nosana_tui.spec.status import JobStatus
+    from nosana_tui.api.models import JobStatus
 
     return job_done(view) or view.status is JobStatus.FAILED
 
 
 def job_ready(view: JobView) -> bool:
     """Every op is ready or finished (or the job has failed, which ends the wait too)."""
-    from nosana_tui.spec.status import OpStatus
+    from nosana_tui.api.models import OpStatus
 
     if view.status.terminal:
         return True  # over: nothing more will become ready (a served op may have stopped)
@@ -306,7 +306,7 @@ def job_ready(view: JobView) -> bool:
 
 
 def job_started(view: JobView) -> bool:
-    from nosana_tui.spec.status import JobStatus, OpStatus
+    from nosana_tui.api.models import JobStatus, OpStatus
 
     return view.status is not JobStatus.RUNNING or any(
         o.status not in (OpStatus.PENDING, OpStatus.WAITING) for o in view.ops

@@ -5,7 +5,7 @@ it is a hint for markets; we refuse up front rather than let a model fail to loa
 
 - ``required_vram``: GB of VRAM on one GPU (the key the dashboard reads);
 - ``vram_total_mb``: MB of VRAM on one GPU (the key the templates use since 2026);
-- ``gpu``: the normalised dstack spec a converted service carries (``spec/dstack/convert.py``):
+- ``gpu``: the normalised dstack spec a converted service carries (``jobformat/dstack/convert.py``):
   ``names``, ``count`` (a range), ``memory_gb`` (a range, per GPU), ``total_memory_gb`` (a range,
   over the GPUs used), ``compute_capability``, ``vendor``.
 
@@ -25,9 +25,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nosana_tui.spec import model as m
-from nosana_tui.spec.plan import required_vram_gb
-from nosana_tui.spec.status import GpuDevice
+from nosana_tui.api.models import GpuDevice
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.plan import required_vram_gb
 
 TOLERANCE = 0.9
 MIB_PER_GB = 1024

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from nosana_tui.spec.model import HttpHealthCheck, WebSocketHealthCheck
+from nosana_tui.jobformat.model import HttpHealthCheck, WebSocketHealthCheck
 
 TIMEOUT = 5.0
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nosana_tui.spec.model import REMOVE_IF_EMPTY
+from nosana_tui.jobformat.model import REMOVE_IF_EMPTY
 
 LITERAL = re.compile(r"%%(.+?)%%")
 

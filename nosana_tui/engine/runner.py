@@ -32,6 +32,18 @@ from typing import Any, Protocol
 
 import httpx
 
+from nosana_tui.api.models import (
+    SYSTEM,
+    Endpoint,
+    EndpointStatus,
+    Health,
+    JobStatus,
+    JobView,
+    OpStatus,
+    OpView,
+    PullState,
+    planned_view,
+)
 from nosana_tui.engine.backend import (
     LABEL_OP,
     Backend,
@@ -46,20 +58,8 @@ from nosana_tui.engine.backend import (
 from nosana_tui.engine.health import run_check
 from nosana_tui.engine.literals import LiteralContext, UnresolvedLiteral, interpolate
 from nosana_tui.engine.states import OpEvent, RefusedEvent, next_state
-from nosana_tui.spec import model as m
-from nosana_tui.spec.plan import effective, resolve_command, stages
-from nosana_tui.spec.status import (
-    SYSTEM,
-    Endpoint,
-    EndpointStatus,
-    Health,
-    JobStatus,
-    JobView,
-    OpStatus,
-    OpView,
-    PullState,
-    planned_view,
-)
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.plan import effective, resolve_command, stages
 
 LOG_DRAIN_TIMEOUT = 30.0
 CATCH_UP_LINES = 1_000_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from nosana_tui.spec.status import OpStatus
+from nosana_tui.api.models import OpStatus
 
 
 class OpEvent(StrEnum):

@@ -17,15 +17,15 @@ from typing import Any
 import httpx
 
 from nosana_tui import __version__
+from nosana_tui.api.models import GpuTelemetry, JobView, NodeInfo, OpStatus
 from nosana_tui.engine.admission import admit, gpu_need
 from nosana_tui.engine.backend import Backend, BackendError
 from nosana_tui.engine.runner import JobRunner, Timing
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.diagnostics import Diagnostic
+from nosana_tui.jobformat.validate import validate_data
 from nosana_tui.node.gpus import GpuMonitor
 from nosana_tui.node.store import DEFAULT_LOG_RETENTION, Store
-from nosana_tui.spec import model as m
-from nosana_tui.spec.diagnostics import Diagnostic
-from nosana_tui.spec.status import GpuTelemetry, JobView, NodeInfo, OpStatus
-from nosana_tui.spec.validate import validate_data
 
 ENGINE_THREADS = 32
 

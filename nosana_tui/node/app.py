@@ -39,10 +39,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nosana_tui import __version__
-from nosana_tui.engine.backend import BackendError
-from nosana_tui.node.agent import Agent, AgentError
-from nosana_tui.node.store import render_lines
-from nosana_tui.spec.status import (
+from nosana_tui.api.models import (
     MAX_NAME,
     ActionResult,
     Endpoint,
@@ -54,6 +51,9 @@ from nosana_tui.spec.status import (
     OpStatus,
     SubmitRequest,
 )
+from nosana_tui.engine.backend import BackendError
+from nosana_tui.node.agent import Agent, AgentError
+from nosana_tui.node.store import render_lines
 
 MAX_BODY = 4 * 1024 * 1024
 MAX_INTEGER = 2**63 - 1  # SQLite's largest integer: seq numbers and counts

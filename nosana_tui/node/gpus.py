@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nosana_tui.backends import gpu as gpu_host
-from nosana_tui.spec.status import GpuDevice, GpuProcess, GpuSeries, GpuTelemetry
+from nosana_tui.api.models import GpuDevice, GpuProcess, GpuSeries, GpuTelemetry
+from nosana_tui.host import gpus as gpu_host
 
 HISTORY = 120  # samples kept per GPU (two minutes at the fast interval)
 FAST_INTERVAL = 1.0

@@ -49,8 +49,8 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from nosana_tui.api.models import JobView, LogEntry, OpView
 from nosana_tui.engine.backend import LogLine
-from nosana_tui.spec.status import JobView, LogEntry, OpView
 
 FLUSH_INTERVAL = 0.1
 SUBSCRIBER_QUEUE = 10_000

@@ -18,10 +18,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from nosana_tui.api.models import NodeInfo
 from nosana_tui.client.local import connect, is_local, token_for
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.config import Paths, local_node_url, paths
-from nosana_tui.spec.status import NodeInfo
 from nosana_tui.ui.settings import NodeEntry, Settings, load_settings, save_nodes
 from nosana_tui.ui.themes import builtin_themes_dir, load_themes
 

@@ -17,7 +17,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.color import Color, ColorParseError
 
-from nosana_tui.spec.status import EndpointStatus, Health, JobStatus, OpStatus
+from nosana_tui.api.models import EndpointStatus, Health, JobStatus, OpStatus
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from nosana_tui.client import local
 from nosana_tui.client.local import token_for
 from nosana_tui.client.node import NodeError
 from nosana_tui.config import paths
-from nosana_tui.spec.validate import validate_text
+from nosana_tui.jobformat.validate import validate_text
 from nosana_tui.ui.settings import NodeEntry, load_settings, save_nodes
 
 LOCAL_TOKEN = "local-agent-secret"

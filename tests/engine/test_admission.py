@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
+from nosana_tui.api.models import GpuDevice
 from nosana_tui.engine.admission import admit, gpu_need
-from nosana_tui.spec import model as m
-from nosana_tui.spec.dstack.convert import convert_document
-from nosana_tui.spec.source import parse_text
-from nosana_tui.spec.status import GpuDevice
-from nosana_tui.spec.validate import validate_data
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.dstack.convert import convert_document
+from nosana_tui.jobformat.source import parse_text
+from nosana_tui.jobformat.validate import validate_data
 
 H100 = GpuDevice(index=0, name="NVIDIA H100 80GB HBM3", memory_total_mb=81559)
 A10G = [

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from nosana_tui.engine.health import check_http, check_websocket, run_check
-from nosana_tui.spec.model import HttpHealthCheck, WebSocketHealthCheck
+from nosana_tui.jobformat.model import HttpHealthCheck, WebSocketHealthCheck
 
 pytestmark = pytest.mark.anyio
 

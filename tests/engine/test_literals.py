@@ -12,7 +12,7 @@ from nosana_tui.engine.literals import (
     drop_remove_markers,
     interpolate,
 )
-from nosana_tui.spec.model import REMOVE_IF_EMPTY
+from nosana_tui.jobformat.model import REMOVE_IF_EMPTY
 
 
 @pytest.fixture

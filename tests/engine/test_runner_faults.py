@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from nosana_tui.api.models import JobStatus, JobView, OpStatus, OpView
 from nosana_tui.client.node import job_done
 from nosana_tui.engine.backend import EVENT_RECONNECT, BackendError, ContainerSpec, LogLine
 from nosana_tui.engine.runner import JobRunner, Timing, container_name
-from nosana_tui.spec.model import JobDefinition
-from nosana_tui.spec.status import JobStatus, JobView, OpStatus, OpView
+from nosana_tui.jobformat.model import JobDefinition
 from tests.engine.fakebackend import POOLS_EXHAUSTED, FakeBackend
 
 pytestmark = pytest.mark.anyio

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from nosana_tui.api.models import OpStatus
 from nosana_tui.engine.states import (
     TRANSITIONS,
     OpEvent,
@@ -13,7 +14,6 @@ from nosana_tui.engine.states import (
     next_state,
     table_markdown,
 )
-from nosana_tui.spec.status import OpStatus
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nosana_tui.engine.backend import LogLine
-from nosana_tui.node import store as store_mod
-from nosana_tui.node.store import CHUNK_BYTES, Store, StoredLine, text_line
-from nosana_tui.spec.status import (
+from nosana_tui.api.models import (
     Endpoint,
     Health,
     JobStatus,
@@ -24,6 +21,9 @@ from nosana_tui.spec.status import (
     OpStatus,
     OpView,
 )
+from nosana_tui.engine.backend import LogLine
+from nosana_tui.node import store as store_mod
+from nosana_tui.node.store import CHUNK_BYTES, Store, StoredLine, text_line
 
 pytestmark = pytest.mark.anyio
 

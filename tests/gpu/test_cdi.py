@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nosana_tui.backends import gpu
+from nosana_tui.host import gpus as gpu
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gpu"
 UUID_NAME = "nvidia.com/gpu=GPU-5e1f9f2c-8a4b-4a0e-9f1e-2b6d3c4a5b6c"

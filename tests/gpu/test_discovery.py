@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from nosana_tui.backends import gpu
-from nosana_tui.spec.status import GpuDevice, GpuProcess
+from nosana_tui.api.models import GpuDevice, GpuProcess
+from nosana_tui.host import gpus as gpu
 from tests.conftest import FIXTURES
 
 GPU = FIXTURES / "gpu"

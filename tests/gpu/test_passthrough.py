@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nosana_tui.backends import gpu
-from nosana_tui.backends.gpu import BIN_DIR, LIB_DIR, DriverFile
+from nosana_tui.host import gpus as gpu
+from nosana_tui.host.gpus import BIN_DIR, LIB_DIR, DriverFile
 from tests.conftest import FIXTURES
 
 LDCONFIG = (FIXTURES / "gpu" / "ldconfig-p.txt").read_text(encoding="utf-8")

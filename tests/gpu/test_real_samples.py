@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from nosana_tui.backends import gpu
+from nosana_tui.host import gpus as gpu
 
 GPU = Path(__file__).resolve().parents[1] / "fixtures" / "gpu"
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from nosana_tui.api.models import JobView
 from nosana_tui.client.node import NodeClient
-from nosana_tui.spec.status import JobView
 from tests.dockerenv import ensure_docker, leftovers
 
 AGENT_ENV = {

@@ -11,9 +11,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from nosana_tui.api.models import GpuTelemetry
 from nosana_tui.backends.docker import DockerBackend
 from nosana_tui.engine.backend import ContainerSpec
-from nosana_tui.spec.status import GpuTelemetry
 from tests.dockerenv import IMAGE
 from tests.node.conftest import AgentProcess
 from tests.pilot import capture, until

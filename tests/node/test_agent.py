@@ -12,8 +12,8 @@ import sys
 import httpx
 import pytest
 
+from nosana_tui.api.models import JobStatus, LogEntry, OpStatus
 from nosana_tui.client.node import NodeClient, NodeError, job_done, job_ready
-from nosana_tui.spec.status import JobStatus, LogEntry, OpStatus
 from tests.dockerenv import REGISTRY_IMAGE
 from tests.node.conftest import AgentProcess, job, op_log, run_op, wait_for
 

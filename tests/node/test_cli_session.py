@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
+from nosana_tui.api.models import Health, JobStatus, JobView, OpStatus
 from nosana_tui.client.node import NodeClient
 from nosana_tui.config import Paths
-from nosana_tui.spec.status import Health, JobStatus, JobView, OpStatus
 from tests.node.conftest import agent_env, free_port
 
 COMMAND_TIMEOUT = 120

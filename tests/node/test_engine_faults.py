@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from nosana_tui.api.models import JobStatus, OpStatus
 from nosana_tui.client.node import NodeError, job_done
-from nosana_tui.spec.status import JobStatus, OpStatus
 from tests.backends.second_engine import SecondEngine
 from tests.node.conftest import AgentProcess, free_port, job, run_op, wait_for
 

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from nosana_tui.api.models import Health, JobStatus, OpStatus
 from nosana_tui.client.node import NodeClient, NodeError, job_done, job_ready
-from nosana_tui.spec.status import Health, JobStatus, OpStatus
 from tests.node.conftest import http_check, job, op_log, run_op, system_log, wait_for
 
 pytestmark = pytest.mark.anyio

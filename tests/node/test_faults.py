@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from nosana_tui.api.models import JobStatus, OpStatus
 from nosana_tui.client.node import NodeClient, job_done
 from nosana_tui.config import EXIT_AGENT_ALREADY_RUNS
-from nosana_tui.spec.status import JobStatus, OpStatus
 from tests.dockerenv import JOB_LABEL
 from tests.node.conftest import (
     AgentProcess,

@@ -18,8 +18,8 @@ import docker
 import pytest
 
 from nosana_tui.backends import docker as docker_backend
-from nosana_tui.backends import gpu as gpu_host
 from nosana_tui.backends.docker import DockerBackend
+from nosana_tui.host import gpus as gpu_host
 from tests.dockerenv import IMAGE, ensure_docker
 from tests.node.dockergpu import engine_with, run_container
 

@@ -29,10 +29,10 @@ from typing import Any
 
 import pytest
 
-from nosana_tui.backends import gpu as gpu_host
+from nosana_tui.api.models import OpStatus
 from nosana_tui.backends.docker import DockerBackend
 from nosana_tui.client.node import NodeError, job_done
-from nosana_tui.spec.status import OpStatus
+from nosana_tui.host import gpus as gpu_host
 from tests.dockerenv import docker_ok
 from tests.node.conftest import AgentProcess, job, started_agent, wait_for
 from tests.node.dockergpu import engine_with, gpu_panel_live, run_container

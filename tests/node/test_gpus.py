@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
-from nosana_tui.backends.gpu import Discovery
+from nosana_tui.api.models import GpuDevice, GpuProcess
+from nosana_tui.host.gpus import Discovery
 from nosana_tui.node import gpus as gpus_mod
 from nosana_tui.node.gpus import GpuMonitor
-from nosana_tui.spec.status import GpuDevice, GpuProcess
 
 pytestmark = pytest.mark.anyio
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from nosana_tui.api.models import JobStatus
 from nosana_tui.client.node import NodeClient, job_done
 from nosana_tui.node.serve import SettingError, log_retention_from_env, parse_size
 from nosana_tui.node.store import DEFAULT_LOG_RETENTION
-from nosana_tui.spec.status import JobStatus
 from tests.node.conftest import (
     AgentProcess,
     free_port,

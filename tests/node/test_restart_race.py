@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from nosana_tui.backends import gpu as gpu_host
+from nosana_tui.api.models import OpStatus
 from nosana_tui.backends.docker import DockerBackend
 from nosana_tui.engine.backend import ContainerState
+from nosana_tui.host import gpus as gpu_host
 from nosana_tui.node.agent import Agent
 from nosana_tui.node.gpus import GpuMonitor
-from nosana_tui.spec.status import OpStatus
 from tests.dockerenv import ensure_docker
 from tests.node.conftest import job, run_op
 

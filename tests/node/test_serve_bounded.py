@@ -8,8 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from nosana_tui.api.models import JobStatus, JobView, OpStatus, OpView
 from nosana_tui.client.node import job_ready
-from nosana_tui.spec.status import JobStatus, JobView, OpStatus, OpView
 
 SCRIPT = """
 import asyncio, time

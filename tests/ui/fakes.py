@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from nosana_tui.api.models import GpuDevice, GpuProcess, GpuTelemetry, JobView, NodeInfo, OpView
 from nosana_tui.config import Paths
-from nosana_tui.spec.status import GpuDevice, GpuProcess, GpuTelemetry, JobView, NodeInfo, OpView
 from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.screens import job as job_screen
 from nosana_tui.ui.screens.job import JobScreen

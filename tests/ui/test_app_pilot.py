@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from nosana_tui.api.models import JobStatus, OpStatus
 from nosana_tui.config import Paths
-from nosana_tui.spec.status import JobStatus, OpStatus
 from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.screens.job import JobScreen
 from nosana_tui.ui.widgets.graph import OpGraph

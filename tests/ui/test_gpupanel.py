@@ -21,8 +21,8 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.screen import Screen
 
+from nosana_tui.api.models import GpuDevice, GpuTelemetry, JobView, OpStatus
 from nosana_tui.client.node import NodeError
-from nosana_tui.spec.status import GpuDevice, GpuTelemetry, JobView, OpStatus
 from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.screens import job as job_screen
 from nosana_tui.ui.screens import nodes
@@ -413,7 +413,7 @@ async def test_a_node_slower_than_the_poll_interval_still_fills_the_gpu_column(
 async def test_a_job_without_gpu_ops_has_no_gpu_column_and_no_polls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nosana_tui.spec.status import OpView
+    from nosana_tui.api.models import OpView
 
     monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")
     view = JobView(

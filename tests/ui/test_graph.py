@@ -12,8 +12,8 @@ import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from nosana_tui.spec.status import Health, JobView, OpStatus, OpView, planned_view
-from nosana_tui.spec.validate import validate_file
+from nosana_tui.api.models import Health, JobView, OpStatus, OpView, planned_view
+from nosana_tui.jobformat.validate import validate_file
 from nosana_tui.ui.style import OP_STATUS, theme_style
 from nosana_tui.ui.widgets.graph import OpGraph, graph_lines
 from tests.pilot import until

@@ -14,7 +14,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from nosana_tui.spec.status import LogEntry
+from nosana_tui.api.models import LogEntry
 from nosana_tui.ui.widgets.logview import LogView, plain, wrap_row
 from tests.pilot import until
 

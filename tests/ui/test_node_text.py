@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
+from nosana_tui.api.models import Endpoint, JobView, OpStatus, OpView
 from nosana_tui.client.node import NodeError
-from nosana_tui.spec.status import Endpoint, JobView, OpStatus, OpView
 from nosana_tui.ui.screens import job as job_screen
 from nosana_tui.ui.screens.jobs import JobsScreen
 from tests.pilot import screen_text, until

@@ -9,8 +9,8 @@ from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.widgets import Footer, Label
 
+from nosana_tui.api.models import OpStatus
 from nosana_tui.config import paths
-from nosana_tui.spec.status import OpStatus
 from nosana_tui.ui.style import op_status_text
 from nosana_tui.ui.themes import (
     builtin_themes_dir,

@@ -21,8 +21,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
 
+from nosana_tui.api.models import SYSTEM, GpuTelemetry, JobView, LogEntry, OpView
 from nosana_tui.client.node import NodeClient, NodeError
-from nosana_tui.spec.status import SYSTEM, GpuTelemetry, JobView, LogEntry, OpView
 from nosana_tui.ui.style import health_text, op_status_text
 from nosana_tui.ui.tables import put_row
 from nosana_tui.ui.widgets.confirm import Confirm

@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
 
+from nosana_tui.api.models import JobView
 from nosana_tui.client.node import NodeError
-from nosana_tui.spec.status import JobView
 from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.style import job_status_text
 from nosana_tui.ui.tables import Cell, put_row

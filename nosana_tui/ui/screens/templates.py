@@ -30,13 +30,13 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from nosana_tui.api.models import planned_view
 from nosana_tui.client.node import NodeError
-from nosana_tui.spec import templates as tpl
-from nosana_tui.spec.diagnostics import Diagnostic, Severity, printable
-from nosana_tui.spec.dstack.convert import convert_file
-from nosana_tui.spec.secrets import redact
-from nosana_tui.spec.status import planned_view
-from nosana_tui.spec.validate import validate_file
+from nosana_tui.jobformat import templates as tpl
+from nosana_tui.jobformat.diagnostics import Diagnostic, Severity, printable
+from nosana_tui.jobformat.dstack.convert import convert_file
+from nosana_tui.jobformat.secrets import redact
+from nosana_tui.jobformat.validate import validate_file
 from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.widgets.graph import OpGraph
 from nosana_tui.ui.widgets.nodebar import NodeBar
@@ -189,7 +189,7 @@ class TemplatesScreen(Screen[None]):
                 word_wrap=True,
                 background_color="default",
             )
-            from nosana_tui.spec.model import JobDefinition
+            from nosana_tui.jobformat.model import JobDefinition
 
             graph.job = planned_view("preview", JobDefinition.model_validate(rendered.data))
         else:

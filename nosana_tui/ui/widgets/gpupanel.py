@@ -29,7 +29,7 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from nosana_tui.spec.status import GpuDevice, GpuProcess, GpuSeries, GpuTelemetry
+from nosana_tui.api.models import GpuDevice, GpuProcess, GpuSeries, GpuTelemetry
 from nosana_tui.ui.style import theme_style
 
 BLOCKS = "▁▂▃▄▅▆▇█"

@@ -32,7 +32,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from nosana_tui.spec.status import Health, JobView, OpStatus, OpView
+from nosana_tui.api.models import Health, JobView, OpStatus, OpView
 from nosana_tui.ui.style import HEALTH, OP_STATUS, Look, theme_style
 
 Line = tuple[str | None, Text]

@@ -3,7 +3,7 @@
 Log lines arrive from async workers in batches. ``feed`` only appends them to a bounded queue
 (lines beyond its cap are dropped and counted); a 50 ms timer drains the queue into the inner
 ``Log`` with one ``write_lines`` call, which is cheap per line and costly per call
-(reference/tui.md §B.8). Lines are cleaned of every escape but colour (``spec.sanitize``) and
+(reference/tui.md §B.8). Lines are cleaned of every escape but colour (``sanitize``) and
 their colours are rendered, only for the rows on screen.
 
 Following is sticky: at the bottom the view follows; scrolled up it pauses and counts new lines
@@ -34,9 +34,9 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Log, Static
 
+from nosana_tui.api.models import LogEntry
 from nosana_tui.config import paths
-from nosana_tui.spec.sanitize import clean_line
-from nosana_tui.spec.status import LogEntry
+from nosana_tui.sanitize import clean_line
 
 # What clean_line keeps: SGR (colour and attribute) sequences, nothing else.
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")

@@ -13,7 +13,7 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 
-from nosana_tui.spec.status import GpuDevice, NodeInfo
+from nosana_tui.api.models import GpuDevice, NodeInfo
 from nosana_tui.ui.settings import NodeEntry
 
 # words a GPU's marketing name carries that say nothing in a one-line summary

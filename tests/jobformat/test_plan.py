@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nosana_tui.spec.model import JobDefinition, RunOperation
-from nosana_tui.spec.plan import effective, required_vram_gb, resolve_command, stages
+from nosana_tui.jobformat.model import JobDefinition, RunOperation
+from nosana_tui.jobformat.plan import effective, required_vram_gb, resolve_command, stages
 
 
 def _job(ops: list[dict[str, Any]], **top: Any) -> JobDefinition:
@@ -92,7 +92,7 @@ def test_required_vram_reads_gb_and_mb() -> None:
 
 
 def test_the_planned_view_marks_the_ops_that_asked_for_the_gpus() -> None:
-    from nosana_tui.spec.status import planned_view
+    from nosana_tui.api.models import planned_view
 
     own = _job([_run("llm", gpu=True), _run("proxy")])
     assert [(o.id, o.gpu) for o in planned_view("j", own).ops] == [("llm", True), ("proxy", False)]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from nosana_tui.cli.main import main
-from nosana_tui.spec import templates as tpl
-from nosana_tui.spec.model import RunOperation
-from nosana_tui.spec.plan import effective, stages
+from nosana_tui.jobformat import templates as tpl
+from nosana_tui.jobformat.model import RunOperation
+from nosana_tui.jobformat.plan import effective, stages
 
 TOKEN_ENV = {"HUGGING_FACE_HUB_TOKEN": "hf_test_token"}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nosana_tui.spec.model import (
+from nosana_tui.jobformat.model import (
     REMOVE_IF_EMPTY,
     CreateVolumeOperation,
     ExposedPort,

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from nosana_tui.cli.main import main
-from nosana_tui.spec.dstack.convert import convert_file
-from nosana_tui.spec.validate import validate_data
+from nosana_tui.jobformat.dstack.convert import convert_file
+from nosana_tui.jobformat.validate import validate_data
 from tests.conftest import ROOT, SHARED
 
 SEEDS = ROOT / "examples" / "seeds"

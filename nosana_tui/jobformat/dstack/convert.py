@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from nosana_tui.spec import model as m
-from nosana_tui.spec.diagnostics import Diagnostic, Path, Report, Severity
-from nosana_tui.spec.dstack import grammar as g
-from nosana_tui.spec.source import Document, SourceError, read_file
-from nosana_tui.spec.validate import validate_data
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.diagnostics import Diagnostic, Path, Report, Severity
+from nosana_tui.jobformat.dstack import grammar as g
+from nosana_tui.jobformat.source import Document, SourceError, read_file
+from nosana_tui.jobformat.validate import validate_data
 
 # dstack's default image: dstackai/base:<version>-{base|devel}-ubuntu<ubuntu version>; dstack
 # pins the version per release; ours is the one current when this was written.

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nosana_tui.spec.sanitize import clean_line, clean_text, escape_json
+from nosana_tui.sanitize import clean_line, clean_text, escape_json
 
 ESC = "\x1b"
 ST = ESC + "\\"

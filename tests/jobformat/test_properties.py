@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from nosana_tui.spec import model as m
-from nosana_tui.spec.diagnostics import Diagnostic, Report, Severity
-from nosana_tui.spec.dstack import convert as dstack
-from nosana_tui.spec.source import SourceError, parse_text
-from nosana_tui.spec.validate import _SYNONYMS, validate_data, validate_file, validate_text
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.diagnostics import Diagnostic, Report, Severity
+from nosana_tui.jobformat.dstack import convert as dstack
+from nosana_tui.jobformat.source import SourceError, parse_text
+from nosana_tui.jobformat.validate import _SYNONYMS, validate_data, validate_file, validate_text
 
 ROOT = FsPath(__file__).resolve().parents[2]
 

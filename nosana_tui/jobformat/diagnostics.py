@@ -4,7 +4,7 @@ Every diagnostic names the file, the line and column where the source has them, 
 field (``ops[1].execution.depends_on[0]``), what is wrong and what to do about it.
 
 A file's keys, values and name may hold anything, an OSC 52 clipboard write included: what is
-rendered here for a terminal is cleaned as node strings are (``spec.sanitize``), in this one
+rendered here for a terminal is cleaned as node strings are (``sanitize``), in this one
 place. ``to_json`` keeps the data as it is (JSON escapes control characters).
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from nosana_tui.spec.sanitize import clean_text
+from nosana_tui.sanitize import clean_text
 
 Path = tuple[str | int, ...]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from nosana_tui.spec.diagnostics import Diagnostic, Path, Severity
+from nosana_tui.jobformat.diagnostics import Diagnostic, Path, Severity
 
 Position = tuple[int, int]  # 1-based line and column
 

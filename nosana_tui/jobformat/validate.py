@@ -5,7 +5,7 @@ Three passes over the parsed document:
 1. **Legacy fields** that the seeds use but the network rejects (``args.depends``,
    ``args.output``, ``args.required_vram``, port-range strings) are taken out and reported as
    warnings with a hint; ``--strict`` makes them errors.
-2. **The schema** (:mod:`nosana_tui.spec.model`): pydantic errors are translated into messages
+2. **The schema** (:mod:`nosana_tui.jobformat.model`): pydantic errors are translated into messages
    that name the field path and say what to do.
 3. **The plan**: op ids, dependencies, cycles, ports, volumes, literals, and a few lints of
    things the network accepts but that cannot work.
@@ -24,10 +24,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from nosana_tui.spec import model as m
-from nosana_tui.spec.diagnostics import Diagnostic, Path, Report, Severity
-from nosana_tui.spec.secrets import SECRET_KEYS, is_secret_env
-from nosana_tui.spec.source import Document, SourceError, parse_text, read_file
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.diagnostics import Diagnostic, Path, Report, Severity
+from nosana_tui.jobformat.secrets import SECRET_KEYS, is_secret_env
+from nosana_tui.jobformat.source import Document, SourceError, parse_text, read_file
 
 # Values under these keys are never echoed back in a message.
 _HIDDEN = SECRET_KEYS | {"authentication", "IAM"}

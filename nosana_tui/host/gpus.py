@@ -50,7 +50,7 @@ from typing import Any
 
 import yaml
 
-from nosana_tui.spec.status import GpuDevice, GpuProcess
+from nosana_tui.api.models import GpuDevice, GpuProcess
 
 SMI_TIMEOUT_S = 5.0
 GPU_FIELDS = (

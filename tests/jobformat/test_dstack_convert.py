@@ -1,7 +1,7 @@
 """dstack ``type: service`` -> Nosana job conversion, end to end (no mocks).
 
 Each test writes a small service file (inline YAML, or the seed examples in
-``examples/seeds``), converts it with :mod:`nosana_tui.spec.dstack.convert` and checks the job,
+``examples/seeds``), converts it with :mod:`nosana_tui.jobformat.dstack.convert` and checks the job,
 or the diagnostics with their codes, field paths and line numbers. Expected behaviour follows
 ``reference/dstack.md`` §1.
 """
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from nosana_tui.spec.diagnostics import Diagnostic, Severity
-from nosana_tui.spec.dstack.convert import ConvertResult, convert_document, convert_file
-from nosana_tui.spec.source import parse_text
-from nosana_tui.spec.validate import validate_data
+from nosana_tui.jobformat.diagnostics import Diagnostic, Severity
+from nosana_tui.jobformat.dstack.convert import ConvertResult, convert_document, convert_file
+from nosana_tui.jobformat.source import parse_text
+from nosana_tui.jobformat.validate import validate_data
 
 SEEDS = Path(__file__).resolve().parents[2] / "examples" / "seeds"
 SEED_FILES = sorted(p.name for p in SEEDS.glob("*.dstack.yml"))

@@ -24,10 +24,10 @@ from typing import Any
 
 import yaml
 
-from nosana_tui.spec import model as m
-from nosana_tui.spec.diagnostics import Diagnostic, Report, Severity
-from nosana_tui.spec.source import SourceError, read_file
-from nosana_tui.spec.validate import validate_data, validate_document
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.diagnostics import Diagnostic, Report, Severity
+from nosana_tui.jobformat.source import SourceError, read_file
+from nosana_tui.jobformat.validate import validate_data, validate_document
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "library"
 JOB_FILES = ("job.json", "job.yaml", "job.yml")
@@ -215,7 +215,7 @@ def render(
             f"template {template.id!r} has no variable {', '.join(unknown)} (its variables: {listed})"
         )
     if template.kind == "dstack":
-        from nosana_tui.spec.dstack.convert import convert_file
+        from nosana_tui.jobformat.dstack.convert import convert_file
 
         env = dict(os.environ if environ is None else environ)
         result = convert_file(template.path, env_overrides=dict(sets), environ=env)

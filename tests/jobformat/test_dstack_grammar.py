@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nosana_tui.spec.dstack.grammar import (
+from nosana_tui.jobformat.dstack.grammar import (
     TPU_PREFIX_WARNING,
     CPUSpec,
     GPUSpec,

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from nosana_tui.spec import model as m
-from nosana_tui.spec.plan import effective, stages
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.plan import effective, stages
 
 
 class OpStatus(StrEnum):

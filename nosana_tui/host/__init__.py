@@ -1,0 +1,1 @@
+"""Facts about this machine that more than one layer needs: its GPUs, and how a container gets them."""
