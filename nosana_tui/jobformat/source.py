@@ -75,6 +75,33 @@ def _line_col(text: str, offset: int) -> Position:
     return line, offset - start + 1
 
 
+class _Lines:
+    """Line and column of offsets asked for in increasing order, in one pass over the text.
+
+    ``_line_col`` counts from the start of the text, so asking it for every value of a document
+    is quadratic (a 1 MiB job took 25 s, bench/README.md); this counts only the stretch since
+    the offset asked for before.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.offset = 0  # counted up to here
+        self.line = 1  # the line of ``offset``
+        self.start = 0  # where that line starts
+
+    def at(self, offset: int) -> Position:
+        text, last = self.text, self.offset
+        breaks = text.count("\n", last, offset)
+        if breaks:
+            self.line += breaks
+            self.start = text.rfind("\n", last, offset) + 1
+        self.offset = offset
+        return self.line, offset - self.start + 1
+
+
+_BLANK = re.compile(r"[ \t\r\n]*")
+
+
 class _JsonPositions:
     """Walks JSON text that ``json.loads`` accepted and records where each value stands."""
 
@@ -82,15 +109,14 @@ class _JsonPositions:
         self.text = text
         self.doc = doc
         self.i = 0
+        self.lines = _Lines(text)
 
     def skip(self) -> None:
-        text = self.text
-        while self.i < len(text) and text[self.i] in " \t\r\n":
-            self.i += 1
+        self.i = _BLANK.match(self.text, self.i).end()  # type: ignore[union-attr]
 
     def value(self, path: Path) -> None:
         self.skip()
-        self.doc.values[path] = _line_col(self.text, self.i)
+        self.doc.values[path] = self.lines.at(self.i)
         ch = self.text[self.i]
         if ch == "{":
             self.i += 1
@@ -115,7 +141,7 @@ class _JsonPositions:
                         )
                     )
                 seen.add(key)
-                self.doc.keys[child] = _line_col(self.text, key_at)
+                self.doc.keys[child] = self.lines.at(key_at)
                 self.skip()
                 self.i += 1  # ':'
                 self.value(child)
@@ -210,9 +236,62 @@ class _YamlLoader(yaml.SafeLoader):
     """SafeLoader that also keeps every node's position and reports duplicate keys."""
 
 
-def _walk_yaml(node: yaml.Node, path: Path, doc: Document) -> None:
+# libyaml (PyYAML's C parser) reads 1 MiB of YAML in ~0.5 s where the pure-Python parser takes
+# 3-5 s (bench/README.md); the nodes, marks and constructed values are the same (a test holds
+# them equal). A document it refuses is read again by the pure-Python parser, whose error
+# messages (and hints) users know.
+_FAST_LOADERS: tuple[type[yaml.CSafeLoader], ...] = (
+    (yaml.CSafeLoader,) if getattr(yaml, "__with_libyaml__", False) else ()
+)
+
+
+# Aliases let a few lines of YAML stand for a huge (or endless) value: a job has no use for that.
+MAX_YAML_VALUES = 200_000
+
+
+class _AliasTrouble(Exception):
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _walk_yaml_checked(node: yaml.Node, file: str, doc: Document) -> None:
+    try:
+        _walk_yaml(node, (), doc, set(), [0])
+    except _AliasTrouble as err:
+        raise SourceError(
+            Diagnostic(
+                "parse-error",
+                f"invalid YAML: {err}",
+                err.path,
+                "write the value out instead of referring to it with an alias (*name)",
+                file=file,
+            )
+        ) from None
+    except RecursionError:
+        raise SourceError(
+            Diagnostic(
+                "parse-error",
+                "invalid YAML: values are nested too deeply to read",
+                (),
+                "a job needs a few levels of nesting, not hundreds",
+                file=file,
+            )
+        ) from None
+
+
+def _walk_yaml(
+    node: yaml.Node, path: Path, doc: Document, inside: set[int], count: list[int]
+) -> None:
+    count[0] += 1
+    if count[0] > MAX_YAML_VALUES:
+        raise _AliasTrouble(f"aliases make this file more than {MAX_YAML_VALUES:,} values", path)
     mark = node.start_mark
     doc.values[path] = (mark.line + 1, mark.column + 1)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in inside:
+            raise _AliasTrouble("an alias refers to a value that contains it", path)
+        inside = inside | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: set[object] = set()
         for key_node, value_node in node.value:
@@ -233,10 +312,10 @@ def _walk_yaml(node: yaml.Node, path: Path, doc: Document) -> None:
             seen.add(key)
             km = key_node.start_mark
             doc.keys[child] = (km.line + 1, km.column + 1)
-            _walk_yaml(value_node, child, doc)
+            _walk_yaml(value_node, child, doc, inside, count)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk_yaml(item, (*path, index), doc)
+            _walk_yaml(item, (*path, index), doc, inside, count)
 
 
 def _yaml_hint(problem: str) -> str:
@@ -251,8 +330,28 @@ def _yaml_hint(problem: str) -> str:
     return "fix the YAML syntax at this point"
 
 
-def _parse_yaml(file: str, text: str) -> Document:
+def _compose_fast(text: str) -> tuple[yaml.Node | None, Any] | None:
+    """The document's node and data by libyaml, or None when it is absent or refuses the text."""
+    for loader_class in _FAST_LOADERS:
+        loader = loader_class(text)
+        try:
+            node = loader.get_single_node()
+            return node, None if node is None else loader.construct_document(node)
+        except Exception:  # any refusal: the pure-Python parser says why, in its words
+            return None
+        finally:
+            loader.dispose()
+    return None
+
+
+def _parse_yaml(file: str, text: str, *, fast: bool = True) -> Document:
     doc = Document(file, None, "yaml")
+    composed = _compose_fast(text) if fast else None
+    if composed is not None:
+        node, doc.data = composed
+        if node is not None:
+            _walk_yaml_checked(node, file, doc)
+        return doc
     try:
         loader = _YamlLoader(text)
         try:
@@ -292,7 +391,7 @@ def _parse_yaml(file: str, text: str) -> Document:
                 file=file,
             )
         ) from None
-    _walk_yaml(node, (), doc)
+    _walk_yaml_checked(node, file, doc)
     return doc
 
 
