@@ -5,9 +5,13 @@ it is a hint for markets; we refuse up front rather than let a model fail to loa
 
 - ``required_vram``: GB of VRAM on one GPU (the key the dashboard reads);
 - ``vram_total_mb``: MB of VRAM on one GPU (the key the templates use since 2026);
-- ``gpu``: the normalised dstack spec a converted service carries (``jobformat/dstack/convert.py``):
-  ``names``, ``count`` (a range), ``memory_gb`` (a range, per GPU), ``total_memory_gb`` (a range,
-  over the GPUs used), ``compute_capability``, ``vendor``.
+- the flat GPU keys a converted dstack service carries (``jobformat/dstack/convert.py``; flat
+  because the network's ``Meta`` takes nothing deeper): ``gpu_count_min``/``gpu_count_max``,
+  ``gpu_memory_gb_min``/``_max`` (per GPU), ``gpu_total_memory_gb_min``/``_max`` (over the GPUs
+  taken), ``gpu_names`` (an array: any of them), ``gpu_vendor`` and ``gpu_compute_capability``
+  (``"8.0"``, a minimum). A missing bound is an open one. Without ``gpu_count_min`` (or with 0)
+  a GPU is optional, as dstack's ``gpu: 0..1``: the other keys then need nothing unless a VRAM
+  key is given, and that needs one GPU.
 
 Sizes are binary, as dstack and the templates write them (``6144`` MB is 6 GB). Cards report less
 memory than they are sold with, so a GPU meets a lower bound when it reports at least 90 % of it:
@@ -78,23 +82,25 @@ def gpu_need(job: m.JobDefinition) -> GpuNeed | None:
     """The job's GPU need, or None when it states none."""
     meta = job.meta or {}
     requirements = meta.get("system_requirements")
-    spec = requirements.get("gpu") if isinstance(requirements, dict) else None
+    spec: dict[str, Any] = requirements if isinstance(requirements, dict) else {}
     vram_gb = required_vram_gb(job)
-    if not isinstance(spec, dict):
+    if not any(key.startswith("gpu_") for key in spec):
         if vram_gb is None:
             return None
         return GpuNeed(memory_mib=vram_gb * MIB_PER_GB)
-    count_min, count_max = _range(spec.get("count"))
+    count_min, count_max = _range(spec, "gpu_count")
     if count_min is None or count_min < 1:
         if vram_gb is None:
             return None  # dstack's optional GPU (count 0..n): nothing to refuse
         count_min = 1
-    mem_min, mem_max = _range(spec.get("memory_gb"))
-    total_min, total_max = _range(spec.get("total_memory_gb"))
+    mem_min, mem_max = _range(spec, "gpu_memory_gb")
+    total_min, total_max = _range(spec, "gpu_total_memory_gb")
     if vram_gb is not None:
         mem_min = max(mem_min or 0.0, vram_gb)
-    names = spec.get("names")
-    vendor = spec.get("vendor")
+    names = spec.get("gpu_names")
+    if isinstance(names, str):
+        names = [names]
+    vendor = spec.get("gpu_vendor")
     return GpuNeed(
         count=int(count_min),
         count_max=None if count_max is None else int(count_max),
@@ -104,7 +110,7 @@ def gpu_need(job: m.JobDefinition) -> GpuNeed | None:
         total_max_mib=None if total_max is None else total_max * MIB_PER_GB,
         names=tuple(str(n) for n in names) if isinstance(names, list) else (),
         vendor=str(vendor).lower() if isinstance(vendor, str) else None,
-        compute_capability=_capability(spec.get("compute_capability")),
+        compute_capability=_capability(spec.get("gpu_compute_capability")),
     )
 
 
@@ -167,12 +173,9 @@ def _name_matches(wanted: str, device: str) -> bool:
     return key in candidates
 
 
-def _range(value: Any) -> tuple[float | None, float | None]:
-    if isinstance(value, dict):
-        lo, hi = value.get("min"), value.get("max")
-        return (_number(lo), _number(hi))
-    number = _number(value)
-    return number, number
+def _range(spec: dict[str, Any], key: str) -> tuple[float | None, float | None]:
+    """``key_min`` and ``key_max``; a missing or non-numeric end is open."""
+    return _number(spec.get(f"{key}_min")), _number(spec.get(f"{key}_max"))
 
 
 def _number(value: Any) -> float | None:

@@ -48,18 +48,19 @@ from nosana_tui.engine.backend import (
     LABEL_OP,
     Backend,
     BackendError,
-    ContainerSpec,
     ContainerState,
     LogFollower,
     LogLine,
     PortSpec,
     PullProgress,
 )
+from nosana_tui.engine.container import OpContext, container_for, container_name
 from nosana_tui.engine.health import run_check
-from nosana_tui.engine.literals import LiteralContext, UnresolvedLiteral, interpolate
+from nosana_tui.engine.literals import LiteralContext, UnresolvedLiteral
 from nosana_tui.engine.states import OpEvent, RefusedEvent, next_state
 from nosana_tui.jobformat import model as m
-from nosana_tui.jobformat.plan import effective, resolve_command, stages
+from nosana_tui.jobformat.graph import DependencyGraph
+from nosana_tui.jobformat.plan import effective
 
 LOG_DRAIN_TIMEOUT = 30.0
 CATCH_UP_LINES = 1_000_000
@@ -71,8 +72,6 @@ STOPPED_BY_USER = "stopped by user"
 RESTARTING = "restarting"
 JOB_STOPPED = "the job was stopped"
 NEVER_STARTED = "never started"
-_NAME_SAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
-_HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 
 
 class Recorder(Protocol):
@@ -121,10 +120,6 @@ def _cut_short(op: OpView) -> bool:
     return op.status is OpStatus.STOPPED and (
         op.message in (STOPPED_BY_USER, JOB_STOPPED) or op.message.startswith(NEVER_STARTED)
     )
-
-
-def container_name(job_id: str, op_id: str) -> str:
-    return f"nosana-{job_id}-{_NAME_SAFE.sub('-', op_id)}"[:120]
 
 
 class OpRunner:
@@ -264,21 +259,19 @@ class OpRunner:
     async def _launch_container(self, generation: int) -> None:
         assert isinstance(self.op, m.RunOperation)
         job = self.job
-        eff = effective(job.definition, self.op)
-        args = self.op.args.model_dump(mode="python", by_alias=True, exclude_none=True)
-        resolved = interpolate(args, job.literal_context())
-        env = {str(k): str(v) for k, v in (resolved.get("env") or {}).items()}
-        global_env = job.definition.global_.env if job.definition.global_ else None
-        env = {**(global_env or {}), **env, "NOSANA_ID": job.id}
-        env = {k: str(interpolate(v, job.literal_context())) for k, v in env.items()}
-        cmd = resolve_command(resolved.get("cmd"), shell=True)
-        entry = resolved.get("entrypoint")
-        if entry is None and job.definition.global_ and job.definition.global_.entrypoint:
-            entry = interpolate(job.definition.global_.entrypoint, job.literal_context())
-        entrypoint = resolve_command(entry, shell=False)
-        image = str(resolved.get("image") or eff.image)
+        spec = container_for(
+            self.op,
+            OpContext(
+                definition=job.definition,
+                job_id=job.id,
+                network=job.network,
+                literals=job.literal_context(),
+                host_ports={e.port: e.host_port for e in self.view.endpoints if e.host_port},
+            ),
+        )
+        image = spec.image
         self.view.image = image
-        if eff.gpu:  # before a pull: a GPU image can be many GB for nothing
+        if spec.gpu:  # before a pull: a GPU image can be many GB for nothing
             access = await job.backend.gpu_access()
             if access.mode == "none":
                 raise BackendError(f"this op asks for a GPU (gpu: true): {access.detail}")
@@ -312,38 +305,6 @@ class OpRunner:
                 self.view.pull.done = True
             self.system(f"pulled image {image}")
 
-        volumes = tuple((f"{job.id}-{v.name}", v.dest) for v in (self.op.args.volumes or []))
-        aliases = [self.id] if _HOSTNAME.match(self.id) else []
-        raw_aliases = resolved.get("aliases")
-        if isinstance(raw_aliases, str):
-            aliases += [a.strip() for a in raw_aliases.split(",") if a.strip()]
-        elif isinstance(raw_aliases, list):
-            aliases += [str(a) for a in raw_aliases]
-        policy = resolved.get("restart_policy")
-        restart_name, restart_tries = None, None
-        if isinstance(policy, str):
-            restart_name = policy
-        elif isinstance(policy, dict):
-            restart_name, restart_tries = policy.get("policy"), policy.get("restart_tries")
-        previous = {e.port: e.host_port for e in self.view.endpoints if e.host_port}
-        spec = ContainerSpec(
-            job_id=job.id,
-            op_id=self.id,
-            name=container_name(job.id, self.id),
-            image=image,
-            network=job.network,
-            cmd=cmd,
-            entrypoint=entrypoint,
-            env=env,
-            work_dir=resolved.get("work_dir") or eff.work_dir,
-            gpu=eff.gpu,
-            aliases=tuple(dict.fromkeys(aliases)),
-            # a restarted op keeps its host ports, so its URLs stay the same
-            ports=tuple(PortSpec(p.port, previous.get(p.port)) for p in eff.ports),
-            volumes=volumes,
-            restart_policy=restart_name,
-            restart_tries=restart_tries,
-        )
         old = await job.backend.inspect(spec.name)
         if old is not None:
             await job.backend.remove(old.id)
@@ -754,7 +715,8 @@ class JobRunner:
         self.ops: dict[str, OpRunner] = {
             op.id: OpRunner(self, op, by_id[op.id]) for op in definition.ops
         }
-        self.plan = stages(definition)
+        self.graph = DependencyGraph.of_job(definition)
+        self.plan = self.graph.stages
 
     @staticmethod
     def new_view(job_id: str, definition: m.JobDefinition, name: str, source: str) -> JobView:
@@ -836,23 +798,6 @@ class JobRunner:
             results=results,
         )
 
-    def _deps(self, op_id: str) -> list[str]:
-        """Who ``op_id`` waits for, with ``stop_if_dependent_stops`` edges turned round."""
-        deps: list[str] = []
-        for other in self.definition.ops:
-            serves = other.execution is not None and other.execution.stop_if_dependent_stops
-            if other.id == op_id and not serves:
-                deps.extend(other.depends_on)
-            elif serves and op_id in other.depends_on:
-                deps.append(other.id)
-        return deps
-
-    def _served_by(self, op_id: str) -> list[str]:
-        op = self.definition.op(op_id)
-        if op.execution is not None and op.execution.stop_if_dependent_stops:
-            return op.depends_on
-        return []
-
     def done(self) -> bool:
         """The job has ended and so has every op: nothing more will happen unless a person
         restarts something."""
@@ -886,7 +831,7 @@ class JobRunner:
             return  # stopped to be started again: not an end
         # An op that serves others stops once every op it serves has ended.
         for runner in self.ops.values():
-            served = self._served_by(runner.id)
+            served = self.graph.serves(runner.id)
             if op.id in served and all(self.ops[s].ended.is_set() for s in served):
                 self.spawn(runner.stop("the ops it serves have ended"))
         self._maybe_end()
@@ -963,7 +908,7 @@ class JobRunner:
             self._maybe_end()
 
     async def _start_when_ready(self, runner: OpRunner) -> None:
-        deps = [self.ops[d] for d in self._deps(runner.id) if d in self.ops]
+        deps = [self.ops[d] for d in self.graph.waits_for(runner.id) if d in self.ops]
         if deps:
             self.system(f"[{runner.id}] waiting for {', '.join(d.id for d in deps)}")
         for dep in deps:

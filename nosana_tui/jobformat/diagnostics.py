@@ -11,12 +11,15 @@ place. ``to_json`` keeps the data as it is (JSON escapes control characters).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 
 from nosana_tui.sanitize import clean_text
 
 Path = tuple[str | int, ...]
+
+
+OWN_RULE = "nosana-tui's own rule (the network's validator accepts this):"
 
 
 class Severity(StrEnum):
@@ -55,27 +58,19 @@ class Diagnostic:
     file: str = ""
     line: int | None = None
     column: int | None = None
+    # Set on an error the network's validator (``@nosana/types``) would not give: why the job
+    # could not run all the same. A user may otherwise take our refusal for the network's.
+    own_rule: str = ""
 
     @property
     def field(self) -> str:
         return format_path(self.path)
 
     def located(self, file: str, line: int | None, column: int | None) -> Diagnostic:
-        return Diagnostic(
-            self.code, self.message, self.path, self.hint, self.severity, file, line, column
-        )
+        return replace(self, file=file, line=line, column=column)
 
     def as_error(self) -> Diagnostic:
-        return Diagnostic(
-            self.code,
-            self.message,
-            self.path,
-            self.hint,
-            Severity.ERROR,
-            self.file,
-            self.line,
-            self.column,
-        )
+        return replace(self, severity=Severity.ERROR)
 
     def render(self) -> str:
         """``job.json:12:7: error: ops[1].execution.depends_on[0]: message (hint)``."""
@@ -90,6 +85,8 @@ class Diagnostic:
         text = head + self.message
         if self.hint:
             text += f"\n    hint: {self.hint}"
+        if self.own_rule:
+            text += f"\n    note: {OWN_RULE} {self.own_rule}"
         return printable(text)
 
     def to_json(self) -> dict[str, object]:

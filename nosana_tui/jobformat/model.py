@@ -11,10 +11,12 @@ checkers see the plain union they stand for.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -22,12 +24,26 @@ from pydantic import (
     Tag,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from nosana_tui.jobformat.literals import EXACT_LITERAL_PATTERN as LITERAL_PATTERN
 
 REMOVE_IF_EMPTY = "__remove-if-empty__"
-LITERAL_PATTERN = r"^%%[^%]+%%$"
 
 OP_RUN = "container/run"
 OP_CREATE_VOLUME = "container/create-volume"
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("null_value", "null is not allowed here")
+    return value
+
+
+T = TypeVar("T")
+# An optional field: leave it out, or give a value. The network's typia validator types these as
+# ``field?: T``, which admits a missing key but not ``null``; ``None`` is only our "left out".
+Opt: TypeAlias = Annotated[T | None, BeforeValidator(_not_null)]
 
 
 class Strict(BaseModel):
@@ -96,7 +112,7 @@ class SpreadMarker(Strict):
     """``{"__spread__": "%%...%%", "chunked"?: bool}``: splice a literal's array or object."""
 
     spread: LiteralString = Field(alias="__spread__")
-    chunked: bool | None = None
+    chunked: Opt[bool] = None
 
 
 # --- expose and health checks ----------------------------------------------------------------
@@ -107,7 +123,7 @@ class HttpHealthCheck(Strict):
     path: str
     method: Literal["GET", "POST", "PUT", "DELETE"]
     expected_status: Annotated[int, Field(ge=100, le=599)]
-    headers: dict[str, str] | None = None
+    headers: Opt[dict[str, str]] = None
     body: Any = None
     continuous: bool
 
@@ -126,8 +142,8 @@ HealthCheck = Annotated[
 
 class ExposedPort(Strict):
     port: PortNumber
-    type: Literal["web", "api", "webapi", "websocket", "none"] | None = None
-    health_checks: list[HealthCheck] | None = None
+    type: Opt[Literal["web", "api", "webapi", "websocket", "none"]] = None
+    health_checks: Opt[list[HealthCheck]] = None
 
 
 if TYPE_CHECKING:
@@ -167,7 +183,7 @@ class VolumeMount(Strict):
 
 class RestartPolicyOnFailure(Strict):
     policy: Literal["on-failure"]
-    restart_tries: Annotated[int, Field(ge=0)] | None = None
+    restart_tries: Opt[Annotated[int, Field(ge=0)]] = None
 
 
 if TYPE_CHECKING:
@@ -184,7 +200,7 @@ else:
 
 class S3Bucket(Strict):
     url: str
-    files: list[str] | None = None
+    files: Opt[list[str]] = None
 
 
 class S3Credentials(Strict):
@@ -196,12 +212,12 @@ class S3Credentials(Strict):
 class S3Resource(Strict):
     type: Literal["S3"]
     target: str
-    url: str | None = None
-    files: list[str] | None = None
-    bucket: str | None = None
-    buckets: list[S3Bucket] | None = None
-    allowWrite: bool | None = None
-    IAM: S3Credentials | None = None
+    url: Opt[str] = None
+    files: Opt[list[str]] = None
+    bucket: Opt[str] = None
+    buckets: Opt[list[S3Bucket]] = None
+    allowWrite: Opt[bool] = None
+    IAM: Opt[S3Credentials] = None
 
     @model_validator(mode="after")
     def _one_source(self) -> S3Resource:
@@ -219,15 +235,15 @@ class HFResource(Strict):
     type: Literal["HF"]
     repo: str
     target: str
-    revision: str | None = None
-    files: list[str] | None = None
-    accessToken: str | None = None
+    revision: Opt[str] = None
+    files: Opt[list[str]] = None
+    accessToken: Opt[str] = None
 
 
 class OllamaResource(Strict):
     type: Literal["Ollama"]
     model: str
-    target: str | None = None
+    target: Opt[str] = None
 
 
 def _resource_kind(value: Any) -> str | None:
@@ -260,30 +276,30 @@ Resource = Annotated[
 
 
 class DockerAuth(Strict):
-    username: str | None = None
-    password: str | None = None
-    email: str | None = None
-    server: str | None = None
+    username: Opt[str] = None
+    password: Opt[str] = None
+    email: Opt[str] = None
+    server: Opt[str] = None
 
 
 class Authentication(Strict):
-    docker: DockerAuth | None = None
+    docker: Opt[DockerAuth] = None
 
 
 class ContainerRunArgs(Strict):
     image: str
-    cmd: Command | None = None
-    entrypoint: Command | None = None
-    env: dict[str, str] | None = None
-    work_dir: str | None = None
-    gpu: bool | None = None
-    volumes: list[VolumeMount] | None = None
-    expose: Expose | None = None
-    private: bool | None = None
-    restart_policy: RestartPolicy | None = None
-    aliases: StringOrList | None = None
-    resources: list[Resource] | None = None
-    authentication: Authentication | None = None
+    cmd: Opt[Command] = None
+    entrypoint: Opt[Command] = None
+    env: Opt[dict[str, str]] = None
+    work_dir: Opt[str] = None
+    gpu: Opt[bool] = None
+    volumes: Opt[list[VolumeMount]] = None
+    expose: Opt[Expose] = None
+    private: Opt[bool] = None
+    restart_policy: Opt[RestartPolicy] = None
+    aliases: Opt[StringOrList] = None
+    resources: Opt[list[Resource]] = None
+    authentication: Opt[Authentication] = None
 
 
 class CreateVolumeArgs(Strict):
@@ -294,10 +310,20 @@ class CreateVolumeArgs(Strict):
 
 
 class Execution(Strict):
-    group: str | None = None
-    depends_on: list[str] | None = None
-    stop_if_dependent_stops: bool | None = None
-    timeout: Annotated[int | float, Field(gt=0)] | None = None
+    group: Opt[str] = None
+    depends_on: Opt[list[str]] = None
+    stop_if_dependent_stops: Opt[bool] = None
+    timeout: Opt[Annotated[int | float, Field(gt=0)]] = None
+
+    @model_validator(mode="after")
+    def _serves_someone(self) -> Execution:
+        # @nosana/types 2.1.x types the flag as allowed only beside depends_on.
+        if self.stop_if_dependent_stops is not None and self.depends_on is None:
+            raise PydanticCustomError(
+                "serves_nobody",
+                "stop_if_dependent_stops is only allowed together with depends_on",
+            )
+        return self
 
 
 LogType = Literal["stdin", "stdout", "stderr", "nodeerr"]
@@ -327,8 +353,8 @@ else:
 
 class _OperationBase(Strict):
     id: str
-    results: dict[str, ResultValue] | None = None
-    execution: Execution | None = None
+    results: Opt[dict[str, ResultValue]] = None
+    execution: Opt[Execution] = None
 
     @property
     def group(self) -> str:
@@ -377,21 +403,54 @@ Operation = Annotated[
 
 
 class Global(Strict):
-    image: str | None = None
-    gpu: bool | None = None
-    entrypoint: Command | None = None
-    env: dict[str, str] | None = None
-    work_dir: str | None = None
-    variables: dict[str, str] | None = None
+    image: Opt[str] = None
+    gpu: Opt[bool] = None
+    entrypoint: Opt[Command] = None
+    env: Opt[dict[str, str]] = None
+    work_dir: Opt[str] = None
+    variables: Opt[dict[str, str]] = None
+
+
+# meta: the one object that takes keys of its own. The network's validator also limits their values
+# (strings, numbers, arrays of those, objects of those; ``Meta`` in @nosana/types); validate.py
+# checks that shape as a warning for now, as the dstack converter writes deeper objects there.
+MetaValue = Annotated[Any, BeforeValidator(_not_null)]
+
+
+def is_meta_scalar(value: Any) -> bool:
+    """A string or a number (not a boolean): the leaves the network allows in meta."""
+    return isinstance(value, str) or (
+        isinstance(value, int | float) and not isinstance(value, bool)
+    )
+
+
+def _meta_rules(meta: dict[str, Any]) -> dict[str, Any]:
+    """The two keys of meta with a type of their own."""
+    if "trigger" in meta and not isinstance(meta["trigger"], str):
+        raise PydanticCustomError(
+            "meta_key", 'meta.trigger must be a string, such as "cli"', {"key": "trigger"}
+        )
+    resources = meta.get("system_resources", {})
+    if not isinstance(resources, dict) or not all(map(is_meta_scalar, resources.values())):
+        raise PydanticCustomError(
+            "meta_key",
+            "meta.system_resources must be an object of strings and numbers",
+            {"key": "system_resources"},
+        )
+    return meta
+
+
+Meta = Annotated[dict[str, MetaValue], AfterValidator(_meta_rules)]
+"""meta: keys of your own; values may not be null, ``trigger`` is a string."""
 
 
 class LogisticArgs(Strict):
-    endpoint: str | None = None
+    endpoint: Opt[str] = None
 
 
 class Logistic(Strict):
     type: Literal["api", "api-listen"]
-    args: LogisticArgs | None = None
+    args: LogisticArgs  # required by the network, even when empty: {}
 
 
 class Logistics(Strict):
@@ -400,7 +459,7 @@ class Logistics(Strict):
 
 
 class Ssh(Strict):
-    public_keys: list[str] | None = None
+    public_keys: Opt[list[str]] = None
 
 
 class JobDefinition(Strict):
@@ -421,11 +480,11 @@ class JobDefinition(Strict):
     version: Literal["0.1"]
     type: Literal["container"]
     ops: list[Operation]
-    meta: dict[str, Any] | None = None
-    global_: Global | None = Field(default=None, alias="global")
-    logistics: Logistics | None = None
-    deployment_id: str | None = None
-    ssh: Ssh | None = None
+    meta: Opt[Meta] = None
+    global_: Opt[Global] = Field(default=None, alias="global")
+    logistics: Opt[Logistics] = None
+    deployment_id: Opt[str] = None
+    ssh: Opt[Ssh] = None
 
     def op(self, op_id: str) -> RunOperation | CreateVolumeOperation:
         for op in self.ops:
@@ -434,6 +493,28 @@ class JobDefinition(Strict):
         raise KeyError(op_id)
 
 
+def _without_null(node: Any) -> Any:
+    """The schema with ``null`` taken out of every ``anyOf``: pydantic writes ``X | None`` for an
+    optional field (``Opt``), but null is refused; an optional field is one left out."""
+    if isinstance(node, list):
+        return [_without_null(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _without_null(v) for k, v in node.items()}
+    choices = out.get("anyOf")
+    if isinstance(choices, list) and {"type": "null"} in choices:
+        kept = [c for c in choices if c != {"type": "null"}]
+        del out["anyOf"]
+        if len(kept) == 1 and isinstance(kept[0], dict):
+            out = {**kept[0], **out}
+        else:
+            out["anyOf"] = kept
+        if out.get("default", 0) is None:
+            del out["default"]
+    return out
+
+
 def job_schema() -> dict[str, Any]:
     """The JSON Schema of a job definition (by alias: ``global``, ``__spread__``)."""
-    return JobDefinition.model_json_schema(by_alias=True)
+    schema: dict[str, Any] = _without_null(JobDefinition.model_json_schema(by_alias=True))
+    return schema

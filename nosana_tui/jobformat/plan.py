@@ -1,9 +1,10 @@
 """Derived views of a valid job that the engine needs: stages and each op's effective settings.
 
-- Stages run in the order in which their ``execution.group`` first appears in ``ops``; an op
-  without a group is a stage of its own, named after the op (as the Nosana node does).
-- ``global`` merges into each op: ``image``, ``entrypoint`` and ``work_dir`` are fallbacks, ``env``
-  is ``{**global.env, **op.env}``, ``gpu`` is ``op.gpu or global.gpu``.
+- Stages, edges and their order are the dependency graph's (:mod:`nosana_tui.jobformat.graph`).
+- ``global`` merges into each op (:func:`merged_args`, the one place it happens): ``image``,
+  ``entrypoint`` and ``work_dir`` are fallbacks, ``env`` is ``{**global.env, **op.env}``, ``gpu`` is
+  ``op.gpu or global.gpu``. The merge comes before literals are substituted, so the merged values
+  are read once, like the op's own.
 - A string ``cmd`` runs under ``/bin/sh -c`` (not bash, whatever the docs say); an array is the
   exec form. A string ``entrypoint`` becomes a one-element array. ``"__remove-if-empty__"``
   elements are dropped, and the field with them if nothing else is left.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nosana_tui.jobformat.graph import DependencyGraph, Stage
 from nosana_tui.jobformat.model import (
     REMOVE_IF_EMPTY,
     CreateVolumeOperation,
@@ -25,14 +27,20 @@ from nosana_tui.jobformat.model import (
 
 Op = RunOperation | CreateVolumeOperation
 
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage: the ops of one group, in file order."""
-
-    name: str
-    index: int
-    ops: tuple[str, ...]
+__all__ = [
+    "EffectiveOp",
+    "Op",
+    "Port",
+    "Stage",
+    "drop_remove_markers",
+    "effective",
+    "exposed_ports",
+    "merged_args",
+    "required_vram_gb",
+    "resolve_command",
+    "stage_of",
+    "stages",
+]
 
 
 @dataclass(frozen=True)
@@ -63,10 +71,7 @@ class EffectiveOp:
 
 def stages(job: JobDefinition) -> list[Stage]:
     """Groups in order of first appearance; each holds its ops in file order."""
-    order: dict[str, list[str]] = {}
-    for op in job.ops:
-        order.setdefault(op.group, []).append(op.id)
-    return [Stage(name, i, tuple(ids)) for i, (name, ids) in enumerate(order.items())]
+    return DependencyGraph.of_job(job).stages
 
 
 def stage_of(job: JobDefinition) -> dict[str, int]:
@@ -106,25 +111,56 @@ def exposed_ports(op: RunOperation) -> tuple[tuple[Port, ...], tuple[str, ...]]:
     return tuple(ports), tuple(dynamic)
 
 
-def effective(job: JobDefinition, op: RunOperation) -> EffectiveOp:
-    """The op's settings after ``global`` is merged."""
+def merged_args(job: JobDefinition, op: RunOperation) -> dict[str, Any]:
+    """The op's ``args`` as written (JSON-like, by alias, unset fields left out) with ``global``
+    merged in; literals are still text."""
+    args = op.args.model_dump(mode="python", by_alias=True, exclude_none=True)
     g = job.global_
-    env = dict((g.env if g and g.env else {}) | (op.args.env or {}))
-    entrypoint = op.args.entrypoint if op.args.entrypoint is not None else (g and g.entrypoint)
+    if g is None:
+        return args
+    if not args.get("image") and g.image:
+        args["image"] = g.image
+    if args.get("entrypoint") is None and g.entrypoint:
+        args["entrypoint"] = g.entrypoint if isinstance(g.entrypoint, str) else list(g.entrypoint)
+    if g.env:
+        args["env"] = {**g.env, **(args.get("env") or {})}
+    if not args.get("work_dir") and g.work_dir:
+        args["work_dir"] = g.work_dir
+    if g.gpu:
+        args["gpu"] = True
+    return args
+
+
+def effective(job: JobDefinition, op: RunOperation) -> EffectiveOp:
+    """The op's settings after ``global`` is merged (literals not substituted)."""
+    args = merged_args(job, op)
     ports, dynamic = exposed_ports(op)
     return EffectiveOp(
         id=op.id,
         group=op.group,
-        image=op.args.image or (g.image if g and g.image else ""),
-        cmd=resolve_command(op.args.cmd, shell=True),
-        entrypoint=resolve_command(entrypoint or None, shell=False),
-        env=env,
-        work_dir=op.args.work_dir or (g.work_dir if g else None),
-        gpu=bool(op.args.gpu or (g and g.gpu)),
+        image=args.get("image") or "",
+        cmd=resolve_command(args.get("cmd"), shell=True),
+        entrypoint=resolve_command(args.get("entrypoint") or None, shell=False),
+        env=dict(args.get("env") or {}),
+        work_dir=args.get("work_dir") or None,
+        gpu=bool(args.get("gpu")),
         ports=ports,
         dynamic_expose=dynamic,
         depends_on=tuple(op.depends_on),
     )
+
+
+def drop_remove_markers(args: dict[str, Any]) -> dict[str, Any]:
+    """Remove ``__remove-if-empty__`` elements, and a field with nothing else left."""
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        if isinstance(value, list) and REMOVE_IF_EMPTY in value:
+            kept = [v for v in value if v != REMOVE_IF_EMPTY]
+            if kept:
+                out[key] = kept
+            continue
+        out[key] = value
+    return out
 
 
 def required_vram_gb(job: JobDefinition) -> float | None:

@@ -58,16 +58,6 @@ class Document:
         line, column = pos if pos else (None, None)
         return diagnostic.located(self.file, line, column)
 
-    def subdocument(self, prefix: Path) -> Document:
-        """The document rooted at ``prefix`` (positions kept, paths re-rooted)."""
-        n = len(prefix)
-        data: Any = self.data
-        for part in prefix:
-            data = data[part]
-        values = {p[n:]: v for p, v in self.values.items() if p[:n] == prefix}
-        keys = {p[n:]: v for p, v in self.keys.items() if p[:n] == prefix and len(p) > n}
-        return Document(self.file, data, self.format, values, keys)
-
 
 def _line_col(text: str, offset: int) -> Position:
     line = text.count("\n", 0, offset) + 1

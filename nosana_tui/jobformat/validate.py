@@ -4,17 +4,19 @@ Three passes over the parsed document:
 
 1. **Legacy fields** that the seeds use but the network rejects (``args.depends``,
    ``args.output``, ``args.required_vram``, port-range strings) are taken out and reported as
-   warnings with a hint; ``--strict`` makes them errors.
+   errors (the network's validator rejects them) with a hint that says what to write instead.
 2. **The schema** (:mod:`nosana_tui.jobformat.model`): pydantic errors are translated into messages
    that name the field path and say what to do.
 3. **The plan**: op ids, dependencies, cycles, ports, volumes, literals, and a few lints of
-   things the network accepts but that cannot work.
+   things the network accepts but that cannot work. An error the network's validator would not
+   give carries ``own_rule``: why the job could not run all the same.
 
 Nothing here raises for bad input: every problem becomes a :class:`Diagnostic`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import re
@@ -24,15 +26,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from nosana_tui.jobformat import literals as lit
 from nosana_tui.jobformat import model as m
 from nosana_tui.jobformat.diagnostics import Diagnostic, Path, Report, Severity
+from nosana_tui.jobformat.graph import DependencyGraph, Node
 from nosana_tui.jobformat.secrets import SECRET_KEYS, is_secret_env
 from nosana_tui.jobformat.source import Document, SourceError, parse_text, read_file
 
 # Values under these keys are never echoed back in a message.
 _HIDDEN = SECRET_KEYS | {"authentication", "IAM"}
 
-LITERAL_RE = re.compile(r"%%(.*?)%%")
 _PORT_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 _TAGS = frozenset(
     {"string", "number", "array", "object", "spread", "bool", "remove", "http", "websocket"}
@@ -284,6 +287,7 @@ def _translate(err: Any, data: Any) -> Diagnostic:
                 f"timeout must be a number of seconds greater than 0; got {what}",
                 path,
                 "leave it out for no time limit",
+                own_rule="an op with no time at all could never run",
             )
         if name != "expected_status" and (name == "port" or "expose" in path):
             return Diagnostic(
@@ -298,8 +302,18 @@ def _translate(err: Any, data: Any) -> Diagnostic:
                 f"expected_status must be an HTTP status code (100-599); got {what}",
                 path,
                 "use the status a healthy server answers with, usually 200",
+                own_rule="no server answers with another status, so the check could never pass "
+                "and the ops that wait on it would never start",
             )
-        return Diagnostic("invalid-value", f"{err['msg'].lower()}; got {what}", path, "")
+        return Diagnostic(
+            "invalid-value",
+            f"{err['msg'].lower()}; got {what}",
+            path,
+            "",
+            own_rule="the container engine refuses a negative count"
+            if name == "restart_tries"
+            else "",
+        )
     type_words = {
         "string_type": "a string",
         "bool_type": "true or false",
@@ -328,9 +342,36 @@ def _translate(err: Any, data: Any) -> Diagnostic:
             path,
             "write a port as a number without quotes",
         )
+    if kind == "null_value":
+        return Diagnostic(
+            "null-value",
+            f"{name!r} is null; an optional field may be left out, but not set to null",
+            path,
+            f"delete {name!r} to use the default, or give it a value (the network rejects null)",
+        )
+    if kind == "meta_key":
+        key = err.get("ctx", {}).get("key", "")
+        return Diagnostic(
+            "wrong-type",
+            f"{err['msg']}; got {_describe(_get(data, (*path, key)), (*path, key))}",
+            (*path, key),
+            "put the value in quotes" if key == "trigger" else "use strings and numbers",
+        )
+    if kind == "serves_nobody":
+        return Diagnostic(
+            "invalid-value",
+            str(err["msg"]),
+            (*path, "stop_if_dependent_stops"),
+            "list in depends_on the ops this op serves (it stops when they finish), or delete "
+            "stop_if_dependent_stops",
+        )
     if kind == "value_error":
         message = str(err["msg"]).removeprefix("Value error, ")
-        return Diagnostic("invalid-value", message, path, "")
+        own = ""
+        if "needs url, bucket or buckets" in message:
+            own = "the resource manager would have nothing to fetch, and the op fails with "
+            own += "'Missing required resource'"
+        return Diagnostic("invalid-value", message, path, "", own_rule=own)
     if kind in ("too_short", "too_long"):
         return Diagnostic("invalid-value", str(err["msg"]), path, "")
     return Diagnostic("invalid-value", f"{err['msg']}; got {what}", path, "")
@@ -382,7 +423,6 @@ def _legacy_depends(data: dict[str, Any], op: dict[str, Any], deps: Any, path: P
         "args.depends is not part of the job schema: the network rejects it and nothing waits on it",
         path,
         hint,
-        Severity.WARNING,
     )
 
 
@@ -413,7 +453,6 @@ def _strip_legacy(data: dict[str, Any]) -> tuple[dict[str, Any], list[Diagnostic
                     "args.output was removed from the job schema (it was never used)",
                     (*base, "output"),
                     "delete it; use results to extract values from the logs",
-                    Severity.WARNING,
                 )
             )
         if "required_vram" in args:
@@ -425,7 +464,6 @@ def _strip_legacy(data: dict[str, Any]) -> tuple[dict[str, Any], list[Diagnostic
                     (*base, "required_vram"),
                     "state the need in meta.system_requirements.required_vram (GB) or "
                     "vram_total_mb (MB)",
-                    Severity.WARNING,
                 )
             )
         expose = args.get("expose")
@@ -448,7 +486,6 @@ def _strip_legacy(data: dict[str, Any]) -> tuple[dict[str, Any], list[Diagnostic
                         f"port range {port!r} is not in the current schema (ports are numbers)",
                         where,
                         "expose each port as a number",
-                        Severity.WARNING,
                     )
                 )
                 continue
@@ -622,7 +659,7 @@ def _check_plan(data: dict[str, Any]) -> list[Diagnostic]:
                 )
             )
 
-    out.extend(_check_cycles(ops, groups))
+    out.extend(_check_cycles(ops))
 
     volume_ops = {
         _args(op).get("name"): op.get("id")
@@ -706,57 +743,85 @@ def _check_plan(data: dict[str, Any]) -> list[Diagnostic]:
     return out
 
 
-def _check_cycles(
-    ops: list[tuple[int, dict[str, Any]]], groups: dict[Any, Any]
-) -> list[Diagnostic]:
-    graph: dict[str, list[str]] = {}
+def _graph(ops: list[tuple[int, dict[str, Any]]]) -> DependencyGraph:
+    """The dependency graph of the ops that have a string id (the first of a duplicated one)."""
+    nodes = []
+    for _, op in ops:
+        op_id = op.get("id")
+        if isinstance(op_id, str):
+            execution = op.get("execution")
+            serves = isinstance(execution, dict) and execution.get("stop_if_dependent_stops")
+            deps = tuple(d for d in _depends(op) if isinstance(d, str))
+            nodes.append(Node(op_id, str(_group(op)), deps, serves is True))
+    return DependencyGraph(nodes)
+
+
+def _check_cycles(ops: list[tuple[int, dict[str, Any]]]) -> list[Diagnostic]:
     index: dict[str, int] = {}
     for i, op in ops:
-        op_id = op.get("id")
-        if isinstance(op_id, str) and op_id not in graph:
-            index[op_id] = i
-            graph[op_id] = [
-                d for d in _depends(op) if isinstance(d, str) and d in groups and d != op_id
-            ]
-    out: list[Diagnostic] = []
-    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
-    reported: set[frozenset[str]] = set()
+        if isinstance(op.get("id"), str):
+            index.setdefault(op["id"], i)
+    return [
+        Diagnostic(
+            "dependency-cycle",
+            "dependency cycle: " + " -> ".join(cycle),
+            ("ops", index[cycle[0]], "execution", "depends_on"),
+            "no op of a cycle could ever start: remove one of these dependencies",
+        )
+        for cycle in _graph(ops).cycles()
+    ]
 
-    def visit(node: str, stack: list[str]) -> None:
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, []):
-            if state.get(dep) == 1:
-                cycle = [*stack[stack.index(dep) :], dep]
-                key = frozenset(cycle)
-                if key not in reported:
-                    reported.add(key)
-                    start = cycle[0]
-                    out.append(
-                        Diagnostic(
-                            "dependency-cycle",
-                            "dependency cycle: " + " -> ".join(cycle),
-                            ("ops", index[start], "execution", "depends_on"),
-                            "no op of a cycle could ever start: remove one of these dependencies",
-                        )
-                    )
-            elif state.get(dep) is None:
-                visit(dep, stack)
-        stack.pop()
-        state[node] = 2
 
-    for node in graph:
-        if node not in state:
-            visit(node, [])
+def _meta_misfit(value: Any, path: Path) -> tuple[Path, Any] | None:
+    """The first place under a meta value that the network's ``Meta`` type does not allow: a
+    string, a number, an array of those, or an object of those and arrays of those."""
+    if m.is_meta_scalar(value):
+        return None
+    if isinstance(value, list):
+        items: list[tuple[Path, Any]] = [((*path, j), v) for j, v in enumerate(value)]
+        return next(((p, v) for p, v in items if not m.is_meta_scalar(v)), None)
+    if not isinstance(value, dict):
+        return path, value
+    for key, child in value.items():
+        here: Path = (*path, str(key))
+        if isinstance(child, list):
+            for j, item in enumerate(child):
+                if not m.is_meta_scalar(item):
+                    return (*here, j), item
+        elif not m.is_meta_scalar(child):
+            return here, child
+    return None
+
+
+def _check_meta_shape(meta: dict[str, Any]) -> list[Diagnostic]:
+    out = []
+    for key, value in meta.items():
+        if key in ("trigger", "system_resources") or value is None:
+            continue  # the schema pass reports these
+        misfit = _meta_misfit(value, ("meta", str(key)))
+        if misfit is not None:
+            path, bad = misfit
+            out.append(
+                Diagnostic(
+                    "meta-shape",
+                    "the network's validator rejects this meta value: meta takes strings, "
+                    "numbers, arrays of those, and objects of those (one level deep); got "
+                    + _describe(bad, path),
+                    path,
+                    'flatten it (e.g. "gpu_count_min": 1 instead of "gpu": {"count": '
+                    '{"min": 1}}) or write it as a string; if an older nosana-tui converted it '
+                    "from a dstack service, convert it again",
+                )
+            )
     return out
 
 
 def _check_meta(data: dict[str, Any]) -> list[Diagnostic]:
     meta = data.get("meta")
+    out = _check_meta_shape(meta) if isinstance(meta, dict) else []
     req = meta.get("system_requirements") if isinstance(meta, dict) else None
     if not isinstance(req, dict):
-        return []
-    out = []
+        return out
     for key, unit in (("required_vram", "GB"), ("vram_total_mb", "MB")):
         value = req.get(key)
         if key in req and (not isinstance(value, int | float) or isinstance(value, bool)):
@@ -814,23 +879,21 @@ def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
             stack.extend(((*here, j), v) for j, v in reversed(list(enumerate(value))))
 
 
-_GLOBAL_LITERALS = frozenset({"job", "host", "project", "frps_address"})
-
-
 def _check_literals(
     data: dict[str, Any], ops: list[tuple[int, dict[str, Any]]], groups: dict[Any, Any]
 ) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     variables = _get(data, ("global", "variables"))
     variables = variables if isinstance(variables, dict) else {}
-    stage_index: dict[Any, int] = {}
+    stage_index: dict[Any, int] = {stage.name: stage.index for stage in _graph(ops).stages}
+    by_id: dict[Any, dict[str, Any]] = {}
     for _, op in ops:
-        stage_index.setdefault(_group(op), len(stage_index))
-    by_id = {op.get("id"): op for _, op in ops if isinstance(op.get("id"), str)}
+        if isinstance(op.get("id"), str):
+            by_id.setdefault(op["id"], op)
     for i, op in ops:
         for path, text in _strings(op.get("args"), ("ops", i, "args")):
-            for match in LITERAL_RE.finditer(text):
-                out.extend(_check_literal(match.group(1), path, op, by_id, variables, stage_index))
+            for found in lit.literals(text):
+                out.extend(_check_literal(found.body, path, op, by_id, variables, stage_index))
     return out
 
 
@@ -843,72 +906,66 @@ def _check_literal(
     stage_index: dict[Any, int],
 ) -> list[Diagnostic]:
     literal = f"%%{body}%%"
-    parts = body.split(".")
-    if parts[0] in ("global", "globals"):
-        if len(parts) == 2 and parts[1] in _GLOBAL_LITERALS:
+    try:
+        ref = lit.parse_reference(body)
+    except lit.NotALiteral:
+        return [_unknown_literal(literal, path)]
+    if ref.kind is lit.Kind.GLOBAL:
+        return []
+    if ref.kind is lit.Kind.VARIABLE:
+        if ref.name in variables:
             return []
-        if len(parts) == 3 and parts[1] == "variables":
-            if parts[2] in variables:
-                return []
-            return [
-                Diagnostic(
-                    "literal-unknown-variable",
-                    f"{literal} names a variable that global.variables does not define",
-                    path,
-                    f"add {parts[2]!r} to global.variables, or fix the name; an unresolved "
-                    "literal fails the op before it starts",
-                )
-            ]
-    if parts[0] == "ops" and len(parts) >= 3:
-        producer_id = parts[1]
-        producer = by_id.get(producer_id)
-        if producer is None:
-            close = difflib.get_close_matches(producer_id, [str(k) for k in by_id], n=1)
-            return [
-                Diagnostic(
-                    "literal-unknown-op",
-                    f"{literal} names op {producer_id!r}, which this job does not have",
-                    path,
-                    (f"did you mean {close[0]!r}? " if close else "")
-                    + "an unresolved literal fails the op before it starts",
-                )
-            ]
-        what = parts[2]
-        if (what == "host" and len(parts) == 3) or (
-            what == "deployment_endpoint" and len(parts) == 3
-        ):
-            pass
-        elif what == "results" and len(parts) == 4:
-            results = producer.get("results")
-            if not isinstance(results, dict) or parts[3] not in results:
-                return [
-                    Diagnostic(
-                        "literal-unknown-result",
-                        f"{literal}: op {producer_id!r} declares no result {parts[3]!r}",
-                        path,
-                        f"add {parts[3]!r} to ops[{producer_id}].results, or fix the key",
-                    )
-                ]
-        elif what == "endpoint" and len(parts) == 4:
-            ports = {p for _, p in _ports(_args(producer))}
-            expose = _args(producer).get("expose")
-            entries = expose if isinstance(expose, list) else [expose]
-            dynamic = any(
-                isinstance(e, str) or (isinstance(e, dict) and "__spread__" in e) for e in entries
+        return [
+            Diagnostic(
+                "literal-unknown-variable",
+                f"{literal} names a variable that global.variables does not define",
+                path,
+                f"add {ref.name!r} to global.variables, or fix the name; an unresolved "
+                "literal fails the op before it starts",
             )
-            if not dynamic and (not parts[3].isdigit() or int(parts[3]) not in ports):
-                return [
-                    Diagnostic(
-                        "literal-unknown-port",
-                        f"{literal}: op {producer_id!r} does not expose port {parts[3]}",
-                        path,
-                        "exposed ports: " + (", ".join(map(str, sorted(ports))) or "none"),
-                    )
-                ]
-        else:
-            return [_unknown_literal(literal, path)]
-        return _check_order(literal, path, op, producer, what, stage_index)
-    return [_unknown_literal(literal, path)]
+        ]
+    producer_id = ref.name
+    producer = by_id.get(producer_id)
+    if producer is None:
+        close = difflib.get_close_matches(producer_id, [str(k) for k in by_id], n=1)
+        return [
+            Diagnostic(
+                "literal-unknown-op",
+                f"{literal} names op {producer_id!r}, which this job does not have",
+                path,
+                (f"did you mean {close[0]!r}? " if close else "")
+                + "an unresolved literal fails the op before it starts",
+            )
+        ]
+    if ref.kind is lit.Kind.RESULT:
+        results = producer.get("results")
+        if not isinstance(results, dict) or ref.key not in results:
+            return [
+                Diagnostic(
+                    "literal-unknown-result",
+                    f"{literal}: op {producer_id!r} declares no result {ref.key!r}",
+                    path,
+                    f"add {ref.key!r} to ops[{producer_id}].results, or fix the key",
+                )
+            ]
+    elif ref.kind in (lit.Kind.ENDPOINT, lit.Kind.DEPLOYMENT_ENDPOINT) and ref.key is not None:
+        ports = {p for _, p in _ports(_args(producer))}
+        expose = _args(producer).get("expose")
+        entries = expose if isinstance(expose, list) else [expose]
+        dynamic = any(
+            isinstance(e, str) or (isinstance(e, dict) and "__spread__" in e) for e in entries
+        )
+        if not dynamic and (ref.port is None or ref.port not in ports):
+            return [
+                Diagnostic(
+                    "literal-unknown-port",
+                    f"{literal}: op {producer_id!r} does not expose port {ref.key}",
+                    path,
+                    "exposed ports: " + (", ".join(map(str, sorted(ports))) or "none"),
+                )
+            ]
+    what = "results" if ref.kind is lit.Kind.RESULT else ref.kind.value
+    return _check_order(literal, path, op, producer, what, stage_index)
 
 
 def _unknown_literal(literal: str, path: Path) -> Diagnostic:
@@ -981,6 +1038,78 @@ def _locate(doc: Document, diags: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(located, key=lambda d: (d.line or 0, d.column or 0))
 
 
+# Errors of ours that the network's validator (``validateJobDefinition``) does not give, and why
+# the job could not run all the same. tests/conformance checks, over thousands of jobs, that every
+# error the network's validator would not give says so.
+_NODE_PLAN = (
+    "the node checks this when it builds the execution plan, after validation, and the job "
+    "ends in 'init error' without running"
+)
+_UNRESOLVED = "the node fails the op before its container starts: the literal cannot be resolved"
+_OWN_RULES = {
+    "self-dependency": _NODE_PLAN,
+    "unknown-dependency": _NODE_PLAN,
+    "cross-group-dependency": _NODE_PLAN,
+    "dependency-cycle": "no op of the cycle could ever start, so they would wait until the "
+    "job times out",
+    "literal-unknown": _UNRESOLVED,
+    "literal-unknown-op": _UNRESOLVED,
+    "literal-unknown-port": _UNRESOLVED,
+    "literal-unknown-result": _UNRESOLVED,
+    "literal-unknown-variable": _UNRESOLVED,
+    "literal-order": _UNRESOLVED,
+    "unknown-volume": "the node mounts the volume that a container/create-volume op of this "
+    "job makes; with none, the op gets no shared volume",
+    "op-id-empty": "the id names the op's container and its %%ops.<id>%% literals",
+    "op-id-control": "the id names the op's container, which Docker and podman refuse",
+    "group-control": "the group is part of the Node API's URLs and is shown on screen",
+    "env-name": "the container engine refuses such a name when it creates the container",
+    "env-value": "the container engine refuses a NUL character when it creates the container",
+    "port-range": "no port outside 1-65535 exists, so nothing could listen on it",
+}
+
+
+# The network's validator takes args of either op type for either type; the node acts on the type.
+_ARGS_OF_OTHER_TYPE: dict[str, tuple[type[BaseModel], str]] = {
+    m.OP_RUN: (
+        m.CreateVolumeArgs,
+        "these are container/create-volume args, and a container/run op needs an image: the "
+        "node would have nothing to pull and run",
+    ),
+    m.OP_CREATE_VOLUME: (
+        m.ContainerRunArgs,
+        "these are container/run args, and a container/create-volume op needs args.name: the "
+        "node would have no volume to make",
+    ),
+}
+
+
+def _args_of_other_type(data: dict[str, Any]) -> dict[int, str]:
+    """Ops whose args fit the other op type, and why they could not run all the same."""
+    out: dict[int, str] = {}
+    for i, op in _ops(data):
+        kind = op.get("type")
+        other = _ARGS_OF_OTHER_TYPE.get(kind) if isinstance(kind, str) else None
+        if other is None or not isinstance(op.get("args"), dict):
+            continue
+        try:
+            other[0].model_validate(op["args"])
+        except ValidationError:
+            continue
+        out[i] = other[1]
+    return out
+
+
+def _mark_own(diag: Diagnostic, mismatched: dict[int, str]) -> Diagnostic:
+    why = _OWN_RULES.get(diag.code)
+    path = diag.path
+    if len(path) > 2 and path[0] == "ops" and path[2] == "args" and isinstance(path[1], int):
+        why = mismatched.get(path[1], why)
+    if diag.severity is not Severity.ERROR or diag.own_rule or why is None:
+        return diag
+    return dataclasses.replace(diag, own_rule=why)
+
+
 def validate_data(data: Any) -> tuple[m.JobDefinition | None, list[Diagnostic]]:
     """Validate parsed data. Never raises for any JSON-like input."""
     if not isinstance(data, dict):
@@ -1001,6 +1130,8 @@ def validate_data(data: Any) -> tuple[m.JobDefinition | None, list[Diagnostic]]:
         diags.extend(_translate(e, clean) for e in err.errors())
     diags.extend(_check_plan(clean))
     diags.extend(_check_env(clean))
+    mismatched = _args_of_other_type(clean)
+    diags = [_mark_own(d, mismatched) for d in diags]
     if any(d.severity is Severity.ERROR for d in diags):
         job = None
     return job, diags

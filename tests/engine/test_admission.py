@@ -80,10 +80,20 @@ def test_refusal_names_the_need_and_what_the_node_has() -> None:
 def test_a_gpu_without_a_memory_figure_meets_a_gpu_need_but_no_memory_need() -> None:
     """GB10 (DGX Spark) has unified memory: nvidia-smi says [N/A] for its total."""
     gb10 = [GpuDevice(index=0, name="NVIDIA GB10", memory_total_mb=0)]
-    assert admit(job({"gpu": {"count": {"min": 1, "max": 1}}}), gb10).ok
+    assert admit(job({"gpu_count_min": 1, "gpu_count_max": 1}), gb10).ok
     refused = admit(job({"required_vram": 8}), gb10)
     assert not refused.ok
     assert "this node has 1 GPU: #0 NVIDIA GB10 (memory not reported)" in refused.message
+
+
+def test_flat_gpu_keys_written_by_hand() -> None:
+    """The keys a converted service carries, as anyone may write them (all network-valid)."""
+    two = {"gpu_names": ["A10G"], "gpu_count_min": 2, "gpu_memory_gb_min": 24}
+    assert admit(job(two), A10G).gpus == (0, 1)
+    assert not admit(job(two), [H100]).ok
+    assert gpu_need(job({"gpu_names": ["A10G"], "gpu_count_min": 0})) is None  # optional
+    # a VRAM key makes an optional GPU a need of one
+    assert admit(job({"gpu_count_min": 0, "required_vram": 8}), []).ok is False
 
 
 def test_dstack_count_range_takes_the_smallest_count_that_fits() -> None:

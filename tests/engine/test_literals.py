@@ -6,13 +6,9 @@ from typing import Any
 
 import pytest
 
-from nosana_tui.engine.literals import (
-    LiteralContext,
-    UnresolvedLiteral,
-    drop_remove_markers,
-    interpolate,
-)
+from nosana_tui.engine.literals import LiteralContext, UnresolvedLiteral, interpolate
 from nosana_tui.jobformat.model import REMOVE_IF_EMPTY
+from nosana_tui.jobformat.plan import drop_remove_markers
 
 
 @pytest.fixture

@@ -155,16 +155,25 @@ def test_seed_004_llama31_service() -> None:
     assert check["continuous"] is True
     meta = data["meta"]
     assert meta["description"] == "Converted from the dstack service 'llama31-service'"
-    assert meta["system_requirements"]["required_vram"] == 24.0
-    assert meta["system_requirements"]["gpu"] == {
-        "vendor": "nvidia",
-        "names": None,
-        "count": {"min": 1, "max": None},
-        "memory_gb": {"min": 24.0, "max": 24.0},
+    assert meta["system_requirements"] == {
+        "required_vram": 24.0,
+        "vram_total_mb": 24576,
+        "gpu_vendor": "nvidia",
+        "gpu_count_min": 1,
+        "gpu_memory_gb_min": 24.0,
+        "gpu_memory_gb_max": 24.0,
+        "cpu_count_min": 2,
+        "memory_gb_min": 8.0,
+        "disk_gb_min": 100.0,
     }
-    assert meta["dstack"]["python"] == "3.10"
-    assert meta["dstack"]["spot_policy"] == "auto"
-    assert meta["dstack"]["model"]["prefix"] == "/v1"
+    assert meta["dstack"] == {
+        "python": "3.10",
+        "spot_policy": "auto",
+        "model.type": "chat",
+        "model.name": "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        "model.format": "openai",
+        "model.prefix": "/v1",
+    }
     [warning] = result.report.warnings
     assert (warning.code, warning.field, warning.line) == ("dstack-ignored", "spot_policy", 18)
 
@@ -214,10 +223,10 @@ def test_seed_003_mixtral_resources_folds_the_command_and_counts_two_gpus() -> N
     assert args["env"]["DSTACK_GPUS_NUM"] == "2"
     assert args["env"]["DSTACK_GPUS_PER_NODE"] == "2"
     req = data["meta"]["system_requirements"]
-    assert req["gpu"]["count"] == {"min": 2, "max": 2}
-    assert req["gpu"]["memory_gb"] == {"min": 80.0, "max": 80.0}
+    assert (req["gpu_count_min"], req["gpu_count_max"]) == (2, 2)
+    assert (req["gpu_memory_gb_min"], req["gpu_memory_gb_max"]) == (80.0, 80.0)
     assert req["required_vram"] == 80.0
-    assert req["disk_gb"] == {"min": 200.0, "max": 200.0}
+    assert (req["disk_gb_min"], req["disk_gb_max"]) == (200.0, 200.0)
 
 
 def test_seed_003_private_registry() -> None:
@@ -268,7 +277,7 @@ def test_seed_003_auto_scaling_keeps_replicas_and_scaling() -> None:
     assert result.data is not None
     kept = result.data["meta"]["dstack"]
     assert kept["replicas"] == "1..4"
-    assert kept["scaling"] == {"metric": "rps", "target": 10}
+    assert (kept["scaling.metric"], kept["scaling.target"]) == ("rps", 10)
     [warning] = result.report.warnings
     assert (warning.code, warning.field, warning.line) == ("dstack-replicas", "replicas", 19)
     assert warning.severity is Severity.WARNING
@@ -282,9 +291,9 @@ def test_seed_003_tgi_model_has_no_default_probe() -> None:
     assert op["args"]["expose"] == [{"port": 8000, "type": "api"}]
     assert op["args"]["env"]["MODEL_ID"] == "TheBloke/Llama-2-13B-chat-GPTQ"
     # An explicit image: no vendor is inferred for a bare memory spec.
-    assert data["meta"]["system_requirements"]["gpu"]["vendor"] is None
-    assert data["meta"]["dstack"]["model"]["format"] == "tgi"
-    assert data["meta"]["dstack"]["model"]["eos_token"] == "</s>"
+    assert "gpu_vendor" not in data["meta"]["system_requirements"]
+    assert data["meta"]["dstack"]["model.format"] == "tgi"
+    assert data["meta"]["dstack"]["model.eos_token"] == "</s>"
 
 
 @pytest.mark.parametrize(
@@ -293,7 +302,7 @@ def test_seed_003_tgi_model_has_no_default_probe() -> None:
         ("003-http-server-backends.dstack.yml", "backends", ["aws", "gcp"], 12),
         ("003-http-server-regions.dstack.yml", "regions", ["eu-west-1", "eu-west-2"], 12),
         ("003-http-server-spot-policy.dstack.yml", "spot_policy", "auto", 11),
-        ("003-http-server-no-auth.dstack.yml", "auth", False, 6),
+        ("003-http-server-no-auth.dstack.yml", "auth", "false", 6),  # JSON text of a boolean
     ],
 )
 def test_seed_003_placement_keys_are_kept_with_a_warning(
@@ -537,7 +546,7 @@ def test_docker_true_uses_the_dind_image() -> None:
     # No `image` is written, so the default shell (bash) applies.
     assert args["cmd"][:3] == ["/bin/bash", "-i", "-c"]
     # Not dstack's own CUDA image: no vendor is inferred.
-    assert data["meta"]["system_requirements"]["gpu"]["vendor"] is None
+    assert "gpu_vendor" not in data["meta"]["system_requirements"]
 
 
 def test_image_must_be_a_string() -> None:
@@ -548,7 +557,7 @@ def test_image_must_be_a_string() -> None:
 def test_privileged_is_kept_with_a_warning() -> None:
     result = convert(svc("privileged: true\n"))
     assert result.data is not None
-    assert result.data["meta"]["dstack"]["privileged"] is True
+    assert result.data["meta"]["dstack"]["privileged"] == "true"  # the network takes no boolean
     [warning] = result.report.warnings
     assert (warning.field, warning.line) == ("privileged", 6)
 
@@ -788,11 +797,11 @@ def test_model_name_gives_the_default_chat_completions_probe() -> None:
             "continuous": True,
         }
     ]
-    assert data["meta"]["dstack"]["model"] == {
-        "type": "chat",
-        "name": "meta-llama/Llama-3.1-8B",
-        "format": "openai",
-        "prefix": "/v1",
+    assert data["meta"]["dstack"] == {
+        "model.type": "chat",
+        "model.name": "meta-llama/Llama-3.1-8B",
+        "model.format": "openai",
+        "model.prefix": "/v1",
     }
 
 
@@ -934,16 +943,13 @@ def test_bad_volume(mount: str, field: str, message: str) -> None:
 
 def test_default_resources() -> None:
     data = ok(svc(""))
+    # dstack's defaults, cpu=2.. mem=8GB.. disk=100GB.. gpu=0.. (an open end is left out)
     assert data["meta"]["system_requirements"] == {
-        "cpu": {"arch": None, "count": {"min": 2, "max": None}},
-        "memory_gb": {"min": 8.0, "max": None},
-        "disk_gb": {"min": 100.0, "max": None},
-        "gpu": {
-            "vendor": "nvidia",
-            "names": None,
-            "count": {"min": 0, "max": None},
-            "memory_gb": None,
-        },
+        "gpu_vendor": "nvidia",
+        "gpu_count_min": 0,
+        "cpu_count_min": 2,
+        "memory_gb_min": 8.0,
+        "disk_gb_min": 100.0,
     }
     assert "gpu" not in run_args(data)
     assert "DSTACK_GPUS_NUM" not in run_args(data)["env"]
@@ -955,18 +961,22 @@ def test_named_gpus_with_memory_and_count() -> None:
         "  disk: 500GB..1TB\n  shm_size: 16GB\n"
     )
     data = ok(text)
-    req = data["meta"]["system_requirements"]
-    assert req["gpu"] == {
-        "vendor": "nvidia",
-        "names": ["A100"],
-        "count": {"min": 2, "max": 2},
-        "memory_gb": {"min": 80.0, "max": 80.0},
+    assert data["meta"]["system_requirements"] == {
+        "required_vram": 80.0,
+        "vram_total_mb": 81920,
+        "gpu_vendor": "nvidia",
+        "gpu_names": ["A100"],
+        "gpu_count_min": 2,
+        "gpu_count_max": 2,
+        "gpu_memory_gb_min": 80.0,
+        "gpu_memory_gb_max": 80.0,
+        "cpu_arch": "arm",
+        "cpu_count_min": 8,
+        "memory_gb_min": 64.0,
+        "disk_gb_min": 500.0,
+        "disk_gb_max": 1024.0,
+        "shm_size_gb": 16.0,
     }
-    assert req["required_vram"] == 80.0
-    assert req["cpu"] == {"arch": "arm", "count": {"min": 8, "max": None}}
-    assert req["memory_gb"] == {"min": 64.0, "max": None}
-    assert req["disk_gb"] == {"min": 500.0, "max": 1024.0}
-    assert req["shm_size_gb"] == 16.0
     args = run_args(data)
     assert args["gpu"] is True
     assert args["env"]["DSTACK_GPUS_NUM"] == "2"
@@ -974,10 +984,11 @@ def test_named_gpus_with_memory_and_count() -> None:
 
 def test_gpu_count_range_takes_the_minimum() -> None:
     data = ok(svc("resources:\n  gpu: 24GB..:1..4\n"))
-    gpu = data["meta"]["system_requirements"]["gpu"]
-    assert gpu["count"] == {"min": 1, "max": 4}
-    assert gpu["memory_gb"] == {"min": 24.0, "max": None}
-    assert data["meta"]["system_requirements"]["required_vram"] == 24.0
+    req = data["meta"]["system_requirements"]
+    assert (req["gpu_count_min"], req["gpu_count_max"]) == (1, 4)
+    assert req["gpu_memory_gb_min"] == 24.0
+    assert "gpu_memory_gb_max" not in req  # open
+    assert req["required_vram"] == 24.0
     assert run_args(data)["env"]["DSTACK_GPUS_NUM"] == "1"
 
 
@@ -986,23 +997,29 @@ def test_gpu_mapping_form() -> None:
         "resources:\n  gpu:\n    name: [H100, H200]\n    count: 8\n"
         "    total_memory: 640GB..\n    compute_capability: '9.0'\n"
     )
-    gpu = ok(text)["meta"]["system_requirements"]["gpu"]
-    assert gpu["vendor"] == "nvidia"
-    assert gpu["names"] == ["H100", "H200"]
-    assert gpu["count"] == {"min": 8, "max": 8}
-    assert gpu["total_memory_gb"] == {"min": 640.0, "max": None}
-    assert gpu["compute_capability"] == "9.0"
+    req = ok(text)["meta"]["system_requirements"]
+    gpu = {k: v for k, v in req.items() if k.startswith("gpu_")}
+    assert gpu == {
+        "gpu_vendor": "nvidia",
+        "gpu_names": ["H100", "H200"],
+        "gpu_count_min": 8,
+        "gpu_count_max": 8,
+        "gpu_total_memory_gb_min": 640.0,
+        "gpu_compute_capability": "9.0",
+    }
+    assert "required_vram" not in req  # no per-GPU memory bound
 
 
 def test_amd_gpu_with_an_image_infers_amd() -> None:
     data = ok(svc("image: rocm/vllm\nresources:\n  gpu: MI300X:8\n"))
-    assert data["meta"]["system_requirements"]["gpu"]["vendor"] == "amd"
+    assert data["meta"]["system_requirements"]["gpu_vendor"] == "amd"
 
 
 def test_gpu_zero_requires_no_gpu() -> None:
     data = ok(svc("resources:\n  gpu: 0\n"))
-    assert "gpu" not in data["meta"]["system_requirements"]
-    assert "required_vram" not in data["meta"]["system_requirements"]
+    req = data["meta"]["system_requirements"]
+    assert not [k for k in req if k.startswith("gpu_")]
+    assert "required_vram" not in req and "vram_total_mb" not in req
     assert "gpu" not in run_args(data)
     assert "DSTACK_GPUS_NUM" not in run_args(data)["env"]
 
@@ -1010,7 +1027,7 @@ def test_gpu_zero_requires_no_gpu() -> None:
 def test_optional_gpu_is_described_but_not_required() -> None:
     data = ok(svc("resources:\n  gpu: 24GB:0..1\n"))
     req = data["meta"]["system_requirements"]
-    assert req["gpu"]["count"] == {"min": 0, "max": 1}
+    assert (req["gpu_count_min"], req["gpu_count_max"]) == (0, 1)
     assert "required_vram" not in req  # only a required GPU sets required_vram
     assert "gpu" not in run_args(data)
 
@@ -1031,8 +1048,8 @@ def test_bad_gpu_spec() -> None:
 def test_deprecated_tpu_prefix_warns() -> None:
     result = convert(svc("image: x\nresources:\n  gpu: tpu-v5p-8\n"))
     assert result.data is not None
-    assert result.data["meta"]["system_requirements"]["gpu"]["names"] == ["v5p-8"]
-    assert result.data["meta"]["system_requirements"]["gpu"]["vendor"] == "google"
+    assert result.data["meta"]["system_requirements"]["gpu_names"] == ["v5p-8"]
+    assert result.data["meta"]["system_requirements"]["gpu_vendor"] == "google"
     assert [w.code for w in result.report.warnings] == ["dstack-deprecated"]
 
 
@@ -1043,7 +1060,8 @@ def test_replicas_range_with_scaling_is_kept_with_a_warning() -> None:
     result = convert(svc("replicas: 0..3\nscaling:\n  metric: rps\n  target: 2.5\n"))
     assert result.data is not None
     assert result.data["meta"]["dstack"]["replicas"] == "0..3"
-    assert result.data["meta"]["dstack"]["scaling"] == {"metric": "rps", "target": 2.5}
+    kept = result.data["meta"]["dstack"]
+    assert (kept["scaling.metric"], kept["scaling.target"]) == ("rps", 2.5)
     [warning] = result.report.warnings
     assert warning.code == "dstack-replicas"
     assert (warning.field, warning.line) == ("replicas", 6)
@@ -1112,6 +1130,23 @@ def test_placement_keys_are_kept_with_one_warning() -> None:
     assert warning.field == "backends"  # the first kept key, in dstack's field order
     assert warning.line == 7
     assert "backends, spot_policy, max_price" in warning.message
+
+
+def test_kept_keys_are_one_level_deep_as_the_network_takes_meta() -> None:
+    """Nested keys joined with dots, nulls dropped, booleans and lists of objects as JSON text."""
+    text = svc(
+        "auth: false\nrate_limits:\n  - prefix: /\n    rps: 10\nretry:\n  on_events: [no-capacity]"
+        "\n  duration: 1h\ntags:\n  team: ml\nmax_price: null\nbackend_options: {}\n"
+    )
+    data = ok(text)
+    assert data["meta"]["dstack"] == {
+        "auth": "false",
+        "rate_limits": '[{"prefix": "/", "rps": 10}]',
+        "retry.on_events": ["no-capacity"],
+        "retry.duration": "1h",
+        "tags.team": "ml",
+        "backend_options": "{}",
+    }
 
 
 def test_groups_do_not_convert() -> None:

@@ -80,7 +80,7 @@ EXPECTED: dict[str, tuple[str, str, int, bool]] = {
     "timeout-negative.yaml": ("invalid-value", "ops[0].execution.timeout", 7, False),
     "literal-unknown-op.yaml": ("literal-unknown-op", "ops[0].args.env.TARGET", 9, False),
     "literal-unknown-variable.yaml": ("literal-unknown-variable", "ops[0].args.cmd", 10, False),
-    "legacy-args-depends.json": ("legacy-args-depends", "ops[1].args.depends", 6, True),
+    "legacy-args-depends.json": ("legacy-args-depends", "ops[1].args.depends", 6, False),
     "logistics-incomplete.json": ("missing-field", "logistics.receive", 5, False),
 }
 
@@ -118,12 +118,17 @@ def test_malformed_file_is_rejected_with_its_rule(
     assert diag["hint"], "every error says what to do"
 
 
-def test_legacy_field_is_only_a_warning_without_strict(capsys: pytest.CaptureFixture[str]) -> None:
+def test_legacy_field_is_an_error_without_strict_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """The network's validator rejects args.depends, so a plain ``validate`` does too (it was a
+    warning: tests/conformance found the disagreement)."""
     code, report = _run(capsys, str(CORPUS / "legacy-args-depends.json"))
-    assert code == 0
+    assert code == 2
     (file_report,) = report["files"]  # type: ignore[misc]
-    assert file_report["warnings"] == 1
-    assert file_report["diagnostics"][0]["severity"] == "warning"
+    assert file_report["errors"] == 1
+    (diag,) = file_report["diagnostics"]
+    assert diag["severity"] == "error"
+    assert "network rejects it" in diag["message"]
+    assert "execution.depends_on" in diag["hint"] or "delete it" in diag["hint"]
 
 
 def test_human_output_names_file_line_column_and_path(capsys: pytest.CaptureFixture[str]) -> None:

@@ -127,6 +127,30 @@ async def test_literals_resolve_when_an_op_starts(client: NodeClient) -> None:
     await client.remove(view.id)
 
 
+async def test_a_value_put_in_is_not_read_again(client: NodeClient) -> None:
+    # the producer prints literal text (split so that its own cmd holds no literal); the consumer
+    # gets it through a result in its env, next to a global env value that is a literal
+    producer = run_op(
+        "producer",
+        "printf 'V=%s%s\\n' '%%' 'global.job%%'",
+        group="one",
+        results={"value": "V=(.*)"},
+    )
+    consumer = run_op(
+        "consumer",
+        'echo "r=$R g=$G"',
+        group="two",
+        args={"env": {"R": "%%ops.producer.results.value%%"}},
+    )
+    view = await client.submit(
+        job(producer, consumer, **{"global": {"env": {"G": "%%global.job%%"}}})
+    )
+    await wait_for(client, view.id, job_done)
+    (line,) = await op_log(client, view.id, "consumer")
+    assert line == f"r=V=%%global.job%% %%global.job%% g={view.id}"
+    await client.remove(view.id)
+
+
 async def test_unresolved_literal_at_run_time(client: NodeClient) -> None:
     # %%ops.a.endpoint.9999%%: op `a` exposes nothing static at that port, only a literal.
     op_a = run_op("a", "sleep 600", group="one", args={"expose": "%%global.variables.PORT%%"})

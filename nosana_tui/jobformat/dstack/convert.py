@@ -11,16 +11,37 @@ What maps, and how (dstack's behaviour from ../shared/reference/dstack.md):
 - ``port`` -> ``expose`` with ``probes`` (or, with ``model`` and no probes, dstack's default
   chat-completions probe) as HTTP health checks;
 - network ``volumes`` -> ``container/create-volume`` ops mounted at their path;
-- ``resources`` -> ``meta.system_requirements`` (normalised) and ``gpu: true`` when a GPU is
+- ``resources`` -> ``meta.system_requirements`` (below) and ``gpu: true`` when a GPU is
   required.
 
 What a Nosana node cannot honour (replicas, scaling, gateways, cloud placement) is kept under
 ``meta.dstack`` and reported as a warning, so nothing the user wrote is silently lost.
+
+Both are flat, because the network's validator takes a ``meta`` value only as a string, a number,
+an array of those, or an object of those one level deep (no nulls): a deeper meta is a job the
+network rejects (``meta-shape`` in ``jobformat/validate.py``). ``meta.system_requirements`` holds
+(sizes in GB as dstack reads them, ``MB`` / 1024; a range's open end is left out, as is anything
+the spec does not say):
+
+- ``required_vram`` (GB, per GPU; the key the dashboard reads) and ``vram_total_mb`` (the same in
+  MB; the key the templates use since 2026), only when a GPU is required and its memory has a
+  lower bound;
+- ``gpu_vendor`` (as dstack infers it), ``gpu_names`` (an array, any of them),
+  ``gpu_count_min``/``_max``, ``gpu_memory_gb_min``/``_max`` (per GPU),
+  ``gpu_total_memory_gb_min``/``_max`` (over the GPUs taken), ``gpu_compute_capability``
+  (``"8.0"``, a minimum); none of them when the spec asks for no GPU (``gpu: 0``);
+- ``cpu_arch``, ``cpu_count_min``/``_max``, ``memory_gb_min``/``_max``, ``disk_gb_min``/``_max``,
+  ``shm_size_gb``.
+
+``engine/admission.py`` reads the GPU keys. ``meta.dstack`` keeps the dstack fields with dotted
+keys (``"model.name"``, ``"scaling.target"``), nulls dropped, and any value that does not flatten
+(a boolean, a list of objects) as its JSON text (``"auth": "false"``).
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import shlex
@@ -144,10 +165,6 @@ class ConvertResult:
     job: m.JobDefinition | None
     data: dict[str, Any] | None
     report: Report
-
-
-class _Errors(Exception):
-    pass
 
 
 class _Converter:
@@ -618,8 +635,9 @@ class _Converter:
         }
         if requirements:
             meta["system_requirements"] = requirements
-        if self.kept:
-            meta["dstack"] = self.kept
+        kept = flatten_meta(self.kept)
+        if kept:
+            meta["dstack"] = kept
         return {
             "version": "0.1",
             "type": "container",
@@ -633,33 +651,65 @@ def normalise_resources(
 ) -> tuple[dict[str, Any], bool, int]:
     """``meta.system_requirements`` for a parsed spec, whether a GPU is required, and how many.
 
-    A count range takes its smallest count, as dstack does on shared instances.
+    Flat, as the network's ``Meta`` allows (module docstring); an open end of a range is left
+    out. A count range takes its smallest count, as dstack does on shared instances.
     """
     gpu = spec.gpu
     count_min = int(gpu.count.min or 0)
     required = count_min >= 1
-    out: dict[str, Any] = {
-        "cpu": {"arch": spec.cpu.arch, "count": spec.cpu.count.to_dict()},
-        "memory_gb": spec.memory.to_dict(),
-        "disk_gb": spec.disk.size.to_dict(),
-    }
+    out: dict[str, Any] = {}
+    if required and gpu.memory is not None and gpu.memory.min is not None:
+        out["required_vram"] = gpu.memory.min
+        out["vram_total_mb"] = round(gpu.memory.min * 1024)
+    if gpu.count.max != 0:
+        vendor = g.infer_gpu_vendor(gpu, default_image)
+        if vendor is not None:
+            out["gpu_vendor"] = vendor
+        if gpu.names:
+            out["gpu_names"] = list(gpu.names)
+        _put_range(out, "gpu_count", gpu.count)
+        _put_range(out, "gpu_memory_gb", gpu.memory)
+        _put_range(out, "gpu_total_memory_gb", gpu.total_memory)
+        if gpu.compute_capability is not None:
+            out["gpu_compute_capability"] = ".".join(map(str, gpu.compute_capability))
+    if spec.cpu.arch is not None:
+        out["cpu_arch"] = spec.cpu.arch
+    _put_range(out, "cpu_count", spec.cpu.count)
+    _put_range(out, "memory_gb", spec.memory)
+    _put_range(out, "disk_gb", spec.disk.size)
     if spec.shm_size is not None:
         out["shm_size_gb"] = spec.shm_size
-    if gpu.count.max != 0:
-        gpu_out: dict[str, Any] = {
-            "vendor": g.infer_gpu_vendor(gpu, default_image),
-            "names": list(gpu.names) if gpu.names else None,
-            "count": gpu.count.to_dict(),
-            "memory_gb": gpu.memory.to_dict() if gpu.memory else None,
-        }
-        if gpu.total_memory is not None:
-            gpu_out["total_memory_gb"] = gpu.total_memory.to_dict()
-        if gpu.compute_capability is not None:
-            gpu_out["compute_capability"] = ".".join(map(str, gpu.compute_capability))
-        out["gpu"] = gpu_out
-        if required and gpu.memory is not None and gpu.memory.min is not None:
-            out["required_vram"] = gpu.memory.min
     return out, required, count_min
+
+
+def _put_range(out: dict[str, Any], key: str, value: g.Range[Any] | None) -> None:
+    """``key_min`` and ``key_max``, each only where that end is bounded."""
+    if value is None:
+        return
+    if value.min is not None:
+        out[f"{key}_min"] = value.min
+    if value.max is not None:
+        out[f"{key}_max"] = value.max
+
+
+def flatten_meta(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``value`` as one level of the network's ``Meta``: nested keys joined with dots
+    (``model.name``), strings, numbers and arrays of those kept, nulls dropped, and anything else
+    (a boolean, an array of objects, an empty object) written as its JSON text."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if item is None:
+            continue
+        if isinstance(item, Mapping) and item:
+            out |= flatten_meta(item, f"{name}.")
+        elif m.is_meta_scalar(item) or (
+            isinstance(item, list) and all(m.is_meta_scalar(i) for i in item)
+        ):
+            out[name] = item
+        else:
+            out[name] = json.dumps(item)
+    return out
 
 
 def _slug(text: str) -> str:

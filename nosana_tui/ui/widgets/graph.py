@@ -33,6 +33,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from nosana_tui.api.models import Health, JobView, OpStatus, OpView
+from nosana_tui.jobformat.graph import DependencyGraph, Node
 from nosana_tui.ui.style import HEALTH, OP_STATUS, Look, theme_style
 
 Line = tuple[str | None, Text]
@@ -61,23 +62,14 @@ def _stages(view: JobView) -> list[tuple[str, list[OpView]]]:
 
 
 def _dependency_order(ops: list[OpView]) -> list[OpView]:
-    """Ops so that each comes after the ops of its stage that it depends on; otherwise in file
-    order. Ops caught in a cycle (a definition that did not validate) keep file order at the end."""
-    ids = {op.id for op in ops}
-    waiting = {op.id: {d for d in op.depends_on if d in ids and d != op.id} for op in ops}
-    placed: set[str] = set()
-    order: list[OpView] = []
-    progress = True
-    while progress:
-        progress = False
-        for op in ops:
-            if op.id not in placed and waiting[op.id] <= placed:
-                order.append(op)
-                placed.add(op.id)
-                progress = True
-                break  # restart from the top, so file order wins among the ready ones
-    order.extend(op for op in ops if op.id not in placed)
-    return order
+    """A stage's ops in the job format's dependency order (:meth:`DependencyGraph.order`): each
+    after the ops of its stage that it depends on, file order among the ready ones, ops caught in
+    a cycle (a definition that did not validate) at the end in file order."""
+    graph = DependencyGraph(Node(op.id, op.group, tuple(op.depends_on)) for op in ops)
+    by_id = {op.id: op for op in reversed(ops)}  # the first op of a duplicated id
+    order = [by_id[op_id] for op_id in graph.order()]
+    placed = {id(op) for op in order}
+    return order + [op for op in ops if id(op) not in placed]
 
 
 class _Row:
