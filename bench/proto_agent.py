@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nosana_tui.cli.main import run
 from nosana_tui.engine.runner import Timing
+from nosana_tui.entry import run
 from nosana_tui.node import serve as serve_mod
 
 _original = serve_mod.timing_from_env

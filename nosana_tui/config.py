@@ -1,19 +1,15 @@
 """Where nosana-tui keeps things: the user's config, data and template folders.
 
 ``NOSANA_TUI_CONFIG_DIR`` and ``NOSANA_TUI_DATA_DIR`` override the platform defaults (tests and
-people running several profiles use them). ``nosana-tui info`` prints every path.
+people running several profiles use them); ``nosana_tui.settings`` reads them, with every other
+setting. ``nosana-tui info`` prints every path and setting.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
-
-import platformdirs
-
-APP = "nosana-tui"
 
 
 @dataclass(frozen=True)
@@ -58,7 +54,6 @@ class Paths:
 EXIT_AGENT_ALREADY_RUNS = 3
 """``node serve``'s exit code when another agent already serves the data folder."""
 
-DEFAULT_NODE = "http://127.0.0.1:5001"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -76,11 +71,15 @@ def is_loopback(url: str) -> bool:
 
 
 def local_node_url() -> str:
-    """The local agent's address: ``NOSANA_TUI_NODE`` or http://127.0.0.1:5001."""
-    return os.environ.get("NOSANA_TUI_NODE") or DEFAULT_NODE
+    """The local agent's address: the ``node`` setting (``NOSANA_TUI_NODE``), by default
+    http://127.0.0.1:5001. SettingError when a setting cannot be used."""
+    from nosana_tui.settings import load_settings  # pydantic-settings: only when asked
+
+    return load_settings(paths().config_file).node
 
 
 def paths() -> Paths:
-    config = os.environ.get("NOSANA_TUI_CONFIG_DIR") or platformdirs.user_config_dir(APP)
-    data = os.environ.get("NOSANA_TUI_DATA_DIR") or platformdirs.user_data_dir(APP)
-    return Paths(Path(config), Path(data))
+    """The config and data folders (``NOSANA_TUI_CONFIG_DIR``, ``NOSANA_TUI_DATA_DIR``)."""
+    from nosana_tui.settings import read_folders
+
+    return Paths(*read_folders())

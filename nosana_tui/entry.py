@@ -1,6 +1,8 @@
 """The ``nosana-tui`` program: the terminal UI with no command (or a file), else the CLI.
 
 It sits above both so that neither has to import the other: the CLI stays free of Textual.
+``node serve`` runs the agent in this process; the program hands the CLI the function that does
+(:func:`serve_node`), so the CLI never imports the node (``lint-imports`` holds it to that).
 """
 
 from __future__ import annotations
@@ -33,9 +35,24 @@ def run_ui(arguments: Sequence[str]) -> int:
             return cli_main([])  # no terminal to draw on: say what there is instead
         print("error: the UI needs a terminal; see `nosana-tui --help`", file=sys.stderr)
         return EXIT_INVALID
+    from nosana_tui.settings import SettingError
     from nosana_tui.ui.app import run_app
 
-    return run_app(node_url=args.node, open_file=args.file)
+    try:
+        return run_app(node_url=args.node, open_file=args.file)
+    except SettingError as err:  # read before the first frame: the terminal is still plain
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def serve_node(
+    host: str, port: int, gpu_ids: list[int] | None, flags: dict[str, str | None]
+) -> int:
+    """``nosana-tui node serve`` in the foreground: the agent, in this process."""
+    from nosana_tui.config import paths
+    from nosana_tui.node.serve import serve
+
+    return serve(paths(), host, port, gpu_ids, flags)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_ui(arguments)
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
-    return cli_main(arguments)
+    return cli_main(arguments, serve_node=serve_node)
 
 
 def run() -> NoReturn:

@@ -1,7 +1,8 @@
 """Commands that talk to a node: run, ps, logs, stop, restart, rm, node serve, node info.
 
-They go through the client layer only. ``--json`` output is the node's own models
-(``api.models``), dumped as JSON: stable and documented in the README.
+They go through the client layer only; ``node serve`` runs the agent through the function the
+program hands in (:data:`ServeNode`), so the CLI never imports the node. ``--json`` output is
+the node's own models (``api.models``), dumped as JSON: stable and documented in the README.
 
 Each command imports what it needs when it runs: a CLI call pays for its own imports only
 (``logs`` needs neither the job model nor pydantic; see bench/README.md for the figures).
@@ -16,6 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,10 +143,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         until = {"started": job_started, "ready": job_ready, "done": job_decided}[wait]
         if not args.detach and wait == "done":
             say(f"following job {view.id}; Ctrl-C detaches and leaves it running")
-        try:
-            final = await client.wait(view.id, until)
-        except KeyboardInterrupt:
-            return 130
+        final = await client.wait(view.id, until)  # Ctrl-C: exit code 130 (``main``)
         _print_ops(final)
         if final.status is JobStatus.FAILED:
             say(f"job {final.id} failed: {final.message}")
@@ -288,7 +287,11 @@ def _gpus(text: str) -> str:
 @run_async
 async def cmd_logs(args: argparse.Namespace) -> int:
     """One request: the node resolves the job prefix and the op, renders the text, and the
-    client neutralises escape sequences (``NodeClient.log_text``)."""
+    client neutralises escape sequences (``NodeClient.log_text``).
+
+    Ctrl-C reaches this coroutine as a cancellation (``asyncio.run`` turns it into
+    KeyboardInterrupt only once the coroutine has ended, and ``main`` into exit code 130): what
+    was written is flushed on the way out all the same."""
     async with await _client(args) as client:
         out = sys.stdout
         try:
@@ -303,9 +306,8 @@ async def cmd_logs(args: argparse.Namespace) -> int:
                 out.write(text)
                 if args.follow:
                     out.flush()
-        except KeyboardInterrupt:
-            pass
-        out.flush()
+        finally:
+            out.flush()
     return EXIT_OK
 
 
@@ -361,13 +363,26 @@ async def cmd_rm(args: argparse.Namespace) -> int:
 # --- node -----------------------------------------------------------------------------------------
 
 
-def cmd_node_serve(args: argparse.Namespace) -> int:
-    from nosana_tui.client.local import start_agent, wait_for_agent
-    from nosana_tui.client.node import NodeClient
+ServeNode = Callable[[str, int, "list[int] | None", "dict[str, str | None]"], int]
+"""Runs the node agent in this process (host, port, GPU ids, settings given as flags): given by
+the program (``nosana_tui.entry``), which may import the node; the CLI never does."""
 
+AGENT_SETTING_FLAGS = ("health_interval", "stop_timeout", "log_retention")
+"""Settings (``nosana_tui.settings``) that ``node serve`` also takes as flags, over the
+environment and the config file."""
+
+
+def _agent_flags(args: argparse.Namespace) -> dict[str, str | None]:
+    return {name: getattr(args, name) for name in AGENT_SETTING_FLAGS}
+
+
+def cmd_node_serve(args: argparse.Namespace, serve: ServeNode | None = None) -> int:
     if args.host not in LOOPBACK_HOSTS:  # (with --detach, not only in the agent's log)
         say(f"warning: listening on {args.host}, beyond this machine; the token is still required")
     if args.detach:
+        from nosana_tui.client.local import start_agent, wait_for_agent
+        from nosana_tui.client.node import NodeClient
+
         url = f"http://{args.host}:{args.port}"
 
         async def detach() -> int:
@@ -376,7 +391,7 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
                 if await client.alive():
                     say(f"a node already answers at {url}")
                     return EXIT_OK
-                process = start_agent(paths(), url, args.gpus)
+                process = start_agent(paths(), url, args.gpus, _agent_flags(args))
                 await wait_for_agent(client, process, paths().data_dir / "agent.log")
                 say(f"node agent started at {url} (pid {process.pid})")
                 return EXIT_OK
@@ -384,9 +399,10 @@ def cmd_node_serve(args: argparse.Namespace) -> int:
                 await client.close()
 
         return run_async(lambda _a: detach())(args)
-    from nosana_tui.node.serve import serve
-
-    return serve(paths(), args.host, args.port, _gpu_ids(args.gpus))
+    if serve is None:
+        say("error: `node serve` runs the agent from the `nosana-tui` program, not the CLI alone")
+        return EXIT_FAILED
+    return serve(args.host, args.port, _gpu_ids(args.gpus), _agent_flags(args))
 
 
 def _gpu_ids(text: str) -> list[int] | None:
@@ -444,7 +460,7 @@ async def cmd_node_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Any, serve_node: ServeNode | None = None) -> None:
     node_help = "the node's URL (default: the local agent, started when none answers)"
 
     p = sub.add_parser("run", help="run a job file, dstack service or template on a node")
@@ -507,7 +523,22 @@ def add_commands(sub: Any) -> None:
         metavar="all|0,1",
         help="the GPUs ops with gpu: true get (default: all)",
     )
-    p.set_defaults(func=cmd_node_serve)
+    p.add_argument(
+        "--health-interval",
+        metavar="SECONDS",
+        help="time between an op's health checks (setting health_interval)",
+    )
+    p.add_argument(
+        "--stop-timeout",
+        metavar="SECONDS",
+        help="how long a stopped op may take to exit before it is killed (setting stop_timeout)",
+    )
+    p.add_argument(
+        "--log-retention",
+        metavar="SIZE",
+        help="log kept per job, e.g. 1GiB or 512MiB (setting log_retention)",
+    )
+    p.set_defaults(func=partial(cmd_node_serve, serve=serve_node))
     p = node_sub.add_parser("info", help="the node's engine, GPUs and images")
     p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.add_argument("--json", action="store_true")

@@ -3,7 +3,7 @@
 Exit codes (documented in the README):
     0  success
     1  the operation failed for a reason outside the input (a node error, a failed job)
-    2  invalid input: a job or dstack file that does not validate, a bad argument
+    2  invalid input: a job or dstack file that does not validate, a bad argument or setting
     130 interrupted (Ctrl-C)
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from nosana_tui import __version__
-from nosana_tui.cli.jobs import add_commands, say
+from nosana_tui.cli.jobs import ServeNode, add_commands, say
 from nosana_tui.config import paths
 
 if TYPE_CHECKING:  # the commands import these when they run (see cli/jobs.py)
@@ -147,15 +147,31 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from nosana_tui import settings as cfg
     from nosana_tui.jobformat import templates as tpl
 
-    locations = {**paths().as_dict(), "builtin_templates": str(tpl.BUILTIN_DIR)}
+    where = paths()
+    found = cfg.load_settings(where.config_file)  # one that cannot be used: exit 2, naming it
+    locations = {**where.as_dict(), "builtin_templates": str(tpl.BUILTIN_DIR)}
+    values = {
+        name: {
+            "value": cfg.shown_value(found, name),
+            "from": found.source(name),
+            "env": cfg.env_name(name),
+        }
+        for name in cfg.Settings.model_fields
+    }
     if args.json:
-        _print_json({"version": __version__, "paths": locations}, sys.stdout)
-    else:
-        print(f"nosana-tui {__version__}")
-        for key, value in locations.items():
-            print(f"  {key:18} {value}")
+        _print_json({"version": __version__, "paths": locations, "settings": values}, sys.stdout)
+        return EXIT_OK
+    print(f"nosana-tui {__version__}")
+    print("paths")
+    for key, value in locations.items():
+        print(f"  {key:18} {value}")
+    print("settings (from the default, config_file or the environment)")
+    for name, item in values.items():
+        origin = f"env {item['env']}" if item["from"] == "env" else item["from"]
+        print(f"  {name:18} {item['value']}  ({origin})")
     return EXIT_OK
 
 
@@ -183,7 +199,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(serve_node: ServeNode | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nosana-tui",
         description="Write, validate, run and monitor Nosana container jobs from a terminal.",
@@ -217,9 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_templates)
 
-    add_commands(sub)
+    add_commands(sub, serve_node)
 
-    p = sub.add_parser("info", help="print version and every path nosana-tui uses")
+    p = sub.add_parser("info", help="print version, every path and every setting")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
     return parser
@@ -241,8 +257,9 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, serve_node: ServeNode | None = None) -> int:
+    """Run one command. ``serve_node`` runs ``node serve`` in this process (see ``entry``)."""
+    parser = build_parser(serve_node)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         parser.print_help()
@@ -260,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"error: {err.filename or ''}: {err.strerror}")
         return EXIT_FAILED
     except Exception as err:
+        settings = sys.modules.get("nosana_tui.settings")  # loaded if it raised this
+        if settings is not None and isinstance(err, settings.SettingError):
+            say(f"error: {err}")
+            return EXIT_INVALID
         templates = sys.modules.get("nosana_tui.jobformat.templates")  # loaded if it raised this
         if templates is None or not isinstance(err, templates.TemplateError):
             raise
@@ -268,7 +289,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(diag.render())
         return EXIT_INVALID
     return code
-
-
-def run() -> NoReturn:
-    sys.exit(main())

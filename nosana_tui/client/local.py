@@ -20,8 +20,6 @@ from nosana_tui.config import EXIT_AGENT_ALREADY_RUNS, Paths, is_loopback, local
 from nosana_tui.sanitize import clean_text
 
 START_TIMEOUT = 20.0
-TOKEN_ENV = "NOSANA_TUI_TOKEN"  # the token of a node not saved in nodes.json
-ALLOW_HTTP_ENV = "NOSANA_TUI_ALLOW_HTTP"  # 1: send a token over plain http off this machine
 
 
 def read_token(paths: Paths) -> str | None:
@@ -61,32 +59,45 @@ def token_for(paths: Paths, url: str, saved: str | None = None) -> str | None:
 
     The local agent (:func:`is_local_agent`) gets the token file and nothing else does. Another
     node gets ``saved`` (the token the UI holds for it), else its token in ``nodes.json``
-    (matched by URL), else ``NOSANA_TUI_TOKEN``. A token never goes over plain http:// to a
-    host off this machine unless ``NOSANA_TUI_ALLOW_HTTP=1``: anyone on the way could read it.
+    (matched by URL), else the ``token`` setting (``NOSANA_TUI_TOKEN``). A token never goes
+    over plain http:// to a host off this machine unless the ``allow_http`` setting says so
+    (``NOSANA_TUI_ALLOW_HTTP=1``): anyone on the way could read it.
     """
+    from nosana_tui.settings import env_name, load_settings
+
     if is_local_agent(url):
         return read_token(paths)
+    settings = load_settings(paths.config_file)
     token = saved
     if not token:
         nodes, _problem = load_nodes(paths)  # the UI reports a broken file; here: no token
         token = next((n.token for n in nodes if n.token and same_node(n.url, url)), None)
-    token = token or os.environ.get(TOKEN_ENV) or None
+    if not token and settings.token is not None:
+        token = settings.token.get_secret_value()
     if (
         token
         and urlparse(url).scheme.lower() != "https"
         and not is_loopback(url)
-        and os.environ.get(ALLOW_HTTP_ENV) != "1"
+        and not settings.allow_http
     ):
         raise NodeError(
             f"not sending this node's token to {url}: plain http:// off this machine shows it "
             "to anyone on the way. Use https://, or a tunnel to a local port "
-            f"(ssh -L 5002:127.0.0.1:5001 ...), or set {ALLOW_HTTP_ENV}=1 if you trust the network"
+            f"(ssh -L 5002:127.0.0.1:5001 ...), or set {env_name('allow_http')}=1 if you trust the network"
         )
     return token
 
 
-def start_agent(paths: Paths, url: str, gpus: str = "all") -> subprocess.Popen[bytes]:
-    """Start ``nosana-tui node serve`` detached from this terminal; its output goes to a log."""
+def start_agent(
+    paths: Paths, url: str, gpus: str = "all", flags: dict[str, str | None] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``nosana-tui node serve`` detached from this terminal; its output goes to a log.
+    FLAGS: settings given as ``node serve`` flags (name -> value; None: not given).
+    SettingError, here and now, when a setting the agent would read cannot be used."""
+    from nosana_tui.settings import flag_name, load_settings
+
+    given = {name: value for name, value in (flags or {}).items() if value is not None}
+    load_settings(paths.config_file, dict(given))  # the agent would exit on it, out of sight
     parsed = urlparse(url)
     # the data folder and the agent's log hold what jobs print: the owner's alone from creation
     paths.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -105,6 +116,7 @@ def start_agent(paths: Paths, url: str, gpus: str = "all") -> subprocess.Popen[b
         str(parsed.port or 5001),
         "--gpus",
         gpus,
+        *(part for name, value in given.items() for part in (flag_name(name), value)),
     ]
     try:
         return subprocess.Popen(

@@ -20,7 +20,7 @@ from nosana_tui.config import is_loopback
 from nosana_tui.sanitize import clean_text
 
 if TYPE_CHECKING:
-    from nosana_tui.api.models import GpuTelemetry, JobView, LogEntry, NodeInfo, OpStatus
+    from nosana_tui.api.models import GpuTelemetry, JobView, LogEntry, NodeInfo
 
 
 class NodeError(Exception):
@@ -111,16 +111,6 @@ class NodeClient:
     async def find(self, prefix: str) -> JobView:
         """A job by its id or an unambiguous prefix of it (the node resolves prefixes)."""
         return await self.job(prefix)
-
-    async def ops(self, job_id: str) -> dict[str, OpStatus]:
-        from nosana_tui.api.models import OpStatus
-
-        data = await self._json("GET", f"/job/{job_id}/ops")
-        return {k: OpStatus(v) for k, v in data.items()}
-
-    async def definition(self, job_id: str) -> dict[str, Any]:
-        """The job as submitted, as data: not cleaned (what shows it cleans it)."""
-        return dict((await self._request("GET", f"/job/{job_id}/job-definition")).json())
 
     # --- commands -----------------------------------------------------------------------------
 

@@ -357,8 +357,3 @@ class Agent:
             self._notify(cond)  # its streams end now
         self.store.end_streams(runner.id)
         return runner.leftover
-
-
-async def close_quietly(agent: Agent) -> None:
-    with contextlib.suppress(Exception):
-        await agent.shutdown()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import re
 import secrets
 import signal
 import socket
@@ -29,7 +28,7 @@ from nosana_tui.engine.runner import Timing
 from nosana_tui.node.agent import Agent
 from nosana_tui.node.app import create_app
 from nosana_tui.node.gpus import GpuMonitor
-from nosana_tui.node.store import DEFAULT_LOG_RETENTION, MIN_LOG_RETENTION
+from nosana_tui.settings import ENV_ONLY, SettingError, Settings, load_settings, shown_value
 
 
 def ensure_token(path: Path) -> str:
@@ -47,56 +46,9 @@ def ensure_token(path: Path) -> str:
     return token
 
 
-def timing_from_env() -> Timing:
-    timing = Timing()
-    if value := os.environ.get("NOSANA_TUI_HEALTH_INTERVAL"):
-        timing.continuous_interval = float(value)
-    if value := os.environ.get("NOSANA_TUI_STOP_TIMEOUT"):
-        timing.stop_timeout = float(value)
-    return timing
-
-
-class SettingError(ValueError):
-    """A setting from the environment that cannot be used; the message says how to write it."""
-
-
-_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i?)(b?)|(b?))\s*", re.IGNORECASE)
-_SIZE_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``1GiB``, ``512MiB``, ``2g`` (binary, as Docker reads sizes), ``500MB``
-    (decimal) or a plain number of bytes. ValueError when it is none of those."""
-    match = _SIZE.fullmatch(text)
-    if not match:
-        raise ValueError(text)
-    number, unit, binary, byte, _ = match.groups()
-    if not unit:
-        base, power = 1, 0
-    else:
-        base = 1000 if byte and not binary else 1024
-        power = _SIZE_POWERS[unit.lower()]
-    return int(float(number) * base**power)
-
-
-def log_retention_from_env() -> int:
-    """``NOSANA_TUI_LOG_RETENTION``: how many bytes of log lines the agent keeps per job (1 GiB
-    when not set); past it, the oldest lines go."""
-    text = os.environ.get("NOSANA_TUI_LOG_RETENTION", "").strip()
-    if not text:
-        return DEFAULT_LOG_RETENTION
-    try:
-        size = parse_size(text)
-    except ValueError:
-        raise SettingError(
-            f"NOSANA_TUI_LOG_RETENTION={text!r} is not a size: write bytes, or a number with "
-            "a unit, e.g. 1GiB, 500MiB, 2G, 800MB"
-        ) from None
-    if size < MIN_LOG_RETENTION:
-        raise SettingError(
-            f"NOSANA_TUI_LOG_RETENTION={text!r} is less than the least the agent keeps, 1MiB"
-        )
-    return size
+def timing_of(settings: Settings) -> Timing:
+    """The engine's timing from the settings: the engine reads none itself."""
+    return Timing(continuous_interval=settings.health_interval, stop_timeout=settings.stop_timeout)
 
 
 class AgentAlreadyRuns(Exception):
@@ -165,13 +117,19 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) -> int:
+def serve(
+    paths: Paths,
+    host: str,
+    port: int,
+    gpu_ids: list[int] | None = None,
+    flags: dict[str, str | None] | None = None,
+) -> int:
     """Run the agent until SIGINT/SIGTERM; containers keep running after it exits.
 
     Order matters: the data folder (0700, every file in it 0600 from creation) and its lock
     first, then the port, and only then are jobs resumed (in the app's start-up)."""
     try:
-        retention = log_retention_from_env()
+        settings = load_settings(paths.config_file, dict(flags or {}))
     except SettingError as err:
         print(f"nosana-tui node: {err}", file=sys.stderr)
         return 2
@@ -185,7 +143,7 @@ def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) 
         print(f"nosana-tui node: {err}", file=sys.stderr)
         return EXIT_AGENT_ALREADY_RUNS
     try:
-        code = _serve_locked(paths, host, port, gpu_ids, retention)
+        code = _serve_locked(paths, host, port, gpu_ids, settings)
     except SystemExit as stop:  # SIGTERM, raised again by uvicorn once it has shut down
         code = stop.code if isinstance(stop.code, int) else 0
     finally:
@@ -195,7 +153,7 @@ def serve(paths: Paths, host: str, port: int, gpu_ids: list[int] | None = None) 
 
 
 def _serve_locked(
-    paths: Paths, host: str, port: int, gpu_ids: list[int] | None, retention: int
+    paths: Paths, host: str, port: int, gpu_ids: list[int] | None, settings: Settings
 ) -> int:
     from nosana_tui.backends.docker import DockerBackend
 
@@ -216,8 +174,8 @@ def _serve_locked(
         agent = Agent(
             paths.data_dir,
             backend,
-            timing=timing_from_env(),
-            log_retention=retention,
+            timing=timing_of(settings),
+            log_retention=settings.log_retention,
             node_id=f"local-{port}",
             gpu_monitor=GpuMonitor(ids=gpu_ids),
         )
@@ -230,6 +188,13 @@ def _serve_locked(
         print(
             f"nosana-tui node agent on http://{host}:{port} (data in {paths.data_dir})", flush=True
         )
+        chosen = [
+            f"{name} {shown_value(settings, name)} ({settings.source(name)})"
+            for name in Settings.model_fields
+            if settings.source(name) != "default" and name not in ENV_ONLY  # (the folders: above)
+        ]
+        if chosen:
+            print(f"settings: {', '.join(chosen)}", flush=True)
         _run_bounded(_Server(config, agent).serve(sockets=[sock]))
     finally:
         _remove_if_mine(pid_file, pid)

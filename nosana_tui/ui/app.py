@@ -3,6 +3,10 @@
 Everything that reaches a node goes through :mod:`nosana_tui.client`; the app never touches
 Docker or the agent's internals. Polls re-arm a one-shot timer after each answer, so they never
 overlap, and only the section on screen polls.
+
+The node's client is the app's :attr:`NosanaApp.client`, None while it connects. Screens watch it
+(``self.watch(nosana_app(self), "client", ...)``) and start their streams and polls when it
+changes: attributes down, and nobody waits in a loop for a client to appear.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -42,6 +48,9 @@ class NosanaApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
+    client: var[NodeClient | None] = var(None)
+    """The current node's client; None until it answers (or while switching nodes)."""
+
     def __init__(
         self,
         *,
@@ -64,7 +73,6 @@ class NosanaApp(App[int]):
         if node_url and self.node.url != node_url:
             self.node = NodeEntry(node_url, node_url)
             self.nodes.append(self.node)
-        self.client: NodeClient | None = None
         self.node_info: NodeInfo | None = None
         self.node_error: str | None = None
         if "TEXTUAL_ANIMATIONS" not in os.environ:
@@ -108,7 +116,7 @@ class NosanaApp(App[int]):
         entry = self.node
         try:
             if entry.name == "local" and is_local(entry.url):
-                self.client = await connect(
+                client = await connect(
                     self.locations,
                     None if entry.url == local_node_url() else entry.url,
                     autostart=self.autostart,
@@ -116,19 +124,13 @@ class NosanaApp(App[int]):
                 )
             else:
                 token = token_for(self.locations, entry.url, entry.token)
-                self.client = NodeClient(entry.url, token)
+                client = NodeClient(entry.url, token)
         except NodeError as err:
             self.node_error = str(err)
             self.refresh_node_bar()
             return
-        self.post_message_no_wait_for_screens()
+        self.client = client  # the screens watching it start their streams and polls
         self.poll_node()
-
-    def post_message_no_wait_for_screens(self) -> None:
-        """Tell the screens a client is there (they start their own polls)."""
-        for screen in self.screen_stack:
-            if hasattr(screen, "on_node_changed"):
-                screen.on_node_changed()
 
     @work(exclusive=True, group="node-info", exit_on_error=False)
     async def poll_node(self) -> None:
@@ -213,6 +215,14 @@ class NosanaApp(App[int]):
     async def on_unmount(self) -> None:
         if self.client is not None:
             await self.client.close()
+
+
+def nosana_app(node: DOMNode) -> NosanaApp:
+    """The app NODE runs in, typed (Textual types ``node.app`` as any app)."""
+    app = node.app
+    if not isinstance(app, NosanaApp):
+        raise TypeError(f"{node!r} runs in {type(app).__name__}, not NosanaApp")
+    return app
 
 
 def run_app(node_url: str | None = None, open_file: Path | None = None) -> int:

@@ -180,10 +180,3 @@ def job_status_text(
 ) -> Text:
     """A job's state, e.g. ``✖ failed`` in ``$error``."""
     return state_text(JOB_STATUS[status], variables, glyph=glyph, word=word)
-
-
-def endpoint_status_text(
-    status: EndpointStatus, variables: Mapping[str, str], *, glyph: bool = True, word: bool = True
-) -> Text:
-    """An endpoint's state, e.g. ``● online``."""
-    return state_text(ENDPOINT_STATUS[status], variables, glyph=glyph, word=word)

@@ -60,7 +60,8 @@ def test_missing_file_is_named(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_validate_json_output_is_stable(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", "--json", str(SEEDS / "001-multi-operations.json")]) == 0
+    # 2: the network rejects the seed's args.depends, and so do we
+    assert main(["validate", "--json", str(SEEDS / "001-multi-operations.json")]) == 2
     report = json.loads(capsys.readouterr().out)
     assert set(report) == {"valid", "files"}
     (file_report,) = report["files"]
@@ -75,6 +76,7 @@ def test_validate_json_output_is_stable(capsys: pytest.CaptureFixture[str]) -> N
         "file",
         "line",
         "column",
+        "own_rule",
     }
     assert diag["path"] == "ops[1].args.depends" and diag["line"] == 50
 
@@ -146,3 +148,12 @@ def test_info_prints_every_path(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_no_arguments_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
     assert "validate" in capsys.readouterr().out
+
+
+def test_node_serve_runs_the_agent_only_through_the_program(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CLI never imports the node: ``nosana_tui.entry`` hands it the function that runs the
+    agent. Called without one (a caller of ``cli.main`` alone), it says so instead."""
+    assert main(["node", "serve"]) == 1
+    assert "`node serve` runs the agent from the `nosana-tui` program" in capsys.readouterr().err

@@ -16,8 +16,8 @@ import pytest
 
 from nosana_tui.api.models import JobStatus
 from nosana_tui.client.node import NodeClient, job_done
-from nosana_tui.node.serve import SettingError, log_retention_from_env, parse_size
 from nosana_tui.node.store import DEFAULT_LOG_RETENTION
+from nosana_tui.settings import SettingError, load_settings, parse_size
 from tests.node.conftest import (
     AgentProcess,
     free_port,
@@ -113,9 +113,9 @@ def test_retention_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ValueError):
             parse_size(bad)
     monkeypatch.delenv("NOSANA_TUI_LOG_RETENTION", raising=False)
-    assert log_retention_from_env() == DEFAULT_LOG_RETENTION == 1 << 30
+    assert load_settings(None).log_retention == DEFAULT_LOG_RETENTION == 1 << 30
     monkeypatch.setenv("NOSANA_TUI_LOG_RETENTION", " 2GiB ")
-    assert log_retention_from_env() == 2 << 30
+    assert load_settings(None).log_retention == 2 << 30
     monkeypatch.setenv("NOSANA_TUI_LOG_RETENTION", "1e9")
     with pytest.raises(SettingError, match="write bytes, or a number with a unit"):
-        log_retention_from_env()
+        load_settings(None)

@@ -7,12 +7,22 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 
-from nosana_tui.api.models import GpuDevice, GpuProcess, GpuTelemetry, JobView, NodeInfo, OpView
+from nosana_tui.api.models import (
+    SYSTEM,
+    GpuDevice,
+    GpuProcess,
+    GpuTelemetry,
+    JobView,
+    LogEntry,
+    NodeInfo,
+    OpView,
+)
 from nosana_tui.config import Paths
 from nosana_tui.ui.app import NosanaApp
 from nosana_tui.ui.screens import job as job_screen
@@ -116,3 +126,67 @@ def gpu_job(
         ops.append(OpView(id=op_id, index=index, group="g", type="container/run", gpu=gpu))
     view = JobView(id=ours.job_id, name="llm", created_at=time.time(), groups=["g"], ops=ops)
     return data, ours, view
+
+
+# --- a node whose job, logs and GPUs the test fixes (the snapshots of real states) --------------
+
+
+class ScriptedNode(FakeClient):
+    """A node with one job: ``watch`` answers VIEW once, ``logs`` the lines LINES holds for the op
+    (or ``system``) asked for, ``gpus`` TELEMETRY (or no GPU), ``info`` the same GPUs; then the
+    streams wait for changes that never come, as a quiet node's do."""
+
+    def __init__(
+        self,
+        view: JobView | None = None,
+        lines: dict[str, list[LogEntry]] | None = None,
+        telemetry: GpuTelemetry | None = None,
+    ) -> None:
+        super().__init__(lambda: telemetry or telemetry_none())
+        self.view = view
+        self.lines = lines or {}
+        self.telemetry = telemetry
+
+    async def info(self) -> NodeInfo:
+        return node_info(self.telemetry.gpus if self.telemetry else [])
+
+    async def jobs(self) -> list[JobView]:
+        self.jobs_calls += 1
+        return [self.view] if self.view else []
+
+    async def watch(self, job_id: str) -> Any:
+        if self.view is not None and self.view.id == job_id:
+            yield self.view
+        await asyncio.Event().wait()
+
+    async def logs(self, job_id: str, op: str | None = None, *, after: int = 0, **_: Any) -> Any:
+        for entry in self.lines.get(op or SYSTEM, []):
+            if entry.seq > after:
+                yield entry
+        await asyncio.Event().wait()
+
+
+def log_entries(
+    job_id: str, op_id: str, texts: list[str], *, ts: float, stream: str = "stdout"
+) -> list[LogEntry]:
+    """TEXTS as the node sends them: one entry each, a second apart from TS, numbered from 1."""
+    return [
+        LogEntry(seq=i, job_id=job_id, op_id=op_id, stream=stream, ts=ts + i, text=text)
+        for i, text in enumerate(texts, start=1)
+    ]
+
+
+async def attach_node(app: NosanaApp, pilot: Pilot[Any], client: FakeClient) -> None:
+    """Once the app's own (real, failing) connection has given up, hand it CLIENT and let the
+    node bar read CLIENT's info, as after a connection that worked."""
+    await until(pilot, lambda: app.node_error is not None)
+    app.client = client  # type: ignore[assignment]
+    app.poll_node()
+    await until(pilot, lambda: app.node_info is not None)
+
+
+def freeze_job_clock(monkeypatch: pytest.MonkeyPatch, now: float) -> None:
+    """The job screen's clock stops at NOW (its TIME column counts from it) and its STARTED
+    column reads UTC, so neither the hour nor the time zone of the run is in the picture."""
+    frozen = SimpleNamespace(time=lambda: now, strftime=time.strftime, localtime=time.gmtime)
+    monkeypatch.setattr(job_screen, "time", frozen)

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Header
 
 from nosana_tui.api.models import SYSTEM, GpuTelemetry, JobView, LogEntry, OpView
 from nosana_tui.client.node import NodeClient, NodeError
+from nosana_tui.ui.app import nosana_app
 from nosana_tui.ui.style import health_text, op_status_text
 from nosana_tui.ui.tables import put_row
 from nosana_tui.ui.widgets.confirm import Confirm
@@ -129,22 +130,27 @@ class JobScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = f"job {self.job_id}"
         self.query_one("#job-graph", OpGraph).focus()
-        self.watch_job()
-        self.follow_logs(SYSTEM)
+        self.watch(nosana_app(self), "client", self.client_changed)  # and now, with the one there
 
     @property
     def client(self) -> NodeClient | None:
-        return getattr(self.app, "client", None)
+        return nosana_app(self).client
+
+    def client_changed(self) -> None:
+        """The app's client, at mount and whenever it changes (or goes while the app switches
+        nodes): the state and log streams start again over it; being exclusive workers, the new
+        ones end the old ones. With no client they end there, until the next one."""
+        self.watch_job()
+        self.follow_logs(self.log_target or SYSTEM)
 
     # --- state ------------------------------------------------------------------------------
 
     @work(exclusive=True, group="job-watch", exit_on_error=False)
     async def watch_job(self) -> None:
+        client = self.client
+        if client is None:
+            return  # ``client_changed`` starts it again with the next client
         while True:
-            client = self.client
-            if client is None:
-                await asyncio.sleep(0.5)
-                continue
             try:
                 async for view in client.watch(self.job_id):
                     self.apply(view)
@@ -300,13 +306,12 @@ class JobScreen(Screen[None]):
                 log.feed(batch.copy())
                 batch.clear()
 
+        client = self.client
+        if client is None:
+            return  # ``client_changed`` starts it again with the next client
         timer = self.set_interval(0.05, drain)
         try:
             while True:
-                client = self.client
-                if client is None:
-                    await asyncio.sleep(0.5)
-                    continue
                 try:
                     async for entry in client.logs(self.job_id, target, follow=True, after=after):
                         if isinstance(entry, int):

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input
 
 from nosana_tui.api.models import JobView
 from nosana_tui.client.node import NodeError
+from nosana_tui.ui.app import nosana_app
 from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.style import job_status_text
 from nosana_tui.ui.tables import Cell, put_row
@@ -67,22 +68,28 @@ class JobsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#jobs-filter").display = False
         self.query_one("#jobs-table", DataTable).focus()
+        self.watch(nosana_app(self), "client", self.client_changed, init=False)
 
     def on_screen_resume(self) -> None:
         self.poll()
 
     def on_screen_suspend(self) -> None:
+        self.stop_polls()
+
+    def stop_polls(self) -> None:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
 
-    def on_node_changed(self) -> None:
+    def client_changed(self) -> None:
+        """Another node (or none, while the app switches): poll it now, if this is seen."""
         if self.is_active:
+            self.stop_polls()  # the pending re-arm: one chain of polls, not two
             self.poll()
 
     @work(exclusive=True, group="jobs-poll", exit_on_error=False)
     async def poll(self) -> None:
-        client = getattr(self.app, "client", None)
+        client = nosana_app(self).client
         if client is not None:
             try:
                 self.jobs = await client.jobs()

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import Worker
 
 from nosana_tui.client.node import NodeClient, NodeError
+from nosana_tui.ui.app import nosana_app
 from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.settings import NodeEntry
 from nosana_tui.ui.widgets.confirm import Confirm
@@ -115,7 +116,11 @@ class NodesScreen(Screen[None]):
     def on_screen_suspend(self) -> None:
         self.stop_gpu_poll()
 
-    def on_node_changed(self) -> None:
+    def on_mount(self) -> None:
+        self.watch(nosana_app(self), "client", self.client_changed, init=False)
+
+    def client_changed(self) -> None:
+        """Another node (or none, while the app switches): mark it, and poll its GPUs."""
         self.render_rows()
         if self.is_active:
             self.stop_gpu_poll()  # a request to the old node is of no use now
@@ -169,7 +174,7 @@ class NodesScreen(Screen[None]):
         if self._gpu_in_flight:
             panel.skipped += 1
             return
-        app: Any = self.app
+        app = nosana_app(self)
         if app.client is not self._gpu_client:  # another node (or none): forget the old one's
             self._gpu_client = app.client
             panel.telemetry, panel.error, panel.skipped = None, None, 0
@@ -185,11 +190,11 @@ class NodesScreen(Screen[None]):
         try:
             telemetry = await client.gpus()
         except (NodeError, ValueError) as err:  # ValueError: an answer that does not parse
-            if self._gpu_client is client and getattr(self.app, "client", None) is client:
+            if self._gpu_client is client and nosana_app(self).client is client:
                 panel.error = gpu_error(err)
                 self._set_gpu_interval(max(GPU_ERROR_POLL, self._gpu_interval))
             return
-        app: Any = self.app
+        app = nosana_app(self)
         if self._gpu_client is not client or app.client is not client:
             return  # the node changed while this was in flight
         panel.telemetry, panel.error = telemetry, None
@@ -206,7 +211,7 @@ class NodesScreen(Screen[None]):
             self._gpu_timer = self.set_interval(interval, self.gpu_tick)
 
     def render_rows(self) -> None:
-        app: Any = self.app
+        app = nosana_app(self)
         table: DataTable[Any] = self.query_one("#nodes-table", DataTable)
         table.clear()  # a handful of rows that change only on add/remove/switch
         for node in app.nodes:
@@ -221,7 +226,7 @@ class NodesScreen(Screen[None]):
         table.focus()
 
     def _current_row(self) -> NodeEntry | None:
-        app: Any = self.app
+        app = nosana_app(self)
         table: DataTable[Any] = self.query_one("#nodes-table", DataTable)
         if not table.row_count:
             return None
@@ -231,7 +236,7 @@ class NodesScreen(Screen[None]):
     def action_switch(self) -> None:
         node = self._current_row()
         if node is not None:
-            app: Any = self.app
+            app = nosana_app(self)
             app.switch_node(node)
             self.notify(f"talking to {node.name} ({node.url})", markup=False)
             self.render_rows()
@@ -239,7 +244,7 @@ class NodesScreen(Screen[None]):
     def action_add(self) -> None:
         def added(entry: NodeEntry | None) -> None:
             if entry is not None:
-                app: Any = self.app
+                app = nosana_app(self)
                 app.add_node(entry)
                 self.render_rows()
 
@@ -252,7 +257,7 @@ class NodesScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                app: Any = self.app
+                app = nosana_app(self)
                 app.remove_node(node)
                 self.render_rows()
 
@@ -268,7 +273,7 @@ class NodesScreen(Screen[None]):
         box = self.query_one("#node-info-text", Static)
         if node is None:
             return
-        app: Any = self.app
+        app = nosana_app(self)
         if node.url == app.node.url and app.client is not None:
             client, own = app.client, False
         else:

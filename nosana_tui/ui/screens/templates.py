@@ -33,10 +33,11 @@ from textual.widgets.option_list import Option
 from nosana_tui.api.models import planned_view
 from nosana_tui.client.node import NodeError
 from nosana_tui.jobformat import templates as tpl
-from nosana_tui.jobformat.diagnostics import Diagnostic, Severity, printable
+from nosana_tui.jobformat.diagnostics import OWN_RULE, Diagnostic, Severity, printable
 from nosana_tui.jobformat.dstack.convert import convert_file
 from nosana_tui.jobformat.secrets import redact
 from nosana_tui.jobformat.validate import validate_file
+from nosana_tui.ui.app import nosana_app
 from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.widgets.graph import OpGraph
 from nosana_tui.ui.widgets.nodebar import NodeBar
@@ -107,8 +108,8 @@ class TemplatesScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        app: Any = self.app
-        self.file = getattr(app, "open_file", None)
+        app = nosana_app(self)
+        self.file = app.open_file
         self.templates, problems = tpl.load_library(app.locations.templates_dir)
         for problem in problems:
             self.notify(problem, severity="warning", markup=False)
@@ -170,13 +171,17 @@ class TemplatesScreen(Screen[None]):
             Text.assemble((title, "bold"), "  ", (description, "italic"))
         )
         problems = Text()
-        for diag in rendered.diagnostics:
+        # errors first: the box shows a few lines, and an error is what stops the job
+        for diag in sorted(rendered.diagnostics, key=lambda d: d.severity is not Severity.ERROR):
             style = "bold" if diag.severity is Severity.ERROR else ""
             where = f"{diag.line}:{diag.column} " if diag.line else ""
             line = f"{diag.severity.value}: {where}{diag.field or '-'}: {diag.message}\n"
             problems.append(printable(line), style=style)
             if diag.hint:
                 problems.append(printable(f"    {diag.hint}\n"), style="italic")
+            if diag.own_rule:  # our refusal, not the network's: say so, and why
+                problems.append(printable(f"    {OWN_RULE} {diag.own_rule}\n"), style="dim")
+        problems.rstrip()  # no blank last line in the box
         self.query_one("#template-problems", Static).update(problems)
         self.query_one("#template-problems").display = bool(rendered.diagnostics)
         job_text: Any = Text("(no job: fix the errors above)")
@@ -258,12 +263,13 @@ class TemplatesScreen(Screen[None]):
 
     @work(exclusive=True, group="deploy", exit_on_error=False)
     async def deploy(self, data: dict[str, Any], name: str, source: str) -> None:
-        app: Any = self.app
-        if app.client is None:
+        app = nosana_app(self)
+        client = app.client
+        if client is None:
             self.notify("no node to deploy to yet", severity="error", markup=False)
             return
         try:
-            view = await app.client.submit(data, name, source)
+            view = await client.submit(data, name, source)
         except NodeError as err:
             self.notify(
                 f"the node refused the job: {err}", severity="error", timeout=10, markup=False

@@ -1,0 +1,467 @@
+"""Every setting of nosana-tui, typed, in one model: read from ``config.toml`` in the config
+folder, then the environment (``NOSANA_TUI_<NAME>``), then a command's flags, each overriding the
+one before.
+
+A value that cannot be used is a :class:`SettingError` whose message names where it came from
+(the variable, or the file and key, or the flag), the value and what is accepted; the command
+line prints it and exits with code 2. ``nosana-tui info`` prints every setting with its value
+and its source; the README's table is :func:`table_markdown`.
+
+The two folders (``config_dir``, ``data_dir``) come from the environment alone: the file lives
+in one of them. The engine never reads settings: the node hands it the values it needs.
+
+This module stands below every other part of nosana_tui and imports none of them (``config``
+asks it for the folders), so any layer may read a setting.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP = "nosana-tui"  # the folder name under the platform's config and data folders
+ENV_PREFIX = "NOSANA_TUI_"
+DEFAULT_NODE = "http://127.0.0.1:5001"
+Source = Literal["default", "file", "env", "flag"]
+
+DEFAULT_LOG_RETENTION = 1 << 30
+MIN_LOG_RETENTION = 1 << 20  # the node's store keeps at least this (node/store.py: same numbers)
+
+
+class SettingError(ValueError):
+    """A setting that cannot be used; the message says where it came from and how to write it."""
+
+
+# --- the accepted forms ---------------------------------------------------------------------------
+
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(?:([kmgt])(i?)(b?)|(b?))\s*", re.IGNORECASE)
+_SIZE_POWERS = {"k": 1, "m": 2, "g": 3, "t": 4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``1GiB``, ``512MiB``, ``2g`` (binary, as Docker reads sizes), ``500MB``
+    (decimal) or a plain number of bytes. ValueError when it is none of those."""
+    match = _SIZE.fullmatch(text)
+    if not match:
+        raise ValueError(text)
+    number, unit, binary, byte, _ = match.groups()
+    if not unit:
+        base, power = 1, 0
+    else:
+        base = 1000 if byte and not binary else 1024
+        power = _SIZE_POWERS[unit.lower()]
+    return int(float(number) * base**power)
+
+
+def format_size(size: int) -> str:
+    """``1GiB`` for 1 << 30; plain bytes when no binary unit divides it."""
+    for unit, power in (("TiB", 4), ("GiB", 3), ("MiB", 2), ("KiB", 1)):
+        if size and size % (1024**power) == 0:
+            return f"{size // 1024**power}{unit}"
+    return str(size)
+
+
+def _log_retention(value: object) -> int:
+    not_a_size = "is not a size: write bytes, or a number with a unit, e.g. 1GiB, 500MiB, 2G, 800MB"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(not_a_size)
+    if isinstance(value, str):
+        try:
+            size = parse_size(value)
+        except ValueError:
+            raise ValueError(not_a_size) from None
+    elif not math.isfinite(value) or value < 0:
+        raise ValueError(not_a_size)
+    else:
+        size = int(value)
+    if size < MIN_LOG_RETENTION:
+        raise ValueError("is less than the least the agent keeps, 1MiB")
+    return size
+
+
+def _seconds(least: float, more_than: bool) -> BeforeValidator:
+    bound = f"more than {least:g}" if more_than else f"at least {least:g}"
+
+    def check(value: object) -> float:
+        seconds: float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str):
+            text = value.strip().removesuffix("s").strip()
+            try:
+                seconds = float(text)
+            except ValueError:
+                seconds = None
+        if seconds is None or not math.isfinite(seconds):
+            raise ValueError(f"is not a number of seconds: write e.g. 10 or 0.5 ({bound})")
+        if seconds < least or (more_than and seconds == least):
+            raise ValueError(f"is too short: give a number of seconds {bound}")
+        return seconds
+
+    return BeforeValidator(check)
+
+
+_YES = {"1", "true", "yes", "on"}
+_NO = {"0", "false", "no", "off", ""}
+
+
+def _yes_or_no(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, int | str) else None
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise ValueError("is not yes or no: write 1 or 0 (or true/false, yes/no, on/off)")
+
+
+NOT_A_NODE_URL = "is not a node URL: write one like http://127.0.0.1:5001"
+
+
+def node_url_problem(text: str) -> str | None:
+    """Why TEXT is not a node's address (http or https, a host, a valid port), or None."""
+    from urllib.parse import urlparse
+
+    try:
+        url = urlparse(text)
+        ok = url.scheme in ("http", "https") and bool(url.hostname) and url.port != 0
+    except ValueError:  # a port that is not a number, or past 65535
+        ok = False
+    return None if ok else NOT_A_NODE_URL
+
+
+def _node_url(value: object) -> str:
+    if not isinstance(value, str) or node_url_problem(value.strip()):
+        raise ValueError(NOT_A_NODE_URL)
+    return value.strip()
+
+
+def _text(what: str, example: str) -> BeforeValidator:
+    def check(value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"is not {what}: write one like {example}")
+        return value.strip()
+
+    return BeforeValidator(check)
+
+
+def _token(value: object) -> object:
+    if value is None or isinstance(value, SecretStr):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("is not a token: write it as text")
+    return value.strip() or None
+
+
+def _keys(value: object) -> dict[str, str]:
+    problem = (
+        'is not a table of binding id to keys: in config.toml [keys] "app.quit" = "ctrl+q"; '
+        'in the environment JSON, {"app.quit": "ctrl+q"}'
+    )
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(problem) from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError(problem)
+    return dict(value)
+
+
+def _platform_folder(kind: Literal["config", "data"]) -> Path:
+    if kind == "config":
+        return Path(platformdirs.user_config_dir(APP))
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def _folder(kind: Literal["config", "data"]) -> BeforeValidator:
+    return BeforeValidator(lambda value: value or _platform_folder(kind))
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+
+def _about(text: str, *, shown: str | None = None, env_only: bool = False) -> dict[str, Any]:
+    """A field's description and how the README and ``info`` show its default."""
+    return {
+        "description": text,
+        "json_schema_extra": {"shown_default": shown, "env_only": env_only},
+    }
+
+
+class Settings(BaseSettings):
+    """nosana-tui's settings. Build with :func:`load_settings`, which says where each came from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,  # NAME= (empty) means "not set", as it always has
+        extra="forbid",  # an unknown key in config.toml is a typo worth hearing about
+        frozen=True,
+    )
+
+    config_dir: Annotated[Path, _folder("config")] = Field(
+        default=None,  # the validator puts the platform's folder
+        validate_default=True,
+        **_about(
+            "your config folder: config.toml, the token, nodes.json, your templates "
+            "(environment only: this file lives there)",
+            shown="the platform's (platformdirs)",
+            env_only=True,
+        ),
+    )
+    data_dir: Annotated[Path, _folder("data")] = Field(
+        default=None,
+        validate_default=True,
+        **_about(
+            "the data folder: the agent's database and logs, your themes, saved logs "
+            "(environment only)",
+            shown="the platform's (platformdirs)",
+            env_only=True,
+        ),
+    )
+    node: Annotated[str, BeforeValidator(_node_url)] = Field(
+        default=DEFAULT_NODE,
+        **_about(
+            "the local agent's address: commands start one there when none answers "
+            "(`--node URL` talks to another node instead)"
+        ),
+    )
+    token: Annotated[SecretStr | None, BeforeValidator(_token)] = Field(
+        default=None,
+        **_about(
+            "the token sent to a node that is not the local agent and has none saved in nodes.json",
+            shown="none",
+        ),
+    )
+    allow_http: Annotated[bool, BeforeValidator(_yes_or_no)] = Field(
+        default=False,
+        **_about(
+            "send a node's token over plain http:// to a host off this machine (anyone on the "
+            "way can read it)",
+            shown="0",
+        ),
+    )
+    health_interval: Annotated[float, _seconds(0, more_than=True)] = Field(
+        default=10.0,
+        **_about("seconds between an op's continuous health checks, once it is healthy"),
+    )
+    stop_timeout: Annotated[float, _seconds(0, more_than=False)] = Field(
+        default=10.0,
+        **_about("seconds a container is given to stop before it is killed"),
+    )
+    log_retention: Annotated[int, BeforeValidator(_log_retention)] = Field(
+        default=DEFAULT_LOG_RETENTION,
+        **_about(
+            "log bytes the agent keeps per job, oldest lines dropped past it; bytes or "
+            "1GiB, 500MiB, 2g, 800MB; at least 1MiB",
+            shown="1GiB",
+        ),
+    )
+    theme: Annotated[str, _text("a theme name", "nosana-dark")] = Field(
+        default="nosana-dark",
+        **_about("the UI's theme: nosana-dark, nosana-light, nosana-ansi or one of your own"),
+    )
+    keys: Annotated[dict[str, str], NoDecode, BeforeValidator(_keys)] = Field(
+        default_factory=dict,
+        **_about(
+            'the UI\'s keys by binding id, e.g. `[keys]` `"app.quit" = "ctrl+q"` '
+            "(in the environment, JSON)",
+            shown="none",
+        ),
+    )
+
+    _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # first wins: flags (passed as arguments), the environment, then config.toml
+        file = _config_file.get() or ConfigFile(settings_cls, None)
+        return init_settings, env_settings, file
+
+    def source(self, name: str) -> Source:
+        """Where the value of setting NAME came from."""
+        return self._sources.get(name, "default")
+
+
+_config_file: ContextVar[ConfigFile | None] = ContextVar("nosana_tui_config_file", default=None)
+"""The file :func:`load_settings` read, for the model's sources (read once, for both)."""
+
+
+class ConfigFile(TomlConfigSettingsSource):
+    """``config.toml``: the settings at its top level, by name. A file that cannot be read or
+    is not TOML is a :class:`SettingError` naming it, as is a folder set from inside it."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        self.path = path  # None: no file (Settings() built directly)
+        super().__init__(settings_cls, toml_file=path)
+        for name in ENV_ONLY:
+            if name in self.toml_data:
+                raise SettingError(
+                    f"{self.path}: {name} cannot be set in this file; set {env_name(name)} "
+                    "in the environment"
+                )
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            return super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as err:
+            raise SettingError(f"{file_path}: not valid TOML: {err}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise SettingError(f"{file_path}: cannot be read: {err}") from None
+
+
+ENV_ONLY = tuple(
+    name
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("env_only")
+)
+
+
+def env_name(name: str) -> str:
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def load_settings(config_file: Path | None, flags: dict[str, object] | None = None) -> Settings:
+    """The settings: CONFIG_FILE (``config.Paths.config_file``; None: no file), overridden by
+    the environment, overridden by FLAGS (setting name -> the flag's value; None: not given).
+    SettingError when a value cannot be used."""
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    file = ConfigFile(Settings, config_file)
+    env = _env_values()
+    reset = _config_file.set(file)
+    try:
+        try:
+            settings = Settings(**given)  # type: ignore[arg-type]  # names checked by the model
+        except ValidationError as err:
+            raise SettingError(_explain(err, given, env, file)) from None
+    finally:
+        _config_file.reset(reset)
+    for name in Settings.model_fields:
+        if name in given:
+            settings._sources[name] = "flag"
+        elif name in env:
+            settings._sources[name] = "env"
+        elif name in file.toml_data:
+            settings._sources[name] = "file"
+    return settings
+
+
+def _env_values() -> dict[str, Any]:
+    from pydantic_settings import EnvSettingsSource
+
+    return dict(EnvSettingsSource(Settings)())
+
+
+def read_folders() -> tuple[Path, Path]:
+    """The config and data folders, from the environment alone (no file is read: they say
+    where it is); ``config.paths()`` names what lies in them."""
+    env = _env_values()
+    return (
+        Path(env.get("config_dir") or _platform_folder("config")),
+        Path(env.get("data_dir") or _platform_folder("data")),
+    )
+
+
+def _explain(
+    err: ValidationError, flags: dict[str, Any], env: dict[str, Any], file: ConfigFile
+) -> str:
+    lines = []
+    for problem in err.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        if name in flags:
+            value = flags[name]
+            where = f"{flag_name(name)} {_shown(name, value)}"
+        elif name in env:
+            value = env[name]
+            where = f"{env_name(name)}={_shown(name, value)}"
+        elif name in file.toml_data:
+            value = file.toml_data[name]
+            where = f"{file.path}: {name} = {_shown(name, value)}"
+        else:
+            where = name
+        if problem["type"] == "extra_forbidden":
+            known = ", ".join(n for n in Settings.model_fields if n not in ENV_ONLY)
+            lines.append(f"{file.path}: {name!r} is not a setting; the settings are: {known}")
+            continue
+        cause = (problem.get("ctx") or {}).get("error")
+        says = str(cause) if isinstance(cause, ValueError) else problem["msg"]
+        lines.append(f"{where} {says}")
+    return "\n  ".join(lines)  # one line each, under the first
+
+
+def _shown(name: str, value: object) -> str:
+    return "'***'" if name == "token" else repr(value)
+
+
+# --- what ``info`` and the README show ------------------------------------------------------------
+
+
+def shown_value(settings: Settings, name: str) -> str:
+    """A setting's value as a person reads it; secrets masked."""
+    value = getattr(settings, name)
+    if isinstance(value, SecretStr):
+        return "***"
+    if value is None:
+        return "none"
+    if name == "log_retention":
+        return format_size(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return json.dumps(value) if value else "none"
+    return str(value)
+
+
+def shown_default(name: str) -> str:
+    field = Settings.model_fields[name]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if extra.get("shown_default"):
+        return str(extra["shown_default"])
+    default = field.get_default(call_default_factory=True)
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+def table_markdown() -> str:
+    """The README's settings table: config.toml key, environment variable, default, meaning."""
+    rows = [
+        "| setting (config.toml) | environment | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, field in Settings.model_fields.items():
+        key = "—" if name in ENV_ONLY else f"`{name}`"
+        rows.append(f"| {key} | `{env_name(name)}` | {shown_default(name)} | {field.description} |")
+    return "\n".join(rows)
