@@ -184,7 +184,15 @@ class TemplatesScreen(Screen[None]):
         problems.rstrip()  # no blank last line in the box
         self.query_one("#template-problems", Static).update(problems)
         self.query_one("#template-problems").display = bool(rendered.diagnostics)
-        job_text: Any = Text("(no job: fix the errors above)")
+        # The box above shows what fits; with no job to show, this tab (it scrolls) has them all.
+        errors = sum(d.severity is Severity.ERROR for d in rendered.diagnostics)
+        job_text: Any = Text.assemble(
+            (
+                f"no job: fix the {errors} error{'' if errors == 1 else 's'}; every problem in full:\n\n",
+                "bold",
+            ),
+            problems,
+        )
         graph = self.query_one("#template-graph", OpGraph)
         if rendered.data is not None:
             job_text = Syntax(
