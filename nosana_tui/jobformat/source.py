@@ -59,6 +59,16 @@ class Document:
         return diagnostic.located(self.file, line, column)
 
 
+def _duplicate_key(key: str, path: Path) -> Diagnostic:
+    return Diagnostic(
+        "duplicate-key",
+        f"key {key!r} appears more than once; only the last one counts",
+        path,
+        "remove the duplicate so that the file says what it means",
+        Severity.WARNING,
+    )
+
+
 def _line_col(text: str, offset: int) -> Position:
     line = text.count("\n", 0, offset) + 1
     start = text.rfind("\n", 0, offset) + 1
@@ -121,15 +131,7 @@ class _JsonPositions:
                 key, self.i = scanstring(self.text, self.i + 1)
                 child = (*path, key)
                 if key in seen:
-                    self.doc.diagnostics.append(
-                        Diagnostic(
-                            "duplicate-key",
-                            f"key {key!r} appears more than once; only the last one counts",
-                            child,
-                            "remove the duplicate so that the file says what it means",
-                            Severity.WARNING,
-                        )
-                    )
+                    self.doc.diagnostics.append(_duplicate_key(key, child))
                 seen.add(key)
                 self.doc.keys[child] = self.lines.at(key_at)
                 self.skip()
@@ -290,15 +292,7 @@ def _walk_yaml(
                 continue
             child = (*path, key)
             if key in seen:
-                doc.diagnostics.append(
-                    Diagnostic(
-                        "duplicate-key",
-                        f"key {key!r} appears more than once; only the last one counts",
-                        child,
-                        "remove the duplicate so that the file says what it means",
-                        Severity.WARNING,
-                    )
-                )
+                doc.diagnostics.append(_duplicate_key(key, child))
             seen.add(key)
             km = key_node.start_mark
             doc.keys[child] = (km.line + 1, km.column + 1)
