@@ -1,6 +1,7 @@
 """Every setting of nosana-tui, typed, in one model: read from ``config.toml`` in the config
-folder, then the environment (``NOSANA_TUI_<NAME>``), then a command's flags, each overriding the
-one before.
+folder, then the environment (``NOSANA_TUI_<NAME>``; the Nosana network's settings by the names
+the Nosana tools use, ``NOSANA_API_KEY`` and the like: :func:`env_name`), then a command's flags,
+each overriding the one before.
 
 A value that cannot be used is a :class:`SettingError` whose message names where it came from
 (the variable, or the file and key, or the flag), the value and what is accepted; the command
@@ -22,12 +23,21 @@ import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import platformdirs
-from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -38,6 +48,25 @@ APP = "nosana-tui"  # the folder name under the platform's config and data folde
 ENV_PREFIX = "NOSANA_TUI_"
 DEFAULT_NODE = "http://127.0.0.1:5001"
 Source = Literal["default", "file", "env", "flag"]
+
+# The Nosana network's hosts (shared/reference/nosana-network.md §1.1, §3.2, §4.1). Devnet has
+# no gateway of its own that anyone found (§6.3): the legacy dashboard backend serves every route
+# there, under /api. Pinata serves both networks.
+NETWORKS: dict[str, dict[str, str]] = {
+    "mainnet": {
+        "api_url": "https://api.nosana.com",
+        "node_domain": "node.k8s.prd.nos.ci",
+        "pin_url": "https://api.pinata.cloud",
+        "ipfs_gateway": "https://nosana.mypinata.cloud/ipfs",
+    },
+    "devnet": {
+        "api_url": "https://dashboard.k8s.dev.nos.ci/api",
+        "node_domain": "node.k8s.dev.nos.ci",
+        "pin_url": "https://api.pinata.cloud",
+        "ipfs_gateway": "https://nosana.mypinata.cloud/ipfs",
+    },
+}
+DEFAULT_WALLET = "~/.nosana/nosana_key.json"  # where the Nosana CLI keeps its keypair
 
 DEFAULT_LOG_RETENTION = 1 << 30
 MIN_LOG_RETENTION = 1 << 20  # the node's store keeps at least this (node/store.py: same numbers)
@@ -161,6 +190,45 @@ def _text(what: str, example: str) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def _network(value: object) -> str:
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in NETWORKS:
+        raise ValueError(f"is not a Nosana network: write {' or '.join(NETWORKS)}")
+    return text
+
+
+def _url(example: str) -> BeforeValidator:
+    """An http(s) base URL, without its trailing slash (paths are appended to it)."""
+
+    def check(value: object) -> str:
+        if not isinstance(value, str) or node_url_problem(value.strip()):
+            raise ValueError(f"is not a URL: write one like {example}")
+        return value.strip().rstrip("/")
+
+    return BeforeValidator(check)
+
+
+_DOMAIN = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*(:[0-9]{1,5})?")
+
+
+def _domain(value: object) -> str:
+    # a port is allowed for a stand-in of the nodes' tunnel on this machine
+    text = value.strip().lower().strip(".") if isinstance(value, str) else ""
+    port = text.rpartition(":")[2] if ":" in text else "443"
+    if not _DOMAIN.fullmatch(text) or not 0 < int(port or 0) < 65536:
+        raise ValueError(
+            f"is not a domain: write one like {NETWORKS['mainnet']['node_domain']} "
+            "(no scheme, no path)"
+        )
+    return text
+
+
+def _wallet(value: object) -> Path:
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ValueError(f"is not a file: write a path like {DEFAULT_WALLET}")
+    return Path(str(value).strip()).expanduser()
+
+
 def _token(value: object) -> object:
     if value is None or isinstance(value, SecretStr):
         return value
@@ -199,12 +267,22 @@ def _folder(kind: Literal["config", "data"]) -> BeforeValidator:
 # --- the model ------------------------------------------------------------------------------------
 
 
-def _about(text: str, *, shown: str | None = None, env_only: bool = False) -> dict[str, Any]:
-    """A field's description and how the README and ``info`` show its default."""
+def _about(
+    text: str, *, shown: str | None = None, env_only: bool = False, env: str | None = None
+) -> dict[str, Any]:
+    """A field's description and how the README and ``info`` show its default; ENV: the
+    variable that sets it, when it is not ``NOSANA_TUI_<NAME>`` (the Nosana tools' own names)."""
     return {
         "description": text,
-        "json_schema_extra": {"shown_default": shown, "env_only": env_only},
+        "json_schema_extra": {"shown_default": shown, "env_only": env_only, "env": env},
     }
+
+
+def _per_network(name: str) -> str:
+    hosts = {net: found[name] for net, found in NETWORKS.items()}
+    if len(set(hosts.values())) == 1:
+        return f"`{next(iter(hosts.values()))}` (every network)"
+    return "; ".join(f"{net}: `{host}`" for net, host in hosts.items())
 
 
 class Settings(BaseSettings):
@@ -288,7 +366,82 @@ class Settings(BaseSettings):
         ),
     )
 
+    network: Annotated[Literal["mainnet", "devnet"], BeforeValidator(_network)] = Field(
+        default="mainnet",
+        **_about(
+            "the Nosana network: mainnet or devnet; it chooses the defaults of the four hosts "
+            "below",
+            env="NOSANA_NETWORK",
+        ),
+    )
+    api_url: Annotated[str, _url(NETWORKS["mainnet"]["api_url"])] = Field(
+        default="",  # "": the network's (filled in by _network_defaults)
+        **_about(
+            "the Nosana API (the gateway) the API key is sent to; paths are appended to it",
+            shown=_per_network("api_url"),
+            env="NOSANA_API_URL",
+        ),
+    )
+    node_domain: Annotated[str, BeforeValidator(_domain)] = Field(
+        default="",
+        **_about(
+            "the domain under which Nosana nodes answer: `https://<node address>.<domain>`",
+            shown=_per_network("node_domain"),
+            env="NOSANA_NODE_DOMAIN",
+        ),
+    )
+    pin_url: Annotated[str, _url(NETWORKS["mainnet"]["pin_url"])] = Field(
+        default="",
+        **_about(
+            "the IPFS pinning service (Pinata's API) job definitions are pinned to",
+            shown=_per_network("pin_url"),
+            env="NOSANA_PIN_URL",
+        ),
+    )
+    ipfs_gateway: Annotated[str, _url(NETWORKS["mainnet"]["ipfs_gateway"])] = Field(
+        default="",
+        **_about(
+            "the IPFS gateway job definitions and results are read from: `<gateway>/<cid>`",
+            shown=_per_network("ipfs_gateway"),
+            env="NOSANA_IPFS_GATEWAY",
+        ),
+    )
+    api_key: Annotated[SecretStr | None, BeforeValidator(_token)] = Field(
+        default=None,
+        **_about(
+            "your Nosana API key (`nos_…`; create one in the Nosana dashboard, under your "
+            "account): jobs posted with it are paid with credits; never printed",
+            shown="none",
+            env="NOSANA_API_KEY",
+        ),
+    )
+    wallet: Annotated[Path, BeforeValidator(_wallet)] = Field(
+        default=Path(DEFAULT_WALLET),
+        validate_default=True,  # the validator expands ~
+        **_about(
+            "your Solana keypair file (a JSON array of 64 numbers, readable by you alone), "
+            "as the Nosana CLI keeps it",
+            shown=f"`{DEFAULT_WALLET}`",
+            env="NOSANA_WALLET",
+        ),
+    )
+
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _network_defaults(cls, data: Any) -> Any:
+        """The hosts not given take the chosen network's (a network that is not one is told
+        by its own field; the hosts then take mainnet's, so that it is the only error)."""
+        if not isinstance(data, dict):
+            return data
+        network = data.get("network", "mainnet")
+        hosts = NETWORKS.get(network.strip().lower() if isinstance(network, str) else "")
+        filled = dict(data)
+        for name, host in (hosts or NETWORKS["mainnet"]).items():
+            if not filled.get(name):  # absent, or empty: not set, as NAME= in the environment
+                filled[name] = host
+        return filled
 
     @classmethod
     def settings_customise_sources(
@@ -301,7 +454,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # first wins: flags (passed as arguments), the environment, then config.toml
         file = _config_file.get() or ConfigFile(settings_cls, None)
-        return init_settings, env_settings, file
+        return init_settings, Environment(settings_cls), file
 
     def source(self, name: str) -> Source:
         """Where the value of setting NAME came from."""
@@ -310,6 +463,24 @@ class Settings(BaseSettings):
 
 _config_file: ContextVar[ConfigFile | None] = ContextVar("nosana_tui_config_file", default=None)
 """The file :func:`load_settings` read, for the model's sources (read once, for both)."""
+
+
+class Environment(EnvSettingsSource):
+    """The environment: ``NOSANA_TUI_<NAME>``, or the variable a setting names itself
+    (:func:`env_name`), that one alone."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        own = _own_env(field)
+        if own is None:
+            return super().get_field_value(field, field_name)
+        name = own if self.case_sensitive else own.lower()
+        return self.env_vars.get(name), field_name, False
+
+
+def _own_env(field: FieldInfo) -> str | None:
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    env = extra.get("env")
+    return env if isinstance(env, str) else None
 
 
 class ConfigFile(TomlConfigSettingsSource):
@@ -342,8 +513,18 @@ ENV_ONLY = tuple(
 )
 
 
+SECRETS = tuple(
+    name
+    for name, field in Settings.model_fields.items()
+    if field.annotation is SecretStr or SecretStr in get_args(field.annotation)
+)
+"""Settings never shown: ``***`` in ``info``, in errors and in the agent's log."""
+
+
 def env_name(name: str) -> str:
-    return f"{ENV_PREFIX}{name.upper()}"
+    """The environment variable of setting NAME: its own (``NOSANA_API_KEY``), else
+    ``NOSANA_TUI_<NAME>``."""
+    return _own_env(Settings.model_fields[name]) or f"{ENV_PREFIX}{name.upper()}"
 
 
 def flag_name(name: str) -> str:
@@ -379,9 +560,7 @@ def load_settings(config_file: Path | None, flags: dict[str, object] | None = No
 
 
 def _env_values() -> dict[str, Any]:
-    from pydantic_settings import EnvSettingsSource
-
-    return dict(EnvSettingsSource(Settings)())
+    return dict(Environment(Settings)())
 
 
 def read_folders() -> tuple[Path, Path]:
@@ -422,7 +601,7 @@ def _explain(
 
 
 def _shown(name: str, value: object) -> str:
-    return "'***'" if name == "token" else repr(value)
+    return "'***'" if name in SECRETS else repr(value)
 
 
 # --- what ``info`` and the README show ------------------------------------------------------------

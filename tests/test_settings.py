@@ -34,8 +34,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 @pytest.fixture(autouse=True)
 def _no_settings_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the folders (tests/conftest.py) come from the environment the tests run in."""
+    theirs = {env_name(name) for name in Settings.model_fields}  # NOSANA_API_KEY and the like
     for name in list(os.environ):
-        if name.startswith("NOSANA_TUI_") and name not in (
+        if (name.startswith("NOSANA_TUI_") or name in theirs) and name not in (
             "NOSANA_TUI_CONFIG_DIR",
             "NOSANA_TUI_DATA_DIR",
         ):
@@ -187,10 +188,117 @@ def test_the_readme_quotes_the_settings_table() -> None:
     )
 
 
+# the Nosana network's settings go by the names the Nosana tools and the issue give them
+NOSANA_NAMES = {
+    "network": "NOSANA_NETWORK",
+    "api_url": "NOSANA_API_URL",
+    "node_domain": "NOSANA_NODE_DOMAIN",
+    "pin_url": "NOSANA_PIN_URL",
+    "ipfs_gateway": "NOSANA_IPFS_GATEWAY",
+    "api_key": "NOSANA_API_KEY",
+    "wallet": "NOSANA_WALLET",
+}
+
+
 def test_every_setting_is_described_with_its_variable() -> None:
     for name, field in Settings.model_fields.items():
         assert field.description, name
-        assert env_name(name) == f"NOSANA_TUI_{name.upper()}"
+        assert env_name(name) == NOSANA_NAMES.get(name, f"NOSANA_TUI_{name.upper()}")
+
+
+# --- the Nosana network -------------------------------------------------------------------------
+
+
+def test_the_network_chooses_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    mainnet = load_settings(None)
+    assert mainnet.network == "mainnet" and mainnet.api_url == "https://api.nosana.com"
+    assert mainnet.node_domain == "node.k8s.prd.nos.ci"
+    assert mainnet.pin_url == "https://api.pinata.cloud"
+    assert mainnet.ipfs_gateway == "https://nosana.mypinata.cloud/ipfs"
+    assert mainnet.api_key is None
+    assert all(mainnet.source(name) == "default" for name in NOSANA_NAMES)
+    monkeypatch.setenv("NOSANA_NETWORK", " Devnet ")
+    devnet = load_settings(None)
+    assert devnet.network == "devnet" and devnet.source("network") == "env"
+    assert devnet.api_url == "https://dashboard.k8s.dev.nos.ci/api"
+    assert devnet.node_domain == "node.k8s.dev.nos.ci" and devnet.source("node_domain") == "default"
+
+
+def test_each_host_may_be_overridden(monkeypatch: pytest.MonkeyPatch) -> None:
+    file = _config(
+        'network = "devnet"\napi_url = "http://127.0.0.1:8080/api/"\n'
+        'node_domain = "Nodes.Example:8443"\n'
+    )
+    monkeypatch.setenv("NOSANA_IPFS_GATEWAY", "https://ipfs.example/ipfs/")
+    monkeypatch.setenv("NOSANA_PIN_URL", "")  # empty: not set
+    monkeypatch.setenv("NOSANA_TUI_API_URL", "http://ignored")  # not a name this setting has
+    settings = load_settings(file)
+    assert settings.api_url == "http://127.0.0.1:8080/api" and settings.source("api_url") == "file"
+    assert settings.node_domain == "nodes.example:8443"
+    assert settings.ipfs_gateway == "https://ipfs.example/ipfs"
+    assert settings.source("ipfs_gateway") == "env"
+    assert (
+        settings.pin_url == "https://api.pinata.cloud" and settings.source("pin_url") == "default"
+    )
+
+
+def test_the_api_key_and_wallet_come_by_the_nosana_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NOSANA_API_KEY", "nos_hunter2")
+    monkeypatch.setenv("NOSANA_WALLET", "~/keys/me.json")
+    settings = load_settings(None)
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "nos_hunter2"
+    assert shown_value(settings, "api_key") == "***" and "hunter2" not in repr(settings)
+    assert settings.wallet == Path.home() / "keys" / "me.json"
+    assert settings.source("api_key") == settings.source("wallet") == "env"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("NOSANA_NETWORK", "testnet", "is not a Nosana network: write mainnet or devnet"),
+        ("NOSANA_API_URL", "api.nosana.com", "is not a URL: write one like https://api.nosana.com"),
+        ("NOSANA_PIN_URL", "ftp://pin", "is not a URL: write one like https://api.pinata.cloud"),
+        ("NOSANA_IPFS_GATEWAY", "gateway", "is not a URL: write one like https://nosana.mypinata"),
+        ("NOSANA_NODE_DOMAIN", "https://node.k8s.prd.nos.ci", "is not a domain: write one like"),
+        ("NOSANA_NODE_DOMAIN", "node.k8s/prd", "is not a domain"),
+        ("NOSANA_NODE_DOMAIN", "-node.x", "is not a domain"),
+        ("NOSANA_NODE_DOMAIN", "localhost:65536", "is not a domain"),
+        ("NOSANA_NODE_DOMAIN", "localhost:", "is not a domain"),
+        ("NOSANA_WALLET", "   ", "is not a file: write a path like ~/.nosana/nosana_key.json"),
+    ],
+)
+def test_a_bad_network_setting_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert _error().startswith(f"{name}={value!r} {says}")
+
+
+def test_a_bad_network_is_the_only_error() -> None:
+    file = _config('network = "moon"\n')
+    assert (
+        _error(file) == f"{file}: network = 'moon' is not a Nosana network: write mainnet or devnet"
+    )
+
+
+def test_a_bad_api_key_is_masked_in_the_error() -> None:
+    file = _config("api_key = 5\n")
+    assert _error(file) == f"{file}: api_key = '***' is not a token: write it as text"
+
+
+def test_info_shows_the_network_settings_and_hides_the_key() -> None:
+    result = _program("info", "--json", env={"NOSANA_API_KEY": "nos_hunter2"})
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)["settings"]
+    assert found["api_key"] == {"value": "***", "from": "env", "env": "NOSANA_API_KEY"}
+    assert found["api_url"] == {
+        "value": "https://api.nosana.com",
+        "from": "default",
+        "env": "NOSANA_API_URL",
+    }
+    assert "hunter2" not in result.stdout
 
 
 # --- as a person meets them: the real program in a subprocess ----------------------------------
