@@ -18,50 +18,27 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from nosana_tui.jobformat.diagnostics import Diagnostic, Severity
 from nosana_tui.jobformat.validate import validate_data
 from tests.conformance.corpus import Case, corpus
+from tests.npm import installed_version, npm_ci, pinned_version
 
 HERE = Path(__file__).resolve().parent
 PINNED = "2.1.6"
 
 
-def _install() -> None:
-    """``npm ci`` into tests/conformance/node_modules, once; skips only when node or npm is
-    absent (CI has both, so there it runs)."""
-    installed = (HERE / "node_modules" / "@nosana" / "types" / "package.json").is_file()
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or (npm is None and not installed):
-        pytest.skip(
-            "node and npm are needed to run the network's validator (@nosana/types); "
-            "install Node.js 20.18+ with npm to run this test (CI does)"
-        )
-    if installed or npm is None:
-        return
-    proc = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, f"npm ci failed in {HERE}:\n{proc.stdout}\n{proc.stderr}"
+PACKAGE = "@nosana/types"
 
 
 def network_verdicts(documents: list[Any]) -> list[dict[str, Any]]:
     """The network's verdict on each document, in order (see validate.mjs)."""
-    _install()
-    node = shutil.which("node")
-    assert node is not None
+    node = npm_ci(HERE, PACKAGE)
     stdin = "".join(json.dumps(d) + "\n" for d in documents)
     proc = subprocess.run(
         [node, str(HERE / "validate.mjs")],
@@ -78,10 +55,8 @@ def network_verdicts(documents: list[Any]) -> list[dict[str, Any]]:
 
 
 def test_the_pinned_version_is_the_one_installed() -> None:
-    _install()
-    installed = json.loads((HERE / "node_modules/@nosana/types/package.json").read_text())
-    pinned = json.loads((HERE / "package.json").read_text())["dependencies"]["@nosana/types"]
-    assert installed["version"] == pinned == PINNED
+    npm_ci(HERE, PACKAGE)
+    assert installed_version(HERE, PACKAGE) == pinned_version(HERE, PACKAGE) == PINNED
 
 
 def test_a_crash_of_the_network_validator_is_a_rejection_and_ours_a_clean_error() -> None:

@@ -26,7 +26,7 @@ from nacl.signing import SigningKey
 
 from nosana_tui.auth.address import address_of
 from nosana_tui.auth.signing import NODE_MESSAGE, Reason, sign, verify
-from tests.network_auth.npm import installed_version, npm_ci, pinned_version
+from tests.npm import installed_version, npm_ci, pinned_version
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = "@nosana/authorization"

@@ -1,9 +1,8 @@
 """A pinned npm package for a test: ``npm ci`` from the folder's package-lock.json when it is not
 installed yet; skip, saying so, only when node or npm is absent (CI has both, so there it runs).
 
-tests/conformance/test_network_agreement.py does the same for ``@nosana/types`` with a private
-helper tied to its own folder and package, so it could not be imported; this one takes both, and
-that one could move to it.
+Used for every npm package the tests hold us to: ``@nosana/types`` (tests/conformance),
+``@nosana/authorization`` (tests/network_auth).
 """
 
 from __future__ import annotations
