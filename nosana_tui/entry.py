@@ -46,13 +46,17 @@ def run_ui(arguments: Sequence[str]) -> int:
 
 
 def serve_node(
-    host: str, port: int, gpu_ids: list[int] | None, flags: dict[str, str | None]
+    host: str,
+    port: int,
+    gpu_ids: list[int] | None,
+    flags: dict[str, str | None],
+    auth: str = "token",
 ) -> int:
     """``nosana-tui node serve`` in the foreground: the agent, in this process."""
     from nosana_tui.config import paths
     from nosana_tui.node.serve import serve
 
-    return serve(paths(), host, port, gpu_ids, flags)
+    return serve(paths(), host, port, gpu_ids, flags, auth)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -415,6 +415,15 @@ class Settings(BaseSettings):
             env="NOSANA_API_KEY",
         ),
     )
+    pin_jwt: Annotated[SecretStr | None, BeforeValidator(_token)] = Field(
+        default=None,
+        **_about(
+            "the pin service's JWT (Pinata), where it asks for one to pin job definitions; "
+            "never printed",
+            shown="none",
+            env="NOSANA_PIN_JWT",
+        ),
+    )
     wallet: Annotated[Path, BeforeValidator(_wallet)] = Field(
         default=Path(DEFAULT_WALLET),
         validate_default=True,  # the validator expands ~

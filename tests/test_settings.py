@@ -196,6 +196,7 @@ NOSANA_NAMES = {
     "pin_url": "NOSANA_PIN_URL",
     "ipfs_gateway": "NOSANA_IPFS_GATEWAY",
     "api_key": "NOSANA_API_KEY",
+    "pin_jwt": "NOSANA_PIN_JWT",
     "wallet": "NOSANA_WALLET",
 }
 

@@ -116,6 +116,7 @@ class JobView(BaseModel):
     groups: list[str] = Field(default_factory=list)
     message: str = ""
     ops: list[OpView] = Field(default_factory=list)
+    poster: str | None = None  # the Solana address that posted it (``node serve --auth nosana``)
 
     @property
     def ready_count(self) -> int:
@@ -140,6 +141,33 @@ class LogEntry(BaseModel):
 
 
 SYSTEM = "system"
+
+
+class TaskLog(BaseModel):
+    """One frame's ``data`` on the ``/flog`` websocket, as a Nosana node sends it (its
+    ``TaskLog``; reference nosana-network.md §4.3): a line of an op, or of the node about the
+    job (``op_id == "system"``). ``timestamp``: Unix ms, strictly increasing along a stream."""
+
+    op_id: str = Field(alias="opId")
+    group: str | None = None
+    type: str  # container (an op's stdout/stderr), info (the node), error
+    timestamp: int
+    message: Any
+
+    model_config = {"populate_by_name": True}
+
+
+class NodeLogEntry(BaseModel):
+    """One frame's ``data`` on the ``/log`` websocket: an event of the node about the job (its
+    ``NodeLogEntry {log, method, type, pending?, timestamp, job, payload?}``; nosana.md §2.5)."""
+
+    log: str
+    method: str
+    type: str  # info, error; process-bar-update for image pull progress (with ``payload``)
+    pending: bool = False
+    timestamp: int
+    job: str
+    payload: dict[str, Any] | None = None
 
 
 MAX_NAME = 256  # characters of a job's name, and of a job, op or group id in a request

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -133,6 +134,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     from nosana_tui.client.node import job_decided, job_ready, job_started
     from nosana_tui.jobformat import templates as tpl
 
+    if args.node and NODE_ADDRESS.match(args.node):
+        raise CommandError(f"--node {args.node}: a network node; add --market", EXIT_INVALID)
     definition, name, source = load_job(args.target, tpl.parse_sets(args.set or []))
     async with await _client(args) as client:
         view = await client.submit(definition, name, source)
@@ -276,6 +279,16 @@ def _node_url(text: str) -> str:
     return text
 
 
+def _node_url_or_address(text: str) -> str:
+    """``run --node``: a node's URL, or (with ``--market``) a network node's base58 address."""
+    if NODE_ADDRESS.match(text):
+        return text
+    return _node_url(text)
+
+
+NODE_ADDRESS = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
+
+
 def _gpus(text: str) -> str:
     try:
         _gpu_ids(text)
@@ -363,9 +376,9 @@ async def cmd_rm(args: argparse.Namespace) -> int:
 # --- node -----------------------------------------------------------------------------------------
 
 
-ServeNode = Callable[[str, int, "list[int] | None", "dict[str, str | None]"], int]
-"""Runs the node agent in this process (host, port, GPU ids, settings given as flags): given by
-the program (``nosana_tui.entry``), which may import the node; the CLI never does."""
+ServeNode = Callable[[str, int, "list[int] | None", "dict[str, str | None]", str], int]
+"""Runs the node agent in this process (host, port, GPU ids, settings given as flags, auth mode):
+given by the program (``nosana_tui.entry``), which may import the node; the CLI never does."""
 
 AGENT_SETTING_FLAGS = ("health_interval", "stop_timeout", "log_retention")
 """Settings (``nosana_tui.settings``) that ``node serve`` also takes as flags, over the
@@ -379,6 +392,9 @@ def _agent_flags(args: argparse.Namespace) -> dict[str, str | None]:
 def cmd_node_serve(args: argparse.Namespace, serve: ServeNode | None = None) -> int:
     if args.host not in LOOPBACK_HOSTS:  # (with --detach, not only in the agent's log)
         say(f"warning: listening on {args.host}, beyond this machine; the token is still required")
+    if args.detach and args.auth != "token":
+        say(f"error: --auth {args.auth} with --detach: run it in the foreground")
+        return EXIT_INVALID
     if args.detach:
         from nosana_tui.client.local import start_agent, wait_for_agent
         from nosana_tui.client.node import NodeClient
@@ -402,7 +418,7 @@ def cmd_node_serve(args: argparse.Namespace, serve: ServeNode | None = None) -> 
     if serve is None:
         say("error: `node serve` runs the agent from the `nosana-tui` program, not the CLI alone")
         return EXIT_FAILED
-    return serve(args.host, args.port, _gpu_ids(args.gpus), _agent_flags(args))
+    return serve(args.host, args.port, _gpu_ids(args.gpus), _agent_flags(args), args.auth)
 
 
 def _gpu_ids(text: str) -> list[int] | None:
@@ -466,7 +482,12 @@ def add_commands(sub: Any, serve_node: ServeNode | None = None) -> None:
     p = sub.add_parser("run", help="run a job file, dstack service or template on a node")
     p.add_argument("target", metavar="FILE|TEMPLATE")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fill a variable")
-    p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
+    p.add_argument(
+        "--node",
+        type=_node_url_or_address,
+        metavar="URL|ADDRESS",
+        help=f"{node_help}; with --market, a network node's address",
+    )
     p.add_argument("--detach", "-d", action="store_true", help="print the job id and return")
     p.add_argument("--wait", choices=("started", "ready", "done"), help="return when the job is")
     p.set_defaults(func=cmd_run)
@@ -537,6 +558,13 @@ def add_commands(sub: Any, serve_node: ServeNode | None = None) -> None:
         "--log-retention",
         metavar="SIZE",
         help="log kept per job, e.g. 1GiB or 512MiB (setting log_retention)",
+    )
+    p.add_argument(
+        "--auth",
+        choices=("token", "nosana"),
+        default="token",
+        help="token: every route takes the agent's token (default); nosana: a job's routes and "
+        "websockets take the signature of the job's poster, as a Nosana node's do",
     )
     p.set_defaults(func=partial(cmd_node_serve, serve=serve_node))
     p = node_sub.add_parser("info", help="the node's engine, GPUs and images")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from nosana_tui import __version__
 from nosana_tui.cli.jobs import ServeNode, add_commands, say
+from nosana_tui.cli.network import add_network_commands
 from nosana_tui.config import paths
 
 if TYPE_CHECKING:  # the commands import these when they run (see cli/jobs.py)
@@ -234,6 +235,7 @@ def build_parser(serve_node: ServeNode | None = None) -> argparse.ArgumentParser
     p.set_defaults(func=cmd_templates)
 
     add_commands(sub, serve_node)
+    add_network_commands(sub)
 
     p = sub.add_parser("info", help="print version, every path and every setting")
     p.add_argument("--json", action="store_true")
@@ -254,6 +256,9 @@ COMMANDS = {
     "restart",
     "rm",
     "node",
+    "markets",
+    "credits",
+    "extend",
 }
 
 

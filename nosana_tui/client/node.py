@@ -5,13 +5,22 @@ into :class:`NodeError` with the node's own message, so callers never see a raw 
 
 ``api.models`` (pydantic models) is imported on first use, not with this module: a command that
 only prints log text never pays for building them (~0.1 s of a CLI call; bench/README.md).
+
+One client serves our agent and a Nosana node: it authorises with the agent's token, or with a
+header provider (``auth``: a function giving a fresh ``authorization`` value per request, such as
+:func:`signed_by`, the job poster's signature a node checks; reference nosana-network.md §2.3),
+and reads the ``/flog`` and ``/log`` websockets a node serves (:meth:`NodeClient.flog`,
+:meth:`NodeClient.node_log`; §4.3) with the ``websockets`` library (httpx speaks no
+websockets).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -20,7 +29,53 @@ from nosana_tui.config import is_loopback
 from nosana_tui.sanitize import clean_text
 
 if TYPE_CHECKING:
-    from nosana_tui.api.models import GpuTelemetry, JobView, LogEntry, NodeInfo
+    from nosana_tui.api.models import (
+        GpuTelemetry,
+        JobView,
+        LogEntry,
+        NodeInfo,
+        NodeLogEntry,
+        TaskLog,
+    )
+
+HeaderProvider = Callable[[], str]
+"""A fresh ``authorization`` header value, asked for before each request (and each websocket
+handshake): a signature that expires is made again in time."""
+
+POSTER_HEADER = "x-nosana-poster"  # a submission's poster, to an agent under --auth nosana
+
+# close codes of a node's websockets (reference nosana-network.md §4.3) -> the HTTP status meant
+_CLOSE_STATUS = {1007: 404, 1008: 404, 3000: 401, 3003: 400, 1011: 500}
+_SEEN = 10_000  # fingerprints of lines kept to drop a node's duplicates (history meets live)
+MAX_FRAME = 16 * 1024 * 1024
+
+
+def signed_by(
+    secret_key: bytes, message: str | None = None, *, refresh: float = 240.0
+) -> HeaderProvider:
+    """A header provider: the job poster's signature of MESSAGE (default the kit's
+    ``NosanaApiAuthentication``) with the time, made again once REFRESH seconds old (a node
+    takes it for 300 s; the kit renews 60 s before that)."""
+    from nosana_tui.auth.signing import NODE_MESSAGE, sign
+
+    made: list[tuple[float, str]] = []
+
+    def header() -> str:
+        now = time.monotonic()
+        if not made or now - made[0][0] >= refresh:
+            made[:] = [(now, sign(message or NODE_MESSAGE, secret_key))]
+        return made[0][1]
+
+    return header
+
+
+class _HeaderAuth(httpx.Auth):
+    def __init__(self, provider: HeaderProvider) -> None:
+        self.provider = provider
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["authorization"] = self.provider()
+        yield request
 
 
 class NodeError(Exception):
@@ -35,9 +90,24 @@ class NodeError(Exception):
 
 
 class NodeClient:
-    def __init__(self, url: str, token: str | None, *, timeout: float = 30.0) -> None:
+    """AUTH: a header provider that replaces the token (a node, or an agent under
+    ``--auth nosana``); POSTER: the address a submission names as its poster (that agent
+    records it, and then takes only its signature for the job)."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        timeout: float = 30.0,
+        auth: HeaderProvider | None = None,
+        poster: str | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.token = token
+        self.auth = auth
+        self.poster = poster
+        headers = {"Authorization": f"Bearer {token}"} if token and auth is None else {}
         # a proxy from the environment (HTTP_PROXY without NO_PROXY) cannot reach our loopback
         loopback = is_loopback(self.url)
         # verify=False for http:// only: there is no TLS to verify, and the default builds a
@@ -48,6 +118,7 @@ class NodeClient:
             timeout=timeout,
             trust_env=not loopback,
             verify=self.url.startswith("https://"),
+            auth=_HeaderAuth(auth) if auth is not None else None,
         )
 
     async def __aenter__(self) -> NodeClient:
@@ -118,7 +189,10 @@ class NodeClient:
         from nosana_tui.api.models import JobView
 
         body = {"definition": definition, "name": name, "source": source}
-        return JobView.model_validate(await self._json("POST", "/api/jobs", json=body))
+        headers = {POSTER_HEADER: self.poster} if self.poster else None
+        return JobView.model_validate(
+            await self._json("POST", "/api/jobs", json=body, headers=headers)
+        )
 
     async def _action(self, path: str) -> str:
         return str((await self._json("POST", path)).get("message", ""))
@@ -236,6 +310,99 @@ class NodeClient:
                 f"{self.url}: the log stream broke off ({type(err).__name__})"
             ) from None
 
+    # --- websockets: a node's /flog and /log ----------------------------------------------------
+
+    async def flog(
+        self,
+        job_id: str,
+        *,
+        op: str | None = None,
+        group: str | None = None,
+        type: str | None = None,
+    ) -> AsyncIterator[TaskLog]:
+        """The job's log lines (``/flog``): its ops' and, with ``op_id == "system"``, the node's;
+        history, then live. Filters: one op, one group, one ``type`` (container, info, error).
+        A line a node sends twice (its history and live overlap) comes once. Ends when the node
+        closes the socket (our agent: when the job, or the op, has ended or was removed); a
+        Nosana node keeps it open, so stop reading when the job is done."""
+        from nosana_tui.api.models import TaskLog
+
+        body = {"opId": op, "group": group, "type": type}
+        async for data in self._socket("/flog", job_id, body):
+            yield TaskLog.model_validate(data)
+
+    async def node_log(self, job_id: str) -> AsyncIterator[NodeLogEntry]:
+        """The node's events about the job (``/log``): history, then live."""
+        from nosana_tui.api.models import NodeLogEntry
+
+        async for data in self._socket("/log", job_id, {}):
+            yield NodeLogEntry.model_validate(data)
+
+    def _authorization(self) -> str:
+        if self.auth is not None:
+            return self.auth()
+        return f"Bearer {self.token}" if self.token else ""
+
+    async def _socket(
+        self, path: str, job_id: str, filters: dict[str, str | None]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The decoded ``data`` of each frame of a node websocket, cleaned (``clean_data``),
+        duplicates dropped; a refusal or a broken socket is a :class:`NodeError`."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosedError, InvalidStatus, WebSocketException
+
+        header = self._authorization()
+        body = {"jobAddress": job_id, **{k: v for k, v in filters.items() if v is not None}}
+        uri = "ws" + self.url.removeprefix("http") + path
+        seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+        try:
+            async with connect(
+                uri,
+                additional_headers={"authorization": header} if header else None,
+                proxy=None if is_loopback(self.url) else True,
+                max_size=MAX_FRAME,
+                open_timeout=self.http.timeout.connect,
+            ) as ws:
+                await ws.send(json.dumps({"path": path, "header": header, "body": body}))
+                async for message in ws:
+                    frame = json.loads(message)
+                    data = frame.get("data") if isinstance(frame, dict) else None
+                    if isinstance(data, str):
+                        data = json.loads(data)
+                    if not isinstance(data, dict):
+                        continue
+                    data = clean_data(data)
+                    key = _fingerprint(data)
+                    if key in seen:
+                        continue
+                    seen[key] = None
+                    if len(seen) > _SEEN:
+                        seen.popitem(last=False)
+                    yield data
+        except ConnectionClosedError as err:
+            code = err.rcvd.code if err.rcvd else 1006
+            reason = clean_text(err.rcvd.reason, keep_colour=False) if err.rcvd else ""
+            status = _CLOSE_STATUS.get(code, 0)
+            raise NodeError(
+                f"{self.url}{path}: {reason or 'the socket broke off'} (close {code})", status
+            ) from None
+        except InvalidStatus as err:
+            status = err.response.status_code
+            raise NodeError(f"{self.url}{path}: refused (HTTP {status})", status) from None
+        except (OSError, TimeoutError, WebSocketException, ValueError) as err:
+            raise NodeError(f"{self.url}{path}: {type(err).__name__}: {err}") from None
+
+
+def _fingerprint(data: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes a line one line (the dashboard's ``useFLogs.ts`` fingerprint)."""
+    message = data.get("message", data.get("log"))
+    return (
+        data.get("opId"),
+        data.get("type"),
+        data.get("timestamp"),
+        json.dumps(message, sort_keys=True, default=str),
+    )
+
 
 def clean_data(value: Any) -> Any:
     """VALUE (decoded JSON) with every string, keys included, cleaned of terminal escapes and
@@ -264,7 +431,10 @@ def _error(response: httpx.Response) -> NodeError:
         message, diagnostics = str(body), []
     if not isinstance(message, str):
         message = json.dumps(message)
-    if response.status_code == 401:
+    signed = isinstance(body, dict) and body.get("reason") not in (None, "token")
+    if signed:  # a refused signature (a node, or an agent under --auth nosana): say why
+        message += f" [{body['reason']}]"
+    elif response.status_code == 401:
         message += (
             "; a node other than the local agent takes its token from nodes.json (the UI's Nodes"
             " section saves it) or from NOSANA_TUI_TOKEN"

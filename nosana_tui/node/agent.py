@@ -76,6 +76,7 @@ class Agent:
         self._cancel_events: Callable[[], None] | None = None
         self._resuming: asyncio.Task[None] | None = None
         self.closing = asyncio.Event()  # set when the agent shuts down: every stream ends
+        self.open_sockets = 0  # /flog and /log websockets being served (``node.sockets``)
         self.gpu_monitor = gpu_monitor or GpuMonitor()
         self.gpu_monitor.owner = self._owner_of
 
@@ -277,7 +278,15 @@ class Agent:
 
     # --- commands -----------------------------------------------------------------------------
 
-    async def submit(self, definition: dict[str, Any], name: str = "", source: str = "") -> JobView:
+    async def submit(
+        self,
+        definition: dict[str, Any],
+        name: str = "",
+        source: str = "",
+        *,
+        poster: str | None = None,
+    ) -> JobView:
+        """POSTER: the address that posted it (``--auth nosana``: its signature was checked)."""
         job, diags = validate_data(definition)
         if job is None:
             errors = [d for d in diags if d.severity == "error"]
@@ -296,6 +305,7 @@ class Agent:
             )
         job_id = secrets.token_hex(6)
         view = JobRunner.new_view(job_id, job, name or source or job_id, source)
+        view.poster = poster
         self.store.add_job(view, definition)
         runner = self._runner(view, job)
         runner.system(f"job {job_id} submitted ({name or source or 'no name'})")

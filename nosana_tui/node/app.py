@@ -3,9 +3,12 @@ on-chain (submit, list, remove jobs) and for logs. FastAPI serves the OpenAPI do
 ``/openapi.json``.
 
 Every route requires ``Authorization: Bearer <token>``; a request without it gets 401 and changes
-nothing. The token is checked before a byte of the body is read (``Guard``, an ASGI middleware:
-FastAPI reads and parses a body before any dependency runs). Errors are
-``{"error": message, "diagnostics": [...]}``.
+nothing. With ``node serve --auth nosana`` a job's routes take the signature of the job's poster
+instead, as a Nosana node does (``access``). Either is checked before a byte of the body is read
+(``Guard``, an ASGI middleware: FastAPI reads and parses a body before any dependency runs).
+Errors are ``{"error": message, "diagnostics": [...]}`` (a 401 adds ``reason``).
+
+The ``/flog`` and ``/log`` websockets (``sockets``) serve a job's logs as a node's do.
 
 Limits, so that a client cannot make the agent hold what it sends:
 
@@ -24,18 +27,20 @@ The container engine failing answers 503 with its message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nosana_tui import __version__
@@ -52,13 +57,13 @@ from nosana_tui.api.models import (
     SubmitRequest,
 )
 from nosana_tui.engine.backend import BackendError
+from nosana_tui.node.access import POSTER_HEADER, TOKEN_REQUIRED, Access, AuthMode
 from nosana_tui.node.agent import Agent, AgentError
+from nosana_tui.node.sockets import serve_socket
 from nosana_tui.node.store import render_lines
 
 MAX_BODY = 4 * 1024 * 1024
 MAX_INTEGER = 2**63 - 1  # SQLite's largest integer: seq numbers and counts
-
-TOKEN_REQUIRED = "a valid token is required (Authorization: Bearer <token>)"
 
 JobId = Annotated[str, Path(max_length=MAX_NAME, description="a job id, or a unique prefix")]
 OpId = Annotated[str, Path(max_length=MAX_NAME)]
@@ -68,23 +73,29 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 class Guard:
-    """The token, then the body's size, checked before any route runs and before a byte of the
-    body is read. Pure ASGI: ``BaseHTTPMiddleware`` would buffer the body first."""
+    """The token (or the poster's signature: ``access``), then the body's size, checked before
+    any route runs and before a byte of the body is read (a refused body of up to 64 KiB is
+    read then, and dropped: ``_drain``). Pure ASGI: ``BaseHTTPMiddleware`` would buffer the body
+    first. Websockets are checked on their first message (``sockets``)."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, access: Access) -> None:
         self.app = app
-        self.token = token.encode()
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        scheme, _, credentials = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            credentials.strip().encode(), self.token
-        ):
-            await _refuse(send, 401, TOKEN_REQUIRED, [(b"www-authenticate", b"Bearer")])
+        denied = self.access.http(
+            scope["method"], scope["path"], headers.get("authorization"), headers.get(POSTER_HEADER)
+        )
+        if denied is not None:
+            await _drain(receive, headers)
+            if denied.reason == "token":  # (the answer as it always was)
+                await _refuse(send, 401, denied.error, [(b"www-authenticate", b"Bearer")])
+            else:
+                await _refuse(send, denied.status, denied.error, None, denied.reason)
             return
         try:
             declared = int(headers.get("content-length", "0"))
@@ -123,16 +134,52 @@ class Guard:
         await self.app(scope, bounded_receive, send_unless_refused)
 
 
+DRAIN_BYTES = 64 * 1024
+DRAIN_WAIT = 1.0
+
+
+async def _drain(receive: Receive, headers: Headers) -> None:
+    """Read and drop a small body (DRAIN_BYTES, DRAIN_WAIT at most) before refusing it: the
+    connection is closed after the answer, and a socket closed with unread bytes is reset,
+    which can take the answer with it (the client sees a broken connection, not the 401)."""
+    try:
+        declared = int(headers.get("content-length", "0"))
+    except ValueError:
+        return
+    if not 0 < declared <= DRAIN_BYTES:
+        return
+
+    async def drop() -> None:
+        received = 0
+        while received < declared:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(drop(), DRAIN_WAIT)
+
+
 def _too_large() -> str:
     return f"the request body is over {MAX_BODY // (1024 * 1024)} MiB, the most this node reads"
 
 
 async def _refuse(
-    send: Send, status: int, error: str, headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    error: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    reason: str | None = None,
 ) -> None:
     """An error answer, and the connection closed after it: what the client still sends is
     neither read nor kept."""
-    body = json.dumps({"error": error, "diagnostics": []}).encode()
+    answer: dict[str, Any] = {"error": error, "diagnostics": []}
+    if reason is not None and status == 401:
+        answer["reason"] = reason
+    body = json.dumps(answer).encode()
     await send(
         {
             "type": "http.response.start",
@@ -162,7 +209,11 @@ def _answer(error: str, status: int, headers: Mapping[str, str] | None = None) -
     return JSONResponse({"error": error, "diagnostics": []}, status_code=status, headers=headers)
 
 
-def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> FastAPI:
+def create_app(
+    agent: Agent, token: str, *, manage_lifecycle: bool = True, auth: AuthMode = "token"
+) -> FastAPI:
+    access = Access(agent, token, auth)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
@@ -174,12 +225,20 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
                 await agent.shutdown()
 
     def authorised(
+        connection: HTTPConnection,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
         # Guard has refused a request without the token already; this puts the bearer scheme
         # into the OpenAPI document, and checks again should the app be served without Guard.
-        if credentials is None or not secrets.compare_digest(
-            credentials.credentials.encode(), token.encode()
+        # (With --auth nosana, Guard alone decides: a job's routes take no token then; a
+        # websocket is checked on its first message, as a node's.)
+        if (
+            connection.scope["type"] == "http"
+            and auth == "token"
+            and (
+                credentials is None
+                or not secrets.compare_digest(credentials.credentials.encode(), token.encode())
+            )
         ):
             raise AgentError(TOKEN_REQUIRED, 401)
 
@@ -196,7 +255,7 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
         redoc_url=None,
     )
 
-    app.add_middleware(Guard, token=token)
+    app.add_middleware(Guard, access=access)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> dict[str, Any]:
@@ -325,8 +384,22 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
     # --- ours: what the network does on-chain, and logs ---------------------------------------
 
     @app.post("/api/jobs", response_model=JobView, status_code=201)
-    async def submit(body: SubmitRequest) -> JobView:
-        return await agent.submit(body.definition, body.name, body.source)
+    async def submit(
+        body: SubmitRequest,
+        poster: Annotated[
+            str | None,
+            Header(
+                alias=POSTER_HEADER,
+                max_length=MAX_NAME,
+                description="--auth nosana: the address that signed the request, recorded as "
+                "the job's poster",
+            ),
+        ] = None,
+    ) -> JobView:
+        # (the token mode checks no signature: a poster named there is not recorded)
+        return await agent.submit(
+            body.definition, body.name, body.source, poster=poster if auth == "nosana" else None
+        )
 
     @app.get("/api/jobs", response_model=list[JobView])
     async def list_jobs() -> list[JobView]:
@@ -449,5 +522,12 @@ def create_app(agent: Agent, token: str, *, manage_lifecycle: bool = True) -> Fa
 
         media = "text/plain; charset=utf-8" if text else "application/x-ndjson"
         return StreamingResponse(lines(), media_type=media)
+
+    # --- websockets, as a node's: the first message says which (``sockets``) --------------------
+
+    @app.websocket("/")
+    @app.websocket("/{path:path}")
+    async def socket(ws: WebSocket) -> None:
+        await serve_socket(ws, agent, access)
 
     return app

@@ -2,7 +2,8 @@
 
 The token is made on first start and written readable by the owner alone; clients read it from
 the same place. Listening on anything but loopback has to be asked for (``--host``), and the
-token is required either way.
+token is required either way. ``--auth nosana``: a job's routes take the signature of its poster
+instead, as a Nosana node's do (``access``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import uvicorn
 from nosana_tui.config import EXIT_AGENT_ALREADY_RUNS, Paths
 from nosana_tui.engine.backend import BackendError
 from nosana_tui.engine.runner import Timing
+from nosana_tui.node.access import AUTH_MODES, AuthMode
 from nosana_tui.node.agent import Agent
 from nosana_tui.node.app import create_app
 from nosana_tui.node.gpus import GpuMonitor
+from nosana_tui.node.sockets import MAX_HANDSHAKE
 from nosana_tui.settings import ENV_ONLY, SettingError, Settings, load_settings, shown_value
 
 
@@ -62,6 +65,10 @@ releases it within its bounded shutdown."""
 SHUTDOWN_GRACE = 3.0
 """Seconds a shutting-down agent gives its clients (log followers, job streams, the UI) after
 telling them, before it cuts them; jobs keep running either way."""
+
+
+SOCKETS_GRACE = 1.0
+"""Seconds the websockets get to close themselves when the agent shuts down."""
 
 
 class FolderLock:
@@ -123,11 +130,19 @@ def serve(
     port: int,
     gpu_ids: list[int] | None = None,
     flags: dict[str, str | None] | None = None,
+    auth: str = "token",
 ) -> int:
-    """Run the agent until SIGINT/SIGTERM; containers keep running after it exits.
+    """Run the agent until SIGINT/SIGTERM; containers keep running after it exits. AUTH:
+    ``token`` (the bearer token) or ``nosana`` (a job's poster signs, as for a Nosana node).
 
     Order matters: the data folder (0700, every file in it 0600 from creation) and its lock
     first, then the port, and only then are jobs resumed (in the app's start-up)."""
+    if auth not in AUTH_MODES:
+        print(
+            f"nosana-tui node: --auth {auth}: give one of {', '.join(AUTH_MODES)}", file=sys.stderr
+        )
+        return 2
+    mode: AuthMode = "nosana" if auth == "nosana" else "token"
     try:
         settings = load_settings(paths.config_file, dict(flags or {}))
     except SettingError as err:
@@ -143,7 +158,7 @@ def serve(
         print(f"nosana-tui node: {err}", file=sys.stderr)
         return EXIT_AGENT_ALREADY_RUNS
     try:
-        code = _serve_locked(paths, host, port, gpu_ids, settings)
+        code = _serve_locked(paths, host, port, gpu_ids, settings, mode)
     except SystemExit as stop:  # SIGTERM, raised again by uvicorn once it has shut down
         code = stop.code if isinstance(stop.code, int) else 0
     finally:
@@ -153,7 +168,12 @@ def serve(
 
 
 def _serve_locked(
-    paths: Paths, host: str, port: int, gpu_ids: list[int] | None, settings: Settings
+    paths: Paths,
+    host: str,
+    port: int,
+    gpu_ids: list[int] | None,
+    settings: Settings,
+    auth: AuthMode = "token",
 ) -> int:
     from nosana_tui.backends.docker import DockerBackend
 
@@ -180,14 +200,19 @@ def _serve_locked(
             gpu_monitor=GpuMonitor(ids=gpu_ids),
         )
         config = uvicorn.Config(
-            create_app(agent, token),
+            create_app(agent, token, auth=auth),
             log_level="warning",
             access_log=False,
+            # the websockets (/flog, /log): a client sends one handshake, nothing bigger
+            ws="websockets-sansio",
+            ws_max_size=MAX_HANDSHAKE,
             timeout_graceful_shutdown=int(SHUTDOWN_GRACE),
         )
         print(
             f"nosana-tui node agent on http://{host}:{port} (data in {paths.data_dir})", flush=True
         )
+        if auth == "nosana":
+            print("auth: nosana (a job's routes take its poster's signature)", flush=True)
         chosen = [
             f"{name} {shown_value(settings, name)} ({settings.source(name)})"
             for name in Settings.model_fields
@@ -240,6 +265,11 @@ class _Server(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.agent.begin_shutdown()
+        # uvicorn closes websockets first, with 1012 ("restart"): let ours say goodbye themselves
+        # (1001, "shutting down") in the moment they take to notice
+        deadline = time.monotonic() + SOCKETS_GRACE
+        while self.agent.open_sockets and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
         await super().shutdown(sockets)
 
 

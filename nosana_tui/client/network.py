@@ -1,0 +1,664 @@
+"""The client of the Nosana network with an API key (httpx, async): markets, credits, posting a
+job (validate, pin, list), reading, stopping and extending jobs.
+
+Routes and shapes: shared/reference/nosana-network.md §1.3. The models below were written from
+the JSON schemas exported from npm ``@nosana/api`` (the version tests/network/package.json pins;
+the stand-in gateway checks every request and answer against those schemas, so drift fails a
+test). Fields the pinned schema lacks but newer Client Manager schemas return (``outcome``,
+``tx: null`` on a no-op) are optional here.
+
+Every host is a constructor argument (the CLI passes the settings' values). One helper,
+:func:`send_with_retry`, retries what is safe to repeat: GETs, and POSTs that carry an
+``Idempotency-Key`` (the gateway replays the first answer for the same key). It honours
+``Retry-After``. Every failure is a :class:`NetworkError` subclass whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import enum
+import random
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+API_KEY_ENV = "NOSANA_API_KEY"
+QUEUED_NODE = "11111111111111111111111111111111"  # the indexer's node while a job is queued
+MIN_CREDIT_TIMEOUT = 3600  # credit-paid jobs run at least an hour (§1.3, POST /jobs/list)
+NETWORK_FEE = 0.10  # the dashboard adds 10 % to the market's USD rate (§1.3, markets)
+
+
+def is_cid_v0(cid: str) -> bool:
+    """A CIDv0: the base58btc of a sha2-256 multihash (0x12, 0x20, 32 bytes), the form whose
+    digest the chain stores (reference §3.2). Decoded with ``base58``, not by hand."""
+    import base58
+
+    try:
+        raw = base58.b58decode(cid)
+    except ValueError:
+        return False
+    return len(raw) == 34 and raw[:2] == b"\x12\x20"
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class NetworkError(Exception):
+    """The network refused or could not be reached; ``status`` is the HTTP status (0: none)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NoApiKey(NetworkError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"no Nosana API key: create one at https://dashboard.nosana.com (Account, API keys) "
+            f"and set {API_KEY_ENV}=nos_... in the environment, or api_key in config.toml"
+        )
+
+
+class InvalidJob(NetworkError):
+    """The job definition does not validate: it never left this machine."""
+
+    def __init__(self, message: str, diagnostics: list[Any]) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics
+
+
+class BadRequest(NetworkError):
+    pass
+
+
+class Unauthorized(NetworkError):
+    pass
+
+
+class OutOfCredits(NetworkError):
+    pass
+
+
+class Forbidden(NetworkError):
+    pass
+
+
+class MissingScope(Forbidden):
+    def __init__(self, message: str, scope: str) -> None:
+        super().__init__(message, 403)
+        self.scope = scope
+
+
+class NotFound(NetworkError):
+    pass
+
+
+class IdempotencyConflict(NetworkError):
+    def __init__(self, message: str, code: str, retry_after: float | None = None) -> None:
+        super().__init__(message, 409)
+        self.code = code
+        self.retry_after = retry_after
+
+
+class RateLimited(NetworkError):
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+
+
+class ServerError(NetworkError):
+    pass
+
+
+class Unreachable(NetworkError):
+    pass
+
+
+class BadAnswer(NetworkError):
+    """An answer that does not have the documented shape (the API changed, or a wrong host)."""
+
+
+# --- models (from @nosana/api's schemas; see tests/network/schemas.ts) ----------------------------
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Market(_Answer):
+    address: str
+    slug: str
+    name: str
+    type: str
+    gpu_types: list[str] = Field(default_factory=list)
+    usd_reward_per_hour: float | None = None  # ``unknown`` in the schema: a number where seen
+    nos_job_price_per_second: float = 0.0
+    network_fee_percentage: float = 0.0
+    lowest_vram: float | None = None
+    required_images: list[str] = Field(default_factory=list)
+
+    @property
+    def usd_per_hour(self) -> float | None:
+        """What an hour costs the poster in USD: the hosts' rate and the network fee (§1.3)."""
+        if self.usd_reward_per_hour is None:
+            return None
+        return float(self.usd_reward_per_hour) * (1 + NETWORK_FEE)
+
+    @property
+    def nos_per_hour(self) -> float:
+        return self.nos_job_price_per_second * 3600
+
+    def most_usd(self, seconds: int) -> float | None:
+        """The most a job of this timeout can cost, in USD (price per hour × hours)."""
+        rate = self.usd_per_hour
+        return None if rate is None else rate * seconds / 3600
+
+
+class Credits(_Answer):
+    assignedCredits: float
+    reservedCredits: float
+    settledCredits: float
+
+    @property
+    def available(self) -> float:
+        return self.assignedCredits - self.reservedCredits - self.settledCredits
+
+
+class CreditUse(_Answer):
+    costUSD: float
+    creditsUsed: float
+    reservationId: str
+    project: str | None = None
+
+
+class PostedJob(_Answer):
+    tx: str
+    job: str
+    run: str
+    credits: CreditUse
+    ipfsHash: str = ""  # ours: the CID we pinned and listed
+
+
+class JobState(enum.IntEnum):
+    QUEUED = 0
+    RUNNING = 1
+    COMPLETED = 2
+    STOPPED = 3
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.STOPPED)
+
+
+class Job(_Answer):
+    address: str = ""  # in the indexer's rows; /jobs/{address} answers without it (2.1.8)
+    ipfsJob: str | None = None
+    ipfsResult: str | None = None
+    market: str
+    node: str
+    payer: str = ""
+    project: str = ""
+    price: float = 0  # NOS base units (1e-6 NOS) per second
+    state: JobState
+    timeStart: int = 0
+    timeEnd: int = 0
+    timeout: int = 0
+    usdRewardPerHour: float | None = None
+    listedAt: int | None = None
+
+    @property
+    def node_address(self) -> str | None:
+        return None if self.node == QUEUED_NODE else self.node
+
+    def ran_seconds(self, now: float | None = None) -> int:
+        if not self.timeStart:
+            return 0
+        end = self.timeEnd or int(time.time() if now is None else now)
+        return max(0, end - self.timeStart)
+
+    def cost_nos(self, now: float | None = None) -> float:
+        """NOS spent so far: seconds run × price (the Nosana CLI's ``Total Costs``)."""
+        return self.ran_seconds(now) * self.price / 1e6
+
+    def cost_usd(self, now: float | None = None) -> float | None:
+        if self.usdRewardPerHour is None:
+            return None
+        return self.ran_seconds(now) / 3600 * self.usdRewardPerHour * (1 + NETWORK_FEE)
+
+
+class JobPage(_Answer):
+    jobs: list[Job]
+    totalJobs: int
+
+
+class StopResult(_Answer):
+    tx: str | None
+    job: str
+    delisted: bool
+    outcome: str | None = None
+
+
+class ExtendResult(_Answer):
+    tx: str | None
+    job: str
+    credits: CreditUse | None = None
+
+
+class SignedMessage(_Answer):
+    message: str
+    userAddress: str
+    signature: str
+    timestamp: int | None = None
+
+
+class ApiKeyUser(_Answer):
+    generatedAddress: str
+
+
+class ApiKeyInfo(_Answer):
+    valid: bool
+    user: ApiKeyUser | None = None
+    scopes: list[str] | None = None
+
+
+# --- retry ----------------------------------------------------------------------------------------
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (a number, or an HTTP date), else a body's ``retryAfter``."""
+    value = response.headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value) if value else None
+            if when is not None:
+                return max(0.0, when.timestamp() - time.time())
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("retryAfter"), int | float):
+        return float(body["retryAfter"])
+    return None
+
+
+async def send_with_retry(
+    send: Callable[[], Awaitable[httpx.Response]],
+    *,
+    idempotent: bool,
+    attempts: int = 4,
+    base_delay: float = 0.5,
+    max_wait: float = 60.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> httpx.Response:
+    """Send, and again after a pause when the answer says to try later (429, 5xx, 409 in
+    progress) or nothing came back: only when ``idempotent`` (a GET, or a POST with an
+    ``Idempotency-Key``), since repeating anything else could do it twice. The pause is the
+    server's ``Retry-After`` when it gives one, else an exponential backoff with jitter; a
+    ``Retry-After`` past ``max_wait`` is not waited for (the caller's error shows it)."""
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            response = await send()
+        except httpx.TransportError:
+            if not idempotent or last:
+                raise
+            await sleep(_backoff(attempt, base_delay))
+            continue
+        status = response.status_code
+        again = status == 429 or status >= 500 or _in_progress(response)
+        if not again or not idempotent or last:
+            return response
+        wait = retry_after(response)
+        if wait is not None and wait > max_wait:
+            return response
+        await sleep(wait if wait is not None else _backoff(attempt, base_delay))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _backoff(attempt: int, base: float) -> float:
+    return float(base * 2**attempt * (0.5 + random.random() / 2))
+
+
+def _in_progress(response: httpx.Response) -> bool:
+    return response.status_code == 409 and _code(response) == "IDEMPOTENCY_KEY_IN_PROGRESS"
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"message": response.text[:200]}
+    return body if isinstance(body, dict) else {"message": str(body)[:200]}
+
+
+def _code(response: httpx.Response) -> str:
+    return str(_body(response).get("code") or "")
+
+
+def error_for(response: httpx.Response, what: str) -> NetworkError:
+    """The typed error of a failed answer, with a message a person can act on."""
+    status = response.status_code
+    body = _body(response)
+    said = str(body.get("message") or body.get("error") or "").strip()
+    detail = f": {said}" if said else ""
+    if status == 401:
+        return Unauthorized(
+            f"{what}: the API key was refused (401){detail}; check {API_KEY_ENV} "
+            f"(keys start with nos_, and a revoked key stops working)",
+            401,
+        )
+    if status == 402:
+        return OutOfCredits(
+            f"{what}: out of credits (402){detail}; add credits at https://dashboard.nosana.com "
+            f"(`nosana-tui credits` shows the balance)",
+            402,
+        )
+    if status == 403:
+        scope = _scope(response, said)
+        if scope:
+            return MissingScope(
+                f"{what}: the API key lacks the scope {scope} (403); create a key with "
+                f"{scope} at https://dashboard.nosana.com and set {API_KEY_ENV}",
+                scope,
+            )
+        return Forbidden(f"{what}: not permitted (403){detail}", 403)
+    if status == 404:
+        return NotFound(f"{what}: not found (404){detail}", 404)
+    if status == 409:
+        code = str(body.get("code") or "")
+        hint = {
+            "IDEMPOTENCY_KEY_PAYLOAD_MISMATCH": "this idempotency key was used for a different "
+            "request; nothing was posted again",
+            "IDEMPOTENCY_KEY_EXPIRED": "the idempotency key expired; try again (a new key is used)",
+            "IDEMPOTENCY_KEY_IN_PROGRESS": "the same request is still being processed; "
+            "look at `nosana-tui ps --network ...` before trying again",
+        }.get(code, "conflict")
+        return IdempotencyConflict(
+            f"{what}: {hint} (409 {code}){detail}", code, retry_after(response)
+        )
+    if status == 429:
+        wait = retry_after(response)
+        shown = f"wait {wait:.0f} s and try again" if wait is not None else "wait and try again"
+        return RateLimited(f"{what}: rate limited (429); {shown}", wait)
+    if status >= 500:
+        return ServerError(
+            f"{what}: the Nosana API failed ({status}){detail}; try again later", status
+        )
+    return BadRequest(f"{what}: refused ({status}){detail}", status)
+
+
+def _scope(response: httpx.Response, message: str) -> str:
+    header = response.headers.get("www-authenticate", "")
+    found = re.search(r'scope="([^"]+)"', header)
+    if found:
+        return found.group(1)
+    if _code(response) == "INSUFFICIENT_SCOPE":
+        found = re.search(r"requires:\s*([\w:-]+)", message)
+        return found.group(1) if found else "(unnamed)"
+    return ""
+
+
+# --- the client -----------------------------------------------------------------------------------
+
+
+class NetworkClient:
+    """One account on one Nosana network. ``api_url`` is the gateway (with ``/api`` where the
+    host needs it), ``pin_url`` the pin service (Pinata's API), ``ipfs_gateway`` where pinned
+    files are read back."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str | None,
+        *,
+        pin_url: str,
+        ipfs_gateway: str = "",
+        pin_jwt: str | None = None,
+        timeout: float = 30.0,
+        attempts: int = 4,
+        max_wait: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.pin_url = pin_url.rstrip("/")
+        self.ipfs_gateway = ipfs_gateway.rstrip("/")
+        self._key = api_key or None
+        self._pin_jwt = pin_jwt or None
+        self._retry: dict[str, Any] = {"attempts": attempts, "max_wait": max_wait, "sleep": sleep}
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._project: str | None = None
+
+    def __repr__(self) -> str:  # never the key
+        return f"NetworkClient({self.api_url!r}, api_key={'set' if self._key else 'unset'})"
+
+    async def __aenter__(self) -> NetworkClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- plumbing
+
+    def _auth(self) -> dict[str, str]:
+        if not self._key:
+            raise NoApiKey()
+        return {"Authorization": f"Bearer {self._key}"}
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        auth: bool = True,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        sent = {**(self._auth() if auth else {}), **(headers or {})}
+        if idempotency_key:
+            sent["Idempotency-Key"] = idempotency_key
+
+        async def send() -> httpx.Response:
+            return await self._http.request(method, url, json=json, params=params, headers=sent)
+
+        try:
+            response = await send_with_retry(
+                send, idempotent=method == "GET" or bool(idempotency_key), **self._retry
+            )
+        except httpx.TransportError as err:
+            host = httpx.URL(url).host
+            raise Unreachable(f"{what}: cannot reach {host} ({type(err).__name__})") from None
+        if response.status_code >= 400:
+            raise error_for(response, what)
+        try:
+            return response.json()
+        except ValueError:
+            raise BadAnswer(f"{what}: the answer is not JSON ({response.status_code})") from None
+
+    @staticmethod
+    def _parse(model: type[Any], data: Any, what: str) -> Any:
+        try:
+            return model.model_validate(data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise BadAnswer(f"{what}: unexpected answer ({where}: {first['msg']})") from None
+
+    # --- markets and credits
+
+    async def markets(self) -> list[Market]:
+        data = await self._call("GET", f"{self.api_url}/markets/", "markets", auth=False)
+        if not isinstance(data, list):
+            raise BadAnswer("markets: expected a list")
+        return [self._parse(Market, m, "markets") for m in data]
+
+    async def market(self, slug_or_address: str) -> Market:
+        """A market by its address or its slug (the Host Manager resolves both)."""
+        what = f"market {slug_or_address}"
+        data = await self._call(
+            "GET", f"{self.api_url}/markets/{slug_or_address}/", what, auth=False
+        )
+        market: Market = self._parse(Market, data, what)
+        return market
+
+    async def credits(self) -> Credits:
+        data = await self._call("GET", f"{self.api_url}/credits/balance", "credits")
+        result: Credits = self._parse(Credits, data, "credits")
+        return result
+
+    # --- posting
+
+    async def pin(self, definition: dict[str, Any]) -> str:
+        """Pin the job definition (Pinata's ``pinJSONToIPFS``: the definition itself is the
+        body) and return its CIDv0, the form the chain stores (§3.2)."""
+        headers = {"Authorization": f"Bearer {self._pin_jwt}"} if self._pin_jwt else {}
+        data = await self._call(
+            "POST",
+            f"{self.pin_url}/pinning/pinJSONToIPFS",
+            "pin the job definition",
+            auth=False,
+            json=definition,
+            headers=headers,
+        )
+        cid = data.get("IpfsHash") if isinstance(data, dict) else None
+        if not isinstance(cid, str) or not is_cid_v0(cid):
+            raise BadAnswer(f"pin the job definition: expected a CIDv0 (Qm...), got {cid!r}")
+        return cid
+
+    async def post(
+        self,
+        definition: dict[str, Any],
+        market: str,
+        timeout: int,
+        node: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> PostedJob:
+        """Validate, pin and list a job paid with credits. ``timeout`` is in seconds (at least
+        an hour). One idempotency key for every attempt: a retried post lists the job once."""
+        from nosana_tui.jobformat.diagnostics import Severity
+        from nosana_tui.jobformat.validate import validate_data
+
+        self._auth()  # no key: say so before pinning anything
+        job, diagnostics = validate_data(definition)
+        errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+        if job is None or errors:
+            raise InvalidJob("the job definition does not validate; nothing was posted", errors)
+        if timeout < MIN_CREDIT_TIMEOUT:
+            raise BadRequest(
+                f"timeout {timeout} s: credit-paid jobs must have a timeout of at least "
+                f"{MIN_CREDIT_TIMEOUT} seconds (1h)"
+            )
+        address = (await self.market(market)).address  # a slug, or a market that is gone
+        cid = await self.pin(definition)
+        body: dict[str, Any] = {"ipfsHash": cid, "market": address, "timeout": timeout}
+        if node:
+            body["node"] = node
+        data = await self._call(
+            "POST",
+            f"{self.api_url}/jobs/list",
+            "post the job",
+            json=body,
+            idempotency_key=idempotency_key or str(uuid.uuid4()),
+        )
+        posted: PostedJob = self._parse(PostedJob, {**data, "ipfsHash": cid}, "post the job")
+        self._project = posted.credits.project or self._project
+        return posted
+
+    # --- jobs
+
+    async def job(self, address: str) -> Job:
+        what = f"job {address}"
+        data = await self._call("GET", f"{self.api_url}/jobs/{address}", what, auth=False)
+        if isinstance(data, dict):
+            data = {"address": address, **data}
+        job: Job = self._parse(Job, data, what)
+        return job
+
+    async def project(self) -> str:
+        """This key's custodial address: the ``poster`` of the jobs it posts (§1.3)."""
+        if self._project is None:
+            data = await self._call(
+                "POST",
+                f"{self.api_url}/auth/validate-api-key",
+                "check the API key",
+                json={"apiKey": self._key},
+            )
+            info: ApiKeyInfo = self._parse(ApiKeyInfo, data, "check the API key")
+            if not info.valid or info.user is None:
+                raise Unauthorized(f"the API key is not valid; check {API_KEY_ENV}", 401)
+            self._project = info.user.generatedAddress
+        return self._project
+
+    async def my_jobs(
+        self, *, state: JobState | None = None, page_size: int = 50, limit: int | None = None
+    ) -> list[Job]:
+        """The jobs this key posted, newest pages first as the indexer gives them; pages are
+        fetched until ``limit`` or the end. The indexer's rate limit (429) is waited out."""
+        poster = await self.project()
+        jobs: list[Job] = []
+        while limit is None or len(jobs) < limit:
+            params: dict[str, Any] = {"poster": poster, "limit": page_size, "offset": len(jobs)}
+            if state is not None:
+                params["state"] = state.name
+            data = await self._call(
+                "GET", f"{self.api_url}/jobs/", "list my jobs", auth=False, params=params
+            )
+            page: JobPage = self._parse(JobPage, data, "list my jobs")
+            jobs.extend(page.jobs)
+            if not page.jobs or len(jobs) >= page.totalJobs:
+                break
+        return jobs if limit is None else jobs[:limit]
+
+    async def stop(self, address: str, *, idempotency_key: str | None = None) -> StopResult:
+        what = f"stop job {address}"
+        data = await self._call(
+            "POST",
+            f"{self.api_url}/jobs/{address}/stop",
+            what,
+            idempotency_key=idempotency_key or str(uuid.uuid4()),
+        )
+        result: StopResult = self._parse(StopResult, data, what)
+        return result
+
+    async def extend(
+        self, address: str, seconds: int, *, idempotency_key: str | None = None
+    ) -> ExtendResult:
+        """Add ``seconds`` to the job's timeout."""
+        what = f"extend job {address}"
+        if seconds <= 0:
+            raise BadRequest(f"{what}: give a positive time to add")
+        data = await self._call(
+            "POST",
+            f"{self.api_url}/jobs/{address}/extend",
+            what,
+            json={"seconds": seconds},
+            idempotency_key=idempotency_key or str(uuid.uuid4()),
+        )
+        result: ExtendResult = self._parse(ExtendResult, data, what)
+        return result
+
+    async def sign_message(self, message: str) -> SignedMessage:
+        """A signature by the account's custodial key (needs the ``wallet:sign`` scope)."""
+        data = await self._call(
+            "POST",
+            f"{self.api_url}/auth/sign-message/external",
+            "sign a message",
+            json={"message": message},
+        )
+        signed: SignedMessage = self._parse(SignedMessage, data, "sign a message")
+        return signed

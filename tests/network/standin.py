@@ -1,0 +1,475 @@
+"""A stand-in of the Nosana gateway, the Pinata pin service and the IPFS gateway: a real HTTP
+server (FastAPI + uvicorn on 127.0.0.1, in a thread), for the client and the CLI to talk to.
+
+Every request body and every answer is checked against the JSON schemas exported from the
+pinned npm ``@nosana/api`` (tests/network/package.json; ``schemas.ts`` names them,
+``export-schemas.mjs`` writes them). A mismatch is recorded in ``Standin.violations`` and
+answered 500, and the tests assert that there are none: when the schemas move, a test fails.
+
+Behaviours (shared/reference/nosana-network.md §1.3, §5.3): Bearer keys with scopes, 402 when
+out of credits, 403 naming a missing scope, idempotent ``POST /jobs/list`` (same key and body:
+the same job; same key, other body: 409), ``timeout`` under an hour: 400, a paged, rate-limited
+``GET /jobs/`` (429 with ``Retry-After`` when the test asks), stop and extend (terminal jobs:
+200 no-ops with ``tx: null``), and jobs that move QUEUED → RUNNING → COMPLETED when the test says.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import base58
+import jsonschema
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+QUEUED_NODE = "1" * 32
+PROJECT = "Proj1111111111111111111111111111111111111111"[:44]
+NODE = "Node2222222222222222222222222222222222222222"[:44]
+ALL_SCOPES = frozenset(
+    {"credits:read", "jobs:read", "jobs:write", "deployments:read", "wallet:sign"}
+)
+
+# Where the pinned schema (2.1.8, the dashboard gateway's) is older than the Client Manager's
+# newer one (reference §1.3): stop and extend on a terminal job answer ``tx: null`` without
+# ``credits``; stop adds ``outcome``. The overlay widens exactly these, nothing else.
+OVERLAYS: dict[str, list[tuple[tuple[str, ...], Any]]] = {
+    "StopResponse": [
+        (("properties", "tx"), {"type": ["string", "null"]}),
+        (("properties", "outcome"), {"enum": ["delisted", "ended", "already_terminal"]}),
+    ],
+    "ExtendResponse": [
+        (("properties", "tx"), {"type": ["string", "null"]}),
+        (("required",), ["tx", "job"]),
+    ],
+}
+
+# Not in @nosana/api at all (the indexer's list and the key check): written from the indexer's
+# model (IDX model.ts@46cd6e7, service.ts getJobs) and the CM schema (reference §1.3).
+JOB_ROW_EXTRA = {"address": {"type": "string"}, "id": {"type": "number"}}
+VALIDATE_KEY_RESPONSE = {
+    "type": "object",
+    "required": ["valid"],
+    "properties": {
+        "valid": {"type": "boolean"},
+        "user": {
+            "type": "object",
+            "required": ["id", "generatedAddress"],
+            "properties": {"id": {"type": "string"}, "generatedAddress": {"type": "string"}},
+        },
+        "scopes": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def load_schemas(folder: Path) -> dict[str, dict[str, Any]]:
+    schemas: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")):
+        schema = json.loads(path.read_text())
+        for where, value in OVERLAYS.get(path.stem, []):
+            target = schema
+            for key in where[:-1]:
+                target = target[key]
+            target[where[-1]] = value
+        schemas[path.stem] = schema
+    row = copy.deepcopy(schemas["JobResponse"])
+    row["properties"].update(JOB_ROW_EXTRA)
+    row.pop("$schema", None)
+    schemas["JobPage"] = {
+        "type": "object",
+        "required": ["jobs", "totalJobs"],
+        "additionalProperties": False,
+        "properties": {"jobs": {"type": "array", "items": row}, "totalJobs": {"type": "number"}},
+    }
+    schemas["ValidateKeyResponse"] = VALIDATE_KEY_RESPONSE
+    return schemas
+
+
+def cid_v0(data: bytes) -> str:
+    """A CIDv0-shaped name (base58btc of a sha2-256 multihash) of the bytes. Pinata's real CID
+    hashes the UnixFS DAG, not the raw bytes; the client only checks the shape."""
+    return str(base58.b58encode(b"\x12\x20" + hashlib.sha256(data).digest()).decode())
+
+
+@dataclass
+class Key:
+    scopes: frozenset[str] = ALL_SCOPES
+    credits: float = 100.0
+
+
+@dataclass
+class Standin:
+    schemas: dict[str, dict[str, Any]]
+    keys: dict[str, Key] = field(default_factory=dict)
+    markets: list[dict[str, Any]] = field(default_factory=list)
+    pinned: dict[str, Any] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    idempotency: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    listed: list[dict[str, Any]] = field(default_factory=list)  # every POST /jobs/list that listed
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    fail_next: list[int] = field(default_factory=list)  # statuses to answer once each, in order
+    fail_path: str = ""  # ... to requests to this path only ("": any)
+    lose_next_listing: int = 0  # list the job, then answer 504 as if the answer were lost
+    rate_limit_next: int = 0  # answer this many GET /jobs/ with 429
+    retry_after: int = 1
+    url: str = ""
+
+    # --- what the tests drive
+
+    def start_job(self, address: str) -> None:
+        job = self.jobs[address]
+        job.update(state=1, node=NODE, timeStart=int(time.time()) - 60)
+
+    def complete_job(self, address: str) -> None:
+        job = self.jobs[address]
+        job.update(state=2, timeEnd=int(time.time()), ipfsResult=cid_v0(address.encode()))
+        job["jobResult"] = {"status": "success"}
+
+    # --- checks
+
+    def check(self, name: str, data: Any, what: str) -> None:
+        try:
+            jsonschema.validate(data, self.schemas[name])
+        except jsonschema.ValidationError as err:
+            self.violations.append(f"{what} vs {name}: {err.message} at {list(err.path)}")
+            raise
+
+    def market(self, key: str) -> dict[str, Any] | None:
+        return next((m for m in self.markets if key in (m["address"], m["slug"])), None)
+
+
+def default_markets() -> list[dict[str, Any]]:
+    def market(slug: str, gpu: str, usd: float, nos: float) -> dict[str, Any]:
+        return {
+            "address": (slug.upper().replace("-", "") + "M" * 44)[:44],
+            "slug": slug,
+            "name": slug.replace("-", " ").title(),
+            "sft": "S" * 44,
+            "type": "PREMIUM",
+            "usd_reward_per_hour": usd,
+            "nos_reward_per_second": nos * 0.9,
+            "nos_job_price_per_second": nos,
+            "network_fee_percentage": 10,
+            "premium_community_relation": None,
+            "gpu_types": [gpu],
+            "required_images": [],
+            "required_remote_resources": [],
+            "client": True,
+            "lowest_vram": 24,
+        }
+
+    return [
+        market("nvidia-3090", "NVIDIA GeForce RTX 3090", 0.2, 0.0001),
+        market("nvidia-h100", "NVIDIA H100 80GB HBM3", 2.0, 0.001),
+    ]
+
+
+def build_app(state: Standin) -> FastAPI:
+    app = FastAPI()
+
+    def answer(name: str, data: Any, what: str, status: int = 200) -> Response:
+        try:
+            state.check(name, data, f"answer of {what}")
+        except jsonschema.ValidationError:
+            return JSONResponse({"message": "stand-in answer broke the schema"}, 500)
+        return JSONResponse(data, status)
+
+    def error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+        return JSONResponse(body, status, headers=headers)
+
+    def key_of(request: Request) -> Key | Response:
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ").strip()
+        if not header.startswith("Bearer ") or token not in state.keys:
+            return error(401, {"message": "Unauthorized"})
+        return state.keys[token]
+
+    def need(request: Request, scope: str) -> Key | Response:
+        key = key_of(request)
+        if isinstance(key, Key) and scope not in key.scopes:
+            return error(
+                403,
+                {
+                    "message": f"Insufficient scope. This endpoint requires: {scope}.",
+                    "code": "INSUFFICIENT_SCOPE",
+                },
+                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+            )
+        return key
+
+    async def body_of(request: Request, name: str) -> Any:
+        data = await request.json() if await request.body() else None
+        state.check(name, data, f"body of {request.method} {request.url.path}")
+        return data
+
+    @app.middleware("http")
+    async def record(request: Request, call_next: Any) -> Response:
+        state.requests.append((request.method, request.url.path))
+        if state.fail_next and request.url.path.endswith(state.fail_path):
+            return error(state.fail_next.pop(0), {"message": "stand-in was told to fail"})
+        try:
+            response: Response = await call_next(request)
+        except jsonschema.ValidationError as err:
+            return JSONResponse({"message": f"request broke the schema: {err.message}"}, 400)
+        return response
+
+    for prefix in ("", "/api"):  # the gateway answers with and without /api (§1.1)
+
+        @app.get(f"{prefix}/markets/")
+        async def markets() -> Response:
+            return answer("MarketsResponse", state.markets, "GET /markets/")
+
+        @app.get(prefix + "/markets/{market_id}/")
+        async def market(market_id: str) -> Response:
+            found = state.market(market_id)
+            if found is None:
+                return error(404, {"message": "Market not found"})
+            return answer("MarketResponse", found, "GET /markets/{id}/")
+
+        @app.get(f"{prefix}/credits/balance")
+        async def credits(request: Request) -> Response:
+            key = need(request, "credits:read")
+            if not isinstance(key, Key):
+                return key
+            body = {"assignedCredits": key.credits, "reservedCredits": 0, "settledCredits": 0}
+            return answer("CreditsResponse", body, "GET /credits/balance")
+
+        @app.post(f"{prefix}/jobs/list")
+        async def jobs_list(request: Request) -> Response:
+            key = need(request, "jobs:write")
+            if not isinstance(key, Key):
+                return key
+            body = await body_of(request, "JobsListRequest")
+            idem = request.headers.get("idempotency-key")
+            if idem and idem in state.idempotency:
+                seen, result = state.idempotency[idem]
+                if seen != json.dumps(body, sort_keys=True):
+                    return error(
+                        409,
+                        {
+                            "code": "IDEMPOTENCY_KEY_PAYLOAD_MISMATCH",
+                            "message": "Idempotency key reused with a different payload",
+                        },
+                    )
+                return answer("JobsListResponse", result, "POST /jobs/list (replay)")
+            market = state.market(body["market"])
+            if market is None:
+                return error(400, {"message": f"Market {body['market']} not found"})
+            if body["ipfsHash"] not in state.pinned:
+                return error(400, {"message": "ipfsHash is not pinned"})
+            timeout = int(body.get("timeout", 3600))
+            if timeout < 3600:
+                return error(
+                    400,
+                    {"message": "Credit-paid jobs must have a timeout of at least 3600 seconds"},
+                )
+            cost = float(market["usd_reward_per_hour"]) * 1.1 * timeout / 3600
+            if cost > key.credits:
+                return error(402, {"message": "Insufficient credits"})
+            key.credits -= cost
+            address = cid_v0(f"job{len(state.jobs)}".encode())[2:46]
+            state.jobs[address] = {
+                "address": address,
+                "ipfsJob": body["ipfsHash"],
+                "ipfsResult": None,
+                "market": market["address"],
+                "node": body.get("node") or QUEUED_NODE,
+                "payer": PROJECT,
+                "price": int(market["nos_job_price_per_second"] * 1e6),
+                "project": PROJECT,
+                "state": 0,
+                "type": None,
+                "jobDefinition": state.pinned[body["ipfsHash"]],
+                "jobResult": None,
+                "jobStatus": None,
+                "timeEnd": 0,
+                "timeStart": 0,
+                "benchmarkProcessedAt": None,
+                "timeout": timeout,
+                "usdRewardPerHour": market["usd_reward_per_hour"],
+                "listedAt": int(time.time()),
+            }
+            result = {
+                "tx": "tx" + address[:40],
+                "job": address,
+                "run": "run" + address[:40],
+                "credits": {
+                    "costUSD": round(cost, 6),
+                    "creditsUsed": round(cost, 6),
+                    "reservationId": f"res-{len(state.jobs)}",
+                    "project": PROJECT,
+                },
+            }
+            state.listed.append(body)
+            if idem:
+                state.idempotency[idem] = (json.dumps(body, sort_keys=True), result)
+            if state.lose_next_listing > 0:
+                state.lose_next_listing -= 1
+                return error(504, {"message": "Gateway Timeout"})
+            return answer("JobsListResponse", result, "POST /jobs/list")
+
+        @app.get(f"{prefix}/jobs/")
+        async def my_jobs(request: Request) -> Response:
+            if state.rate_limit_next > 0:
+                state.rate_limit_next -= 1
+                return error(
+                    429,
+                    {"error": "Rate limit exceeded", "message": "Too many requests"},
+                    {"Retry-After": str(state.retry_after)},
+                )
+            query = request.query_params
+            limit = int(query.get("limit", 10))
+            offset = int(query.get("offset", 0))
+            if not 1 <= limit <= 50:
+                return error(400, {"message": "limit must be 1-50"})
+            names = ["QUEUED", "RUNNING", "COMPLETED", "STOPPED"]
+            rows = [
+                j
+                for j in state.jobs.values()
+                if j["project"] == query.get("poster", j["project"])
+                and ("state" not in query or names[j["state"]] == query["state"])
+            ]
+            page = {"jobs": rows[offset : offset + limit], "totalJobs": len(rows)}
+            return answer("JobPage", page, "GET /jobs/")
+
+        @app.get(prefix + "/jobs/{address}")
+        async def job(address: str) -> Response:
+            found = state.jobs.get(address)
+            if found is None:
+                return error(404, {"message": "Job not found"})
+            data = {k: v for k, v in found.items() if k != "address"}
+            return answer("JobResponse", data, "GET /jobs/{address}")
+
+        @app.post(prefix + "/jobs/{address}/stop")
+        async def stop(address: str, request: Request) -> Response:
+            key = need(request, "jobs:write")
+            if not isinstance(key, Key):
+                return key
+            found = state.jobs.get(address)
+            if found is None:
+                return error(404, {"message": "Job not found"})
+            if found["state"] >= 2:
+                body = {
+                    "tx": None,
+                    "job": address,
+                    "delisted": False,
+                    "outcome": "already_terminal",
+                }
+                return answer("StopResponse", body, "POST /jobs/{address}/stop")
+            queued = found["state"] == 0
+            found.update(state=3, timeEnd=int(time.time()))
+            body = {
+                "tx": "stoptx" + address[:30],
+                "job": address,
+                "delisted": queued,
+                "outcome": "delisted" if queued else "ended",
+            }
+            return answer("StopResponse", body, "POST /jobs/{address}/stop")
+
+        @app.post(prefix + "/jobs/{address}/extend")
+        async def extend(address: str, request: Request) -> Response:
+            key = need(request, "jobs:write")
+            if not isinstance(key, Key):
+                return key
+            body = await body_of(request, "ExtendRequest")
+            found = state.jobs.get(address)
+            if found is None:
+                return error(404, {"message": "Job not found"})
+            if found["state"] >= 2:
+                return answer("ExtendResponse", {"tx": None, "job": address}, "POST extend")
+            seconds = int(body.get("seconds") or 0)
+            cost = float(found["usdRewardPerHour"]) * 1.1 * seconds / 3600
+            if cost > key.credits:
+                return error(402, {"message": "Insufficient credits"})
+            key.credits -= cost
+            found["timeout"] += seconds
+            result = {
+                "tx": "extendtx" + address[:30],
+                "job": address,
+                "credits": {
+                    "costUSD": round(cost, 6),
+                    "creditsUsed": round(cost, 6),
+                    "reservationId": f"res-x-{address[:8]}",
+                },
+            }
+            return answer("ExtendResponse", result, "POST extend")
+
+        @app.post(f"{prefix}/auth/validate-api-key")
+        async def validate_key(request: Request) -> Response:
+            data = await request.json()
+            key = state.keys.get(str(data.get("apiKey")))
+            if key is None:
+                return answer("ValidateKeyResponse", {"valid": False}, "validate-api-key")
+            body = {
+                "valid": True,
+                "user": {"id": "user-1", "generatedAddress": PROJECT},
+                "scopes": sorted(key.scopes),
+            }
+            return answer("ValidateKeyResponse", body, "validate-api-key")
+
+        @app.post(f"{prefix}/auth/sign-message/external")
+        async def sign_message(request: Request) -> Response:
+            key = need(request, "wallet:sign")
+            if not isinstance(key, Key):
+                return key
+            body = await body_of(request, "SignMessageRequest")
+            signature = base58.b58encode(hashlib.sha512(body["message"].encode()).digest())
+            result = {
+                "message": body["message"],
+                "userAddress": PROJECT,
+                "signature": signature.decode(),
+            }
+            return answer("SignMessageResponse", result, "sign-message/external")
+
+    @app.post("/pinning/pinJSONToIPFS")
+    async def pin(request: Request) -> Response:
+        raw = await request.body()
+        data = json.loads(raw)
+        cid = cid_v0(json.dumps(data, sort_keys=True).encode())
+        state.pinned[cid] = data
+        return JSONResponse({"IpfsHash": cid, "PinSize": len(raw), "Timestamp": "now"})
+
+    @app.get("/ipfs/{cid}")
+    async def ipfs(cid: str) -> Response:
+        if cid not in state.pinned:
+            return error(404, {"message": "not pinned"})
+        return JSONResponse(state.pinned[cid])
+
+    return app
+
+
+class Server:
+    """uvicorn serving the stand-in on a free loopback port, in a thread."""
+
+    def __init__(self, state: Standin) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            build_app(state), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        state.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the stand-in gateway did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
