@@ -320,6 +320,10 @@ class OpRunner:
             )
             state = await job.backend.run(spec)
         if generation != self._generation:  # stopped while it started: keep it stopped
+            if job.removing:  # rm may have listed the job's containers before this one was made
+                with contextlib.suppress(BackendError):
+                    await job.backend.remove(state.id)
+                return
             self.system(f"container {state.id[:12]} stopped: the op was stopped while it started")
             await job.backend.stop(state.id, 0)
             return
@@ -711,6 +715,7 @@ class JobRunner:
         self._planning = False  # the stage loop has stages left to start
         self._network_lock = asyncio.Lock()
         self.leftover = ""  # what ``remove`` could not remove, and why
+        self.removing = False  # set by ``remove``: a launch still in flight removes its container
         by_id = {o.id: o for o in view.ops}
         self.ops: dict[str, OpRunner] = {
             op.id: OpRunner(self, op, by_id[op.id]) for op in definition.ops
@@ -1042,12 +1047,18 @@ class JobRunner:
 
     async def remove(self) -> None:
         """Stop everything and delete what the job made: containers, network, volumes."""
+        self.removing = True
         if not all(r.ended.is_set() for r in self.ops.values()):
             await self.stop(timeout=0)  # it is being deleted: no grace period
         for runner in self.ops.values():
             runner.detach()
         for state in await self.backend.containers(self.id):
-            await self.backend.remove(state.id)
+            try:
+                await self.backend.remove(state.id)
+            except BackendError:
+                # a launch in flight may be removing it too ("removal already in progress")
+                if await self.backend.inspect(state.id) is not None:
+                    raise
         try:
             await self.backend.remove_network(self.id)
         except BackendError as err:

@@ -338,6 +338,23 @@ async def test_stop_during_an_inflight_restart_stays_stopped(node: Node) -> None
 
 
 @scenario
+async def test_remove_during_an_inflight_launch_leaves_no_container(node: Node) -> None:
+    """rm while an op's container is being created (a restart, or a relaunch on resume): the
+    container the launch makes after rm listed the job's containers is removed too, and rm
+    does not fail on one both remove (seen on real Docker: a Created container left behind,
+    and once 'removal already in progress')."""
+    runner = await node.start(job(op("srv", "sleep 30")))
+    node.backend.slow("run", 0.05)
+    restart = asyncio.create_task(runner.restart_op("srv"))
+    while node.backend.in_flight["run"] == 0:
+        await asyncio.sleep(0.001)
+    await runner.remove()
+    await restart
+    await node.settle()
+    assert await node.backend.containers(JOB) == [], node.describe()
+
+
+@scenario
 async def test_a_refused_create_fails_the_op_with_the_engines_message(node: Node) -> None:
     """(d) run() refused ("Conflict ..."): the op FAILS with the engine's message, the job
     FAILS, and every op is terminal."""
