@@ -5,8 +5,10 @@ session of its own, keeps running with the user's jobs."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import pty
 import select
@@ -170,3 +172,110 @@ def test_a_hang_up_ends_the_ui_at_once_and_the_agent_keeps_running(terminal: Ter
     assert os.WIFEXITED(status) or os.WTERMSIG(status) == signal.SIGHUP
     assert b"Traceback" not in terminal.output and b"Error" not in terminal.output[-4000:]
     assert _agent_pids(terminal.port) == agents and _agent_answers(terminal.port)
+
+
+# --- the log pane shows every line (issue 13) ----------------------------------------------------
+
+LOG_ROWS = range(14, 23)  # the log pane's rows at 80x24, under its status line
+FAILING_JOB = {
+    "version": "0.1",
+    "type": "container",
+    "ops": [
+        {
+            "type": "container/run",
+            "id": "boom",
+            "args": {
+                "image": "busybox:latest",
+                "cmd": "echo step 1; echo step 2; echo step 3; "
+                "echo 'error: the input is broken' >&2; echo 'error: giving up' >&2; exit 3",
+            },
+        }
+    ],
+}
+
+
+def _in_order(rows: list[str], lines: list[str]) -> bool:
+    """Each of LINES on its own row of ROWS, in order (a line wider than the screen: its start)."""
+    at = 0
+    for line in lines:
+        while at < len(rows) and line[:70] not in rows[at]:
+            at += 1
+        if at == len(rows):
+            return False
+        at += 1
+    return True
+
+
+def _read_until_lines(terminal: Terminal, lines: list[str], timeout: float = 15) -> None:
+    """Until every one of LINES is in the log pane, in order."""
+    deadline = time.monotonic() + timeout
+    while not _in_order([terminal.rows[y] for y in LOG_ROWS], lines):
+        if time.monotonic() > deadline:
+            shown = "\n".join(terminal.rows)
+            raise AssertionError(f"not every line of {lines} is shown; the screen:\n{shown}")
+        if select.select([terminal.fd], [], [], 0.05)[0]:
+            terminal._read()
+
+
+async def _run_and_read(port: int, token: str) -> list[tuple[str, list[str], list[str]]]:
+    """busybox-hello and a failing op run to their end; for each, its id, its op's log and its
+    system log as the node has them."""
+    from nosana_tui.client.node import NodeClient
+
+    hello = json.loads(
+        (Path(__file__).parents[2] / "nosana_tui/library/busybox-hello/job.json").read_text()
+    )
+    done: list[tuple[str, list[str], list[str]]] = []
+    async with NodeClient(f"http://127.0.0.1:{port}", token) as client:
+        for name, definition, op in (
+            ("busybox-hello", hello, "hello"),
+            ("failing", FAILING_JOB, "boom"),
+        ):
+            view = await client.submit(definition, name=name)
+            await asyncio.wait_for(client.wait(view.id, lambda v: v.status.terminal), 60)
+            op_lines = [e.text async for e in client.logs(view.id, op) if not isinstance(e, int)]
+            system = [
+                e.text async for e in client.logs(view.id, "system") if not isinstance(e, int)
+            ]
+            done.append((view.id, op_lines, system))
+    return done
+
+
+async def _remove(port: int, token: str, job_ids: list[str]) -> None:
+    from nosana_tui.client.node import NodeClient
+
+    async with NodeClient(f"http://127.0.0.1:{port}", token) as client:
+        for job_id in job_ids:
+            await client.remove(job_id)
+
+
+def test_every_log_line_of_a_finished_and_a_failed_op_is_on_screen(
+    docker_engine: None, terminal: Terminal, tmp_path: Path
+) -> None:
+    """In a real terminal, against the real agent and Docker: the system log and the op's log
+    of busybox-hello (6 lines) and of an op that fails (its error lines last) are on screen,
+    every line, the last of each stream included."""
+    terminal.read_until("online", timeout=40)
+    token = (tmp_path / "config" / "token").read_text().strip()
+    jobs = asyncio.run(_run_and_read(terminal.port, token))
+    try:
+        (_, hello_lines, _), (boom_id, boom_lines, _) = jobs
+        assert len(hello_lines) == 6 and "error: giving up" in boom_lines, jobs
+        os.write(terminal.fd, b"2")
+        terminal.read_until(boom_id)
+        # the newest job first: the failing one, then (↓) busybox-hello
+        for down, (job_id, op_lines, system) in enumerate(reversed(jobs)):
+            os.write(terminal.fd, b"\x1b[B" * down + b"\r")  # (↓ to the job, Enter)
+            terminal.read_until(f"{job_id} · system")
+            _read_until_lines(terminal, [f"system {line}" for line in system])
+            os.write(terminal.fd, b"l")
+            terminal.read_until(f"{job_id} · {'boom' if down == 0 else 'hello'}")
+            _read_until_lines(terminal, op_lines)
+            os.write(terminal.fd, b"\x1b")
+            time.sleep(0.2)  # (Escape is told from a sequence's start by a pause)
+            terminal.read_until("/ Filter")
+    finally:
+        asyncio.run(_remove(terminal.port, token, [job_id for job_id, _, _ in jobs]))
+    os.write(terminal.fd, b"q")
+    assert os.WIFEXITED(terminal.wait_exit(10))
+    assert b"Traceback" not in terminal.output

@@ -1,10 +1,10 @@
 """One job: its dependency graph, its ops table, and live logs of the selected op (or ``system``).
 
-The job's state arrives from the node's event stream (``/job/{job}/info``), not by polling; logs
-arrive from the node's log stream in batches. Selecting an op in the graph selects it in the table
-and switches the log view to it; the log stream follows the op across restarts. A job with GPU ops
-gets a GPU column: the GPU memory its processes hold, from the node's telemetry, polled only
-while the screen is seen.
+The job's state arrives from the node's event stream (``/job/{job}/info``), not by polling; log
+lines go from the node's log stream straight into the log view's bounded queue. Selecting an op
+in the graph selects it in the table and, once the selection rests, switches the log view to it;
+the log stream follows the op across restarts. A job with GPU ops gets a GPU column: the GPU
+memory its processes hold, from the node's telemetry, polled only while the screen is seen.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
 
-from nosana_tui.api.models import SYSTEM, GpuTelemetry, JobView, LogEntry, OpView
+from nosana_tui.api.models import SYSTEM, GpuTelemetry, JobView, OpView
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.ui.app import nosana_app
 from nosana_tui.ui.style import health_text, op_status_text
@@ -44,6 +44,7 @@ OP_COLUMNS = (
 )
 GPU_COLUMN = ("gpu", "GPU MEM")  # after STATE, for jobs with GPU ops only
 GPU_POLL = 2.0  # seconds between telemetry polls while a GPU job is on screen
+LOG_SWITCH_DELAY = 0.15  # seconds a new selection rests before the log follows it
 
 
 def op_gpu_memory(telemetry: GpuTelemetry, job_id: str) -> dict[str, int]:
@@ -114,6 +115,7 @@ class JobScreen(Screen[None]):
         self._gpu_timer: Timer | None = None  # the next poll, while polling
         self._gpu_polling = False
         self._gpu_chain = 0  # which start the polls in flight belong to
+        self._log_switch: Timer | None = None  # the pending switch of the log to the selection
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -260,6 +262,8 @@ class JobScreen(Screen[None]):
             self._gpu_polling = False  # every GPU op has ended: the last figures stay
 
     def select(self, op_id: str, *, move_logs: bool = True) -> None:
+        """Select ``op_id`` in the graph and the table at once; its log follows once the
+        selection has rested for ``LOG_SWITCH_DELAY`` (holding ↓ restarts no stream per op)."""
         if self.selected == op_id:
             return
         self.selected = op_id
@@ -272,20 +276,49 @@ class JobScreen(Screen[None]):
             if table.cursor_row != row:
                 table.move_cursor(row=row)
         if move_logs:
-            self.follow_logs(op_id)
+            self._cancel_log_switch()
+            self._log_switch = self.set_timer(LOG_SWITCH_DELAY, self._switch_logs)
+
+    def _switch_logs(self) -> None:
+        self._log_switch = None
+        if self.selected is not None and self.selected != self.log_target:
+            self.follow_logs(self.selected)
+
+    def show_logs(self, target: str) -> None:
+        """Follow ``target``'s log now (a key asked for it): no switch pending overrides it."""
+        self._cancel_log_switch()
+        self.follow_logs(target)
+
+    def _cancel_log_switch(self) -> None:
+        if self._log_switch is not None:
+            self._log_switch.stop()
+            self._log_switch = None
+
+    # Messages report a selection that may be stale by the time they are handled (two quick ↓
+    # post B then C; C is already selected when B's message arrives). Acting on a stale one
+    # selected B again, which posted B again, behind C's message that selected C again: an
+    # endless ping-pong. Only the widget's current selection counts.
 
     @on(OpGraph.Selected)
     def graph_selected(self, event: OpGraph.Selected) -> None:
-        self.select(event.op_id)
+        if event.op_id == event.graph.selected:
+            self.select(event.op_id)
 
     @on(OpGraph.Activated)
     def graph_activated(self, event: OpGraph.Activated) -> None:
-        self.select(event.op_id)
+        self.select(event.op_id, move_logs=False)
+        if self.log_target != event.op_id:
+            self.show_logs(event.op_id)
         self.query_one("#job-log", LogView).focus()
 
     @on(DataTable.RowHighlighted, "#job-ops")
     def table_selected(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None and self.query_one("#job-ops").has_focus:
+        table = event.data_table
+        if (
+            event.row_key.value is not None
+            and event.cursor_row == table.cursor_row
+            and table.has_focus
+        ):
             self.select(str(event.row_key.value))
 
     # --- logs -------------------------------------------------------------------------------
@@ -295,46 +328,33 @@ class JobScreen(Screen[None]):
         self.log_target = target
         log = self.query_one("#job-log", LogView)
         log.show_op = target == SYSTEM
-        log.reset(f"{self.job_id} · {target}")
-        after = 0
-        batch: list[LogEntry] = []
-
-        def drain() -> None:
-            # on a timer, not only when the next line arrives: the last lines of a burst (a
-            # quiet stream, a finished op) must reach the screen too
-            if batch:
-                log.feed(batch.copy())
-                batch.clear()
-
+        generation = log.reset(f"{self.job_id} · {target}")
         client = self.client
         if client is None:
             return  # ``client_changed`` starts it again with the next client
-        timer = self.set_interval(0.05, drain)
-        try:
-            while True:
-                try:
-                    async for entry in client.logs(self.job_id, target, follow=True, after=after):
-                        if isinstance(entry, int):
-                            log.note_dropped(entry)
-                            continue
+        after = 0
+        while True:
+            try:
+                async for entry in client.logs(self.job_id, target, follow=True, after=after):
+                    # Straight to the view's bounded queue, which its own 50 ms tick drains:
+                    # no batch held here, so the last line of a burst waits for nothing. The
+                    # generation drops what a replaced follower still hands over.
+                    if isinstance(entry, int):
+                        log.note_dropped(entry, generation)
+                    else:
                         after = entry.seq
-                        batch.append(entry)
-                        if len(batch) >= 500:
-                            drain()
-                except NodeError as err:
-                    if err.status == 404:
-                        return
-                drain()
-                await asyncio.sleep(1.0)  # the stream ended: re-attach after the last line
-        finally:
-            timer.stop()  # (no last drain: a newer follow may own the log by now)
+                        log.feed((entry,), generation)
+            except NodeError as err:
+                if err.status == 404:
+                    return
+            await asyncio.sleep(1.0)  # the stream ended: re-attach after the last line
 
     def action_logs(self) -> None:
         if self.selected:
-            self.follow_logs(self.selected)
+            self.show_logs(self.selected)
 
     def action_system_logs(self) -> None:
-        self.follow_logs(SYSTEM)
+        self.show_logs(SYSTEM)
 
     # --- controls ---------------------------------------------------------------------------
 

@@ -115,6 +115,7 @@ class LogLines(Log, can_focus=False):
     DEFAULT_CSS = """
     LogLines {
         height: 1fr;
+        overflow-x: auto;  /* Log's own 'scroll' spends a row on an empty bar: a line less shown */
         & > .logview--match { background: $warning 40%; }
         & > .logview--match-current { background: $warning; color: $text; text-style: bold; }
     }
@@ -326,15 +327,17 @@ class LogView(Widget, can_focus=True):
         """
         if generation is not None and generation != self.generation:
             return
-        batch = entries if isinstance(entries, list) else list(entries)
+        batch = entries if isinstance(entries, (list, tuple)) else list(entries)
         pending = self._pending
         overflow = len(pending) + len(batch) - (pending.maxlen or 0)
         if overflow > 0:
             self._dropped += overflow
         pending.extend(batch)
 
-    def note_dropped(self, n: int) -> None:
-        """Add ``n`` lines the node dropped for this reader."""
+    def note_dropped(self, n: int, generation: int | None = None) -> None:
+        """Add ``n`` lines the node dropped for this reader (of ``generation``, as ``feed``)."""
+        if generation is not None and generation != self.generation:
+            return
         if n > 0:
             self._dropped += n
             self._update_status()
@@ -399,9 +402,15 @@ class LogView(Widget, can_focus=True):
         before = len(lines.lines)
         lines.write_lines(rows)  # one call per tick: each call starts a thread worker
         removed = before + len(rows) - len(lines.lines)
-        if removed > 0 and not self.follow and lines.scroll_y > 0:
+        if removed <= 0:
+            return
+        if not self.follow and lines.scroll_y > 0:
             # Keep the rows the user is reading in place while older ones are pruned.
             lines.scroll_to(y=max(0, lines.scroll_y - removed), animate=False, immediate=True)
+        # Once full, every row moves up under a scroll offset that stays (already at the end):
+        # Log repaints only the rows it appended, below the screen, so without this the screen
+        # froze on the rows of the tick that first filled the log (about 10,000 lines in).
+        lines.refresh()
 
     def _rows(self, entries: Iterable[_Entry]) -> list[str]:
         width = self._rows_width if self.wrap else 0
