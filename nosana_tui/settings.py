@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
@@ -223,6 +224,24 @@ def _domain(value: object) -> str:
     return text
 
 
+NODE_URL_TEMPLATE = "https://{address}.{domain}"  # reference nosana-network.md §4.1
+_TEMPLATE_FIELDS = ("address", "domain")
+
+
+def _node_template(value: object) -> str:
+    """A node URL template: ``{address}`` and ``{domain}`` at most, an http(s) URL once filled."""
+    text = value.strip() if isinstance(value, str) else ""
+    example = f"write one like {NODE_URL_TEMPLATE} or http://127.0.0.1:5123"
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        filled = text.format(address="n" * 44, domain="node.example")
+    except (ValueError, IndexError, KeyError):
+        names, filled = {"?"}, ""
+    if not text or not names <= set(_TEMPLATE_FIELDS) or node_url_problem(filled):
+        raise ValueError(f"is not a node URL template: {example}")
+    return text.rstrip("/")
+
+
 def _wallet(value: object) -> Path:
     if not isinstance(value, str | Path) or not str(value).strip():
         raise ValueError(f"is not a file: write a path like {DEFAULT_WALLET}")
@@ -388,6 +407,16 @@ class Settings(BaseSettings):
             "the domain under which Nosana nodes answer: `https://<node address>.<domain>`",
             shown=_per_network("node_domain"),
             env="NOSANA_NODE_DOMAIN",
+        ),
+    )
+    network_node_url: Annotated[str, BeforeValidator(_node_template)] = Field(
+        default=NODE_URL_TEMPLATE,
+        **_about(
+            "where a network job's node is reached: `{address}` (the node's address) and "
+            "`{domain}` (`node_domain`) are filled in; a URL without them sends every node's "
+            "requests there (a tunnel, or a test's node on this machine: "
+            "`http://127.0.0.1:5123`)",
+            shown=f"`{NODE_URL_TEMPLATE}`",
         ),
     )
     pin_url: Annotated[str, _url(NETWORKS["mainnet"]["pin_url"])] = Field(

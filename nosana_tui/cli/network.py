@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nosana_tui.cli.jobs import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError, say
 
 if TYPE_CHECKING:
+    from nosana_tui.api.models import TaskLog
     from nosana_tui.client.network import Job, Market, NetworkClient
+    from nosana_tui.client.node import NodeClient
 
 NETWORK_NAMES = ("mainnet", "devnet")
 
@@ -33,6 +37,9 @@ class NetworkConfig:
     ipfs_gateway: str
     api_key: str | None
     pin_jwt: str | None
+    node_domain: str = ""
+    node_url: str = ""  # the network_node_url template
+    wallet: Path | None = None
 
     def __repr__(self) -> str:  # never the key
         return f"NetworkConfig({self.network}, {self.api_url})"
@@ -53,6 +60,9 @@ def network_config(network: str | None) -> NetworkConfig:
         ipfs_gateway=found.ipfs_gateway,
         api_key=found.api_key.get_secret_value() if found.api_key else None,
         pin_jwt=found.pin_jwt.get_secret_value() if found.pin_jwt else None,
+        node_domain=found.node_domain,
+        node_url=found.network_node_url,
+        wallet=found.wallet,
     )
 
 
@@ -250,8 +260,19 @@ async def cmd_ps_network(args: argparse.Namespace) -> int:
             jobs = [await client.job(args.job)]
         else:
             jobs = await client.my_jobs()
+        view = None
+        problem = ""
+        if args.job and jobs[0].node_address:
+            view, problem = await _node_view(args, client, jobs[0])
     if args.json:
-        _dump(_job_json(jobs[0]) if args.job else [_job_json(j) for j in jobs])
+        if args.job:
+            data = _job_json(jobs[0])
+            data["node_job"] = view.model_dump(mode="json") if view else None
+            if problem:
+                data["node_error"] = problem
+            _dump(data)
+        else:
+            _dump([_job_json(j) for j in jobs])
         return EXIT_OK
     rows = [
         [
@@ -265,6 +286,146 @@ async def cmd_ps_network(args: argparse.Namespace) -> int:
         for j in jobs
     ]
     _table(["JOB", "STATE", "MARKET", "NODE", "TIMEOUT", "COST SO FAR"], rows)
+    if args.job:
+        job = jobs[0]
+        if view is not None:
+            from nosana_tui.cli.jobs import _print_ops
+
+            print()
+            print(f"on the node: {view.status.value}  {view.message}".rstrip())
+            _print_ops(view)
+        elif problem:
+            say(f"ops: {problem}")
+        elif not job.node_address:
+            say("ops: the job is queued: no node has taken it yet")
+    return EXIT_OK
+
+
+# --- a network job's node: its URL, the poster's signature, then the node client ------------------
+
+
+async def _node_header(args: argparse.Namespace, client: NetworkClient, job: Job) -> str:
+    """The job poster's ``authorization`` header: signed by the wallet when it is the job's
+    poster (or there is no API key), else by the API key's custodial wallet (``wallet:sign``,
+    reference §2.3). CommandError, saying what to set, when neither can sign."""
+    from nosana_tui.auth.keys import CredentialError, read_wallet
+    from nosana_tui.auth.signing import NODE_MESSAGE, sign
+    from nosana_tui.client import network as net
+
+    conf = network_config(getattr(args, "network", None))
+    wallet = None
+    wallet_problem = ""
+    if conf.wallet is not None:
+        try:
+            wallet = read_wallet(conf.wallet)
+        except CredentialError as err:
+            wallet_problem = str(err)
+    if wallet is not None and (wallet.address == job.project or not conf.api_key):
+        return sign(NODE_MESSAGE, wallet.secret_key)
+    try:
+        return await client.node_header(NODE_MESSAGE)
+    except (net.NoApiKey, net.MissingScope) as err:
+        if wallet is not None:  # not the poster's, but the only signature there is
+            return sign(NODE_MESSAGE, wallet.secret_key)
+        raise CommandError(
+            "a node shows a job to its poster only, by a signature: there is no wallet "
+            f"({wallet_problem or 'none set'}), and the API key cannot sign ({err}); set "
+            "NOSANA_WALLET to the poster's keypair, or use an API key with the wallet:sign "
+            "scope",
+            EXIT_INVALID,
+        ) from None
+
+
+async def _node_of(args: argparse.Namespace, client: NetworkClient, job: Job) -> NodeClient:
+    """A client of the node running JOB, signed as the job's poster."""
+    from nosana_tui.client.network import node_url
+    from nosana_tui.client.node import NodeClient
+
+    address = job.node_address
+    if address is None:
+        raise CommandError(f"job {job.address} is queued: no node has taken it yet", EXIT_FAILED)
+    conf = network_config(getattr(args, "network", None))
+    try:
+        url = node_url(address, conf.node_url, conf.node_domain)
+    except ValueError as err:
+        raise CommandError(f"job {job.address}: its node: {err}", EXIT_FAILED) from None
+    header = await _node_header(args, client, job)
+    return NodeClient(url, None, auth=lambda: header)
+
+
+async def _node_view(args: argparse.Namespace, client: NetworkClient, job: Job) -> tuple[Any, str]:
+    """The job as its node shows it (the first frame of ``/job/{job}/info``), or why not."""
+    from nosana_tui.client.node import NodeError
+
+    try:
+        async with await _node_of(args, client, job) as node:
+            async for view in node.watch(job.address):
+                return view, ""
+            return None, f"the node at {node.url} sent nothing about the job"
+    except NodeError as err:
+        return None, f"the node cannot be read: {err}"
+    except CommandError as err:
+        return None, str(err)
+
+
+def _log_line(entry: TaskLog) -> str:
+    from nosana_tui.sanitize import clean_text
+
+    message = entry.message
+    text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
+    prefix = "" if entry.op_id == "system" else f"{entry.op_id} | "
+    return clean_text(f"{prefix}{text}".rstrip("\n"), keep_colour=True) + "\n"
+
+
+@run_network
+async def cmd_logs_network(args: argparse.Namespace) -> int:
+    """``logs JOB [OP] --network``: the node's ``/flog`` (history, then live with ``-f``),
+    signed as the poster. Without ``-f`` it ends once the node has been quiet for a moment
+    (a Nosana node keeps the socket open); with it, when the node closes the socket or the
+    network says the job has ended."""
+    from nosana_tui.client.node import NodeError
+
+    if args.tail is not None or args.since is not None or args.timestamps:
+        raise CommandError("--tail, --since and -t read a local node's log, not --network", 2)
+    async with _client(args) as client:
+        job = await client.job(args.job)
+        node = await _node_of(args, client, job)
+        out = sys.stdout
+        lines: asyncio.Queue[TaskLog | None] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                async for entry in node.flog(job.address, op=args.op):
+                    await lines.put(entry)
+            finally:
+                await lines.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                try:
+                    entry = await asyncio.wait_for(lines.get(), 10.0 if args.follow else 1.5)
+                except TimeoutError:
+                    if not args.follow or (await client.job(job.address)).state.terminal:
+                        break
+                    continue
+                if entry is None:
+                    break
+                out.write(_log_line(entry))
+                if args.follow:
+                    out.flush()
+        finally:
+            out.flush()
+            if not reader.done():
+                reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([reader])
+            await node.close()
+        failed = None if reader.cancelled() else reader.exception()
+        if isinstance(failed, NodeError):
+            raise CommandError(f"job {job.address}: {failed}", EXIT_FAILED)
+        if failed is not None:
+            raise failed
     return EXIT_OK
 
 
@@ -348,7 +509,11 @@ def add_network_commands(sub: Any) -> None:
         func=_dispatch(run.get_default("func"), cmd_run_network, lambda a: bool(a.market))
     )
 
-    for name, remote in (("ps", cmd_ps_network), ("stop", cmd_stop_network)):
+    for name, remote in (
+        ("ps", cmd_ps_network),
+        ("stop", cmd_stop_network),
+        ("logs", cmd_logs_network),
+    ):
         p = sub.choices[name]
         network_flag(p)
         p.set_defaults(func=_dispatch(p.get_default("func"), remote, lambda a: bool(a.network)))

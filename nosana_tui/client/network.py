@@ -652,13 +652,32 @@ class NetworkClient:
         result: ExtendResult = self._parse(ExtendResult, data, what)
         return result
 
-    async def sign_message(self, message: str) -> SignedMessage:
+    async def sign_message(self, message: str, *, include_time: bool = False) -> SignedMessage:
         """A signature by the account's custodial key (needs the ``wallet:sign`` scope)."""
+        body: dict[str, Any] = {"message": message}
+        if include_time:
+            body["includeTime"] = True
         data = await self._call(
-            "POST",
-            f"{self.api_url}/auth/sign-message/external",
-            "sign a message",
-            json={"message": message},
+            "POST", f"{self.api_url}/auth/sign-message/external", "sign a message", json=body
         )
         signed: SignedMessage = self._parse(SignedMessage, data, "sign a message")
         return signed
+
+    async def node_header(self, message: str) -> str:
+        """The ``authorization`` header a node takes from the job's poster, signed by this
+        key's custodial wallet (Path B, reference §2.3): ``message:signature:time``, assembled
+        here (newer kits return the bare signature)."""
+        signed = await self.sign_message(message, include_time=True)
+        parts = [signed.message, signed.signature]
+        if signed.timestamp is not None:
+            parts.append(str(signed.timestamp))
+        return ":".join(parts)
+
+
+def node_url(address: str, template: str, domain: str) -> str:
+    """Where the node at ADDRESS answers: TEMPLATE (the ``network_node_url`` setting, by
+    default ``https://{address}.{domain}``, reference §4.1) filled in."""
+    from nosana_tui.auth.address import public_key_of
+
+    public_key_of(address)  # ValueError: not a node address (no host is made of it)
+    return template.format(address=address, domain=domain).rstrip("/")

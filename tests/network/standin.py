@@ -26,14 +26,24 @@ from pathlib import Path
 from typing import Any
 
 import base58
+import httpx
 import jsonschema
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from nacl.signing import SigningKey
+
+from nosana_tui.auth.address import address_of
+from nosana_tui.auth.signing import sign
+from nosana_tui.client.node import NodeClient, NodeError, signed_by
 
 QUEUED_NODE = "1" * 32
-PROJECT = "Proj1111111111111111111111111111111111111111"[:44]
-NODE = "Node2222222222222222222222222222222222222222"[:44]
+# The API key's custodial wallet (the poster, ``project``, of every job it lists) and the node's
+# key: real ed25519 keys, so that our agent under ``--auth nosana`` checks real signatures.
+PROJECT_KEY = SigningKey(hashlib.sha256(b"stand-in custodial wallet").digest())
+PROJECT_SECRET = bytes(PROJECT_KEY) + bytes(PROJECT_KEY.verify_key)
+PROJECT = address_of(bytes(PROJECT_KEY.verify_key))
+NODE = address_of(bytes(SigningKey(hashlib.sha256(b"stand-in node").digest()).verify_key))
 ALL_SCOPES = frozenset(
     {"credits:read", "jobs:read", "jobs:write", "deployments:read", "wallet:sign"}
 )
@@ -50,6 +60,9 @@ OVERLAYS: dict[str, list[tuple[tuple[str, ...], Any]]] = {
         (("properties", "tx"), {"type": ["string", "null"]}),
         (("required",), ["tx", "job"]),
     ],
+    # the CM schema's ``includeTime`` and ``timestamp`` (reference §1.3 auth helpers, §2.3)
+    "SignMessageRequest": [(("properties", "includeTime"), {"type": "boolean"})],
+    "SignMessageResponse": [(("properties", "timestamp"), {"type": "number"})],
 }
 
 # Not in @nosana/api at all (the indexer's list and the key check): written from the indexer's
@@ -122,6 +135,56 @@ class Standin:
     rate_limit_next: int = 0  # answer this many GET /jobs/ with 429
     retry_after: int = 1
     url: str = ""
+    agent_url: str = ""  # a real node (our agent under --auth nosana) the jobs are assigned to
+    assign_on_post: bool = False  # assign each listed job to it at once (else: assign_job)
+    on_node: dict[str, str] = field(default_factory=dict)  # job address -> the agent's job id
+
+    # --- a real node: what a node does when it takes a job from the market
+
+    def _agent(self) -> NodeClient:
+        return NodeClient(self.agent_url, None, auth=signed_by(PROJECT_SECRET), poster=PROJECT)
+
+    async def assign(self, address: str) -> None:
+        """The node takes the job: reads its definition from IPFS (our gateway) and runs it,
+        signed by the poster as a submission to our agent is; the job is RUNNING on NODE."""
+        job = self.jobs[address]
+        async with httpx.AsyncClient(trust_env=False) as http:
+            response = await http.get(f"{self.url}/ipfs/{job['ipfsJob']}")
+            response.raise_for_status()
+            definition = response.json()
+        async with self._agent() as agent:
+            view = await agent.submit(definition, name=address[:12], source=f"nosana:{address}")
+        self.on_node[address] = view.id
+        job.update(state=1, node=NODE, timeStart=int(time.time()))
+
+    def assign_job(self, address: str) -> None:
+        """:meth:`assign` from a test (another thread than the server's)."""
+        import asyncio
+
+        asyncio.run(self.assign(address))
+
+    async def follow_node(self, address: str) -> None:
+        """A running job whose run on the node has ended: COMPLETED (or STOPPED), as the
+        node's finish transaction makes it; its result pinned."""
+        job, job_id = self.jobs.get(address), self.on_node.get(address)
+        if job is None or job_id is None or job["state"] != 1:
+            return
+        try:
+            async with self._agent() as agent:
+                view = await agent.job(job_id)
+        except NodeError:
+            return
+        if view.status.terminal:
+            stopped = view.status.value == "stopped"
+            job.update(state=3 if stopped else 2, timeEnd=int(time.time()))
+            job["ipfsResult"] = cid_v0(f"result {address}".encode())
+            job["jobResult"] = {"status": view.status.value}
+
+    async def stop_on_node(self, address: str) -> None:
+        job_id = self.on_node.get(address)
+        if job_id is not None and self.jobs[address]["state"] == 1:
+            async with self._agent() as agent:
+                await agent.stop_job(job_id)
 
     # --- what the tests drive
 
@@ -310,6 +373,8 @@ def build_app(state: Standin) -> FastAPI:
                 },
             }
             state.listed.append(body)
+            if state.assign_on_post:
+                await state.assign(address)
             if idem:
                 state.idempotency[idem] = (json.dumps(body, sort_keys=True), result)
             if state.lose_next_listing > 0:
@@ -326,6 +391,8 @@ def build_app(state: Standin) -> FastAPI:
                     {"error": "Rate limit exceeded", "message": "Too many requests"},
                     {"Retry-After": str(state.retry_after)},
                 )
+            for address in list(state.on_node):
+                await state.follow_node(address)
             query = request.query_params
             limit = int(query.get("limit", 10))
             offset = int(query.get("offset", 0))
@@ -343,6 +410,7 @@ def build_app(state: Standin) -> FastAPI:
 
         @app.get(prefix + "/jobs/{address}")
         async def job(address: str) -> Response:
+            await state.follow_node(address)
             found = state.jobs.get(address)
             if found is None:
                 return error(404, {"message": "Job not found"})
@@ -366,6 +434,7 @@ def build_app(state: Standin) -> FastAPI:
                 }
                 return answer("StopResponse", body, "POST /jobs/{address}/stop")
             queued = found["state"] == 0
+            await state.stop_on_node(address)
             found.update(state=3, timeEnd=int(time.time()))
             body = {
                 "tx": "stoptx" + address[:30],
@@ -422,12 +491,17 @@ def build_app(state: Standin) -> FastAPI:
             if not isinstance(key, Key):
                 return key
             body = await body_of(request, "SignMessageRequest")
-            signature = base58.b58encode(hashlib.sha512(body["message"].encode()).digest())
-            result = {
+            header = sign(
+                body["message"], PROJECT_SECRET, include_time=bool(body.get("includeTime"))
+            )
+            _, signature, *when = header.split(":")
+            result: dict[str, Any] = {
                 "message": body["message"],
                 "userAddress": PROJECT,
-                "signature": signature.decode(),
+                "signature": signature,
             }
+            if when:
+                result["timestamp"] = int(when[0])
             return answer("SignMessageResponse", result, "sign-message/external")
 
     @app.post("/pinning/pinJSONToIPFS")
@@ -447,19 +521,92 @@ def build_app(state: Standin) -> FastAPI:
     return app
 
 
-class Server:
-    """uvicorn serving the stand-in on a free loopback port, in a thread."""
+def build_tunnel(state: Standin) -> FastAPI:
+    """The nodes' tunnel (frp at ``https://<node>.<node_domain>``, reference §4.1), in front of
+    our agent: a Nosana node knows a job by its address, our agent by the id it gave it, so the
+    tunnel puts the one for the other in paths and websocket handshakes, and back in answers.
+    Headers (the poster's signature) pass untouched: the agent checks them."""
+    app = FastAPI()
 
-    def __init__(self, state: Standin) -> None:
+    def inward(text: str) -> str:
+        for address, job_id in state.on_node.items():
+            text = text.replace(address, job_id)
+        return text
+
+    def outward(text: str) -> str:
+        for address, job_id in state.on_node.items():
+            text = text.replace(job_id, address)
+        return text
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "DELETE"])
+    async def forward(path: str, request: Request) -> Response:
+        http = httpx.AsyncClient(base_url=state.agent_url, trust_env=False, timeout=None)
+        keep = ("authorization", "content-type", "x-nosana-poster", "accept")
+        upstream = await http.send(
+            http.build_request(
+                request.method,
+                inward("/" + path),
+                params=request.query_params,
+                headers={k: v for k, v in request.headers.items() if k in keep},
+                content=await request.body(),
+            ),
+            stream=True,
+        )
+
+        async def body() -> Any:
+            try:
+                async for line in upstream.aiter_lines():
+                    yield outward(line) + "\n"
+            finally:
+                await upstream.aclose()
+                await http.aclose()
+
+        media = upstream.headers.get("content-type")
+        return StreamingResponse(body(), upstream.status_code, media_type=media)
+
+    @app.websocket("/")
+    @app.websocket("/{path:path}")
+    async def socket_(websocket: WebSocket, path: str = "") -> None:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
+        await websocket.accept()
+        try:
+            handshake = await websocket.receive_text()
+        except WebSocketDisconnect:
+            return
+        uri = "ws" + state.agent_url.removeprefix("http") + "/" + path
+        async with connect(uri, proxy=None) as agent:
+            await agent.send(inward(handshake))
+            try:
+                async for message in agent:
+                    text = message if isinstance(message, str) else message.decode()
+                    await websocket.send_text(outward(text))
+            except ConnectionClosed:
+                pass
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            code, reason = agent.close_code or 1000, agent.close_reason or ""
+        await websocket.close(code if code != 1006 else 1011, reason)
+
+    return app
+
+
+class Server:
+    """uvicorn serving the stand-in (or APP) on a free loopback port, in a thread."""
+
+    def __init__(self, state: Standin, app: FastAPI | None = None) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
-            build_app(state), host="127.0.0.1", port=self.port, log_level="warning"
+            app or build_app(state), host="127.0.0.1", port=self.port, log_level="warning"
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
-        state.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{self.port}"
+        if app is None:
+            state.url = self.url
 
     def __enter__(self) -> Server:
         self.thread.start()

@@ -15,7 +15,12 @@ JOB_FILE = Path(__file__).parents[2] / "nosana_tui/library/busybox-hello/job.jso
 
 
 def cli(
-    standin: Standin, tmp_path: Path, *args: str, key: str | None = API_KEY, stdin: str = ""
+    standin: Standin,
+    tmp_path: Path,
+    *args: str,
+    key: str | None = API_KEY,
+    stdin: str = "",
+    env_extra: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOSANA_", "NOSANA_TUI_"))}
     env.update(
@@ -27,6 +32,7 @@ def cli(
     )
     if key is not None:
         env["NOSANA_API_KEY"] = key
+    env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "nosana_tui", *args],
         env=env,
