@@ -48,6 +48,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+AGENT_COMMAND = (sys.executable, "-m", "nosana_tui", "node", "serve")
+
+
 @dataclass
 class AgentProcess:
     url: str
@@ -55,6 +58,7 @@ class AgentProcess:
     config_dir: Path
     data_dir: Path
     process: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()  # more `node serve` flags, e.g. ("--auth", "nosana")
 
     @property
     def env(self) -> dict[str, str]:
@@ -67,7 +71,7 @@ class AgentProcess:
     def start(self) -> None:
         log = open(self.data_dir / "agent-test.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nosana_tui", "node", "serve", "--port", str(self.port)],
+            [*AGENT_COMMAND, "--port", str(self.port), *self.args],
             env=self.env,
             stdout=log,
             stderr=log,

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -260,32 +259,15 @@ async def test_socket_refusals_use_the_nodes_close_codes(
 # --- --auth nosana --------------------------------------------------------------------------------
 
 
-class NosanaAgent(AgentProcess):
-    def start(self) -> None:
-        log = open(self.data_dir / "agent-test.log", "ab")  # noqa: SIM115
-        command = [sys.executable, "-m", "nosana_tui", "node", "serve"]
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port), "--auth", "nosana"],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"agent exited: {self.log()}")
-            try:
-                httpx.get(self.url + "/", timeout=0.5, trust_env=False)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError(f"agent did not start: {self.log()}")
+NosanaAgent = AgentProcess  # started with --auth nosana by nosana_agent()
 
 
 @contextlib.contextmanager
 def nosana_agent(root: Path) -> Iterator[NosanaAgent]:
     port = free_port()
-    proc = NosanaAgent(f"http://127.0.0.1:{port}", port, root / "config", root / "data")
+    proc = AgentProcess(
+        f"http://127.0.0.1:{port}", port, root / "config", root / "data", args=("--auth", "nosana")
+    )
     proc.data_dir.mkdir(parents=True)
     proc.start()
     try:
