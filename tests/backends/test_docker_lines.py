@@ -216,3 +216,74 @@ def test_the_sdk_response_has_what_arrivals_reads() -> None:
     finally:
         response.close()
         api.close()
+
+
+def engine_order(container_id: str) -> list[tuple[str, str]]:
+    """(stream, text) of a container's lines in the order the engine stamped them: what
+    ``docker logs -t`` shows, sorted by its stamps (nanoseconds, so no ties in practice)."""
+    api: Any = docker.APIClient()
+    try:
+        stamped: list[tuple[str, str, str]] = []
+        for stream in ("stdout", "stderr"):
+            raw = api.logs(
+                container_id, stdout=stream == "stdout", stderr=stream == "stderr", timestamps=True
+            )
+            for row in raw.decode().splitlines():
+                stamp, _, text = row.partition(" ")
+                stamped.append((stamp, stream, text))
+    finally:
+        api.close()
+    return [(stream, text) for _, stream, text in sorted(stamped)]
+
+
+def test_real_engine_lines_printed_in_one_instant_come_in_the_engines_order() -> None:
+    """Docker reads a container's stdout and stderr pipes in two goroutines and stamps each line
+    as it reads it, so ``echo a; echo b >&2`` is often stamped b first (5 runs in 10 here, and
+    ``docker logs`` shows it so): the order between the two pipes is lost inside the engine, and
+    the best anyone reading the engine can do is its stamps. The follower hands the lines on in
+    exactly that order, followed live or read after the fact, every time."""
+    ensure_docker()
+    backend = DockerBackend()
+    client = docker.from_env()
+    try:
+        for round_ in range(6):
+            container = client.containers.create(
+                IMAGE,
+                [
+                    "sh",
+                    "-c",
+                    "echo about to fail; echo bad >&2; echo after; echo worse >&2; exit 3",
+                ],
+                labels={TEST_LABEL: "docker-lines"},
+            )
+            got: list[LogLine] = []
+            try:
+                began = time.time() - 1
+                container.start()
+                follower = (
+                    backend.follow_logs(container.id, None, got.extend) if round_ % 2 == 0 else None
+                )
+                container.wait(timeout=60)
+                if follower is None:
+                    follower = backend.follow_logs(container.id, began, got.extend)
+                assert follower.finish(30, 25_000).complete
+                assert [(ln.stream, ln.text) for ln in got] == engine_order(container.id)
+            finally:
+                container.remove(force=True)
+    finally:
+        client.close()
+
+
+def test_real_engine_lines_a_moment_apart_keep_the_order_they_were_printed_in() -> None:
+    """A millisecond between writes is enough for the engine's stamps to be in printed order,
+    and so for ours: stdout and stderr interleaved as the program printed them."""
+    script = (
+        'i=1; while [ $i -le 20 ]; do echo "out $i"; usleep 2000; echo "err $i" >&2; '
+        "usleep 2000; i=$((i+1)); done"
+    )
+    for readopt in (False, True):
+        got = run_and_read(script, readopt)
+        want = [
+            line for i in range(1, 21) for line in (("stdout", f"out {i}"), ("stderr", f"err {i}"))
+        ]
+        assert [(ln.stream, ln.text) for ln in got] == want
