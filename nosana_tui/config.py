@@ -3,13 +3,23 @@
 ``NOSANA_TUI_CONFIG_DIR`` and ``NOSANA_TUI_DATA_DIR`` override the platform defaults (tests and
 people running several profiles use them); ``nosana_tui.settings`` reads them, with every other
 setting. ``nosana-tui info`` prints every path and setting.
+
+The folders and the local agent's address are also read here without ``nosana_tui.settings``
+(pydantic-settings, most of a command's start-up): a command that only reaches a node (``ps``,
+``logs``, ``stop``) needs nothing else. The quick reading takes a value only where the settings
+would take it unchanged, and asks them in every other case, so a value that cannot be used is
+still told the one way (``SettingError``). tests/test_startup.py holds the two readings equal.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+APP = "nosana-tui"  # settings.APP: the folder name under the platform's folders
+DEFAULT_NODE = "http://127.0.0.1:5001"  # settings.DEFAULT_NODE
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,11 @@ class Paths:
         """The nodes a person has added, with their tokens (owner-only, written by the UI)."""
         return self.config_dir / "nodes.json"
 
+    @property
+    def ui_state_file(self) -> Path:
+        """What the UI remembers between runs (the section it was left on); the UI writes it."""
+        return self.config_dir / "ui.json"
+
     def agent_pid_file(self, port: int) -> Path:
         """Where the agent serving PORT writes its process id while it runs."""
         return self.data_dir / f"agent-{port}.pid"
@@ -47,6 +62,7 @@ class Paths:
             "templates_dir": str(self.templates_dir),
             "token_file": str(self.token_file),
             "nodes_file": str(self.nodes_file),
+            "ui_state_file": str(self.ui_state_file),
             "data_dir": str(self.data_dir),
         }
 
@@ -72,14 +88,57 @@ def is_loopback(url: str) -> bool:
 
 def local_node_url() -> str:
     """The local agent's address: the ``node`` setting (``NOSANA_TUI_NODE``), by default
-    http://127.0.0.1:5001. SettingError when a setting cannot be used."""
+    http://127.0.0.1:5001. SettingError when it cannot be used (told by the settings)."""
+    found = _plain_node_setting()
+    if found is not None:
+        return found
     from nosana_tui.settings import load_settings  # pydantic-settings: only when asked
 
     return load_settings(paths().config_file).node
 
 
-def paths() -> Paths:
-    """The config and data folders (``NOSANA_TUI_CONFIG_DIR``, ``NOSANA_TUI_DATA_DIR``)."""
-    from nosana_tui.settings import read_folders
+def _environ(name: str) -> str | None:
+    """Variable NAME as the settings read it: in any case (the last one set wins), empty is
+    not set (pydantic-settings, ``case_sensitive=False``, ``env_ignore_empty``)."""
+    wanted, found = name.lower(), None
+    for key, value in os.environ.items():
+        if key.lower() == wanted:
+            found = value
+    return found or None
 
-    return Paths(*read_folders())
+
+def _plain_node_setting() -> str | None:
+    """The ``node`` setting where it is plainly a node URL (from the environment, else the
+    config file, else the default); None where the settings must say what it is."""
+    value = _environ("NOSANA_TUI_NODE")
+    if value is None:
+        import tomllib
+
+        try:
+            with paths().config_file.open("rb") as file:
+                value = tomllib.load(file).get("node", DEFAULT_NODE)
+        except FileNotFoundError:
+            value = DEFAULT_NODE
+        except (OSError, ValueError):  # unreadable, not UTF-8, not TOML: the settings say so
+            return None
+    if not isinstance(value, str):
+        return None
+    url = urlparse(value.strip())
+    try:
+        port = url.port
+    except ValueError:
+        return None
+    plain = url.scheme in ("http", "https") and bool(url.hostname) and port != 0
+    return value.strip() if plain else None
+
+
+def paths() -> Paths:
+    """The config and data folders (``NOSANA_TUI_CONFIG_DIR``, ``NOSANA_TUI_DATA_DIR``, else
+    the platform's), read as ``settings.read_folders`` reads them."""
+    config, data = _environ("NOSANA_TUI_CONFIG_DIR"), _environ("NOSANA_TUI_DATA_DIR")
+    if config is None or data is None:
+        import platformdirs
+
+        config = config or platformdirs.user_config_dir(APP)
+        data = data or platformdirs.user_data_dir(APP)
+    return Paths(Path(config), Path(data))

@@ -8,19 +8,26 @@ It sits above both so that neither has to import the other: the CLI stays free o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from nosana_tui.cli.main import COMMANDS, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
-from nosana_tui.cli.main import main as cli_main
+# httpx loads its own command line (click, and rich's progress bars and syntax highlighting)
+# whenever click is installed, on every `import httpx`; nosana-tui never runs it. Without it
+# httpx keeps a stub `httpx.main` (bench/README.md, "Start-up": a sixth of `ps`).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+# The CLI (its commands' modules) is imported when a command runs: the UI has no use for it.
 
 
 def wants_ui(arguments: Sequence[str]) -> bool:
     """No command, ``--node URL``, or the path of a file: the terminal UI."""
     if not arguments or arguments[0] == "--node":
         return True
+    from nosana_tui.cli.main import COMMANDS
+
     first = arguments[0]
     return first not in COMMANDS and not first.startswith("-") and Path(first).is_file()
 
@@ -30,7 +37,11 @@ def run_ui(arguments: Sequence[str]) -> int:
     parser.add_argument("file", nargs="?", type=Path, help="a job or dstack file to open")
     parser.add_argument("--node", metavar="URL", help="talk to this node, not the local one")
     args = parser.parse_args(arguments)
-    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+    served = bool(os.environ.get("TEXTUAL_DRIVER"))  # `serve`: a browser is the terminal
+    if not served and not (sys.stdout.isatty() and sys.stdin.isatty()):
+        from nosana_tui.cli.main import EXIT_INVALID
+        from nosana_tui.cli.main import main as cli_main
+
         if not arguments:
             return cli_main([])  # no terminal to draw on: say what there is instead
         print("error: the UI needs a terminal; see `nosana-tui --help`", file=sys.stderr)
@@ -41,6 +52,8 @@ def run_ui(arguments: Sequence[str]) -> int:
     try:
         return run_app(node_url=args.node, open_file=args.file)
     except SettingError as err:  # read before the first frame: the terminal is still plain
+        from nosana_tui.cli.main import EXIT_INVALID
+
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INVALID
 
@@ -59,18 +72,29 @@ def serve_node(
     return serve(paths(), host, port, gpu_ids, flags, auth)
 
 
+def serve_ui(port: int, node_url: str | None) -> int:
+    """``nosana-tui serve``: the UI in a browser (textual-serve), this program per session."""
+    from nosana_tui.ui.serve import serve_ui as serve
+
+    return serve(port, node_url)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if wants_ui(arguments):
         try:
             return run_ui(arguments)
         except KeyboardInterrupt:
+            from nosana_tui.cli.main import EXIT_INTERRUPTED
+
             return EXIT_INTERRUPTED
-    return cli_main(arguments, serve_node=serve_node)
+    from nosana_tui.cli.main import main as cli_main
+
+    return cli_main(arguments, serve_node=serve_node, serve_ui=serve_ui)
 
 
 def run() -> NoReturn:
     sys.exit(main())
 
 
-__all__ = ["EXIT_OK", "main", "run"]
+__all__ = ["main", "run"]

@@ -146,6 +146,50 @@ def _seconds(least: float, more_than: bool) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+NOT_A_DURATION = "is not a duration: write seconds, or a number with a unit, e.g. 90m, 24h, 7d"
+
+
+def parse_duration(text: str) -> float:
+    """``24h`` -> 86400.0; seconds when no unit (s, m, h, d, w) is given."""
+    found = _DURATION.match(text)
+    if not found:
+        raise ValueError(NOT_A_DURATION)
+    return float(found.group(1)) * _UNIT_SECONDS[(found.group(2) or "s").lower()]
+
+
+def format_duration(seconds: float) -> str:
+    """86400 -> ``24h``: the largest unit that divides it."""
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds / _UNIT_SECONDS[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _duration(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(NOT_A_DURATION)
+        return float(value)
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(NOT_A_DURATION)
+
+
+def _endpoint(example: str) -> BeforeValidator:
+    """An http(s) base URL without its trailing slash; empty: the service's own."""
+
+    def check(value: object) -> str:
+        if isinstance(value, str) and not value.strip():
+            return ""
+        if not isinstance(value, str) or node_url_problem(value.strip()):
+            raise ValueError(f"is not a URL: write one like {example}")
+        return value.strip().rstrip("/")
+
+    return BeforeValidator(check)
+
+
 _YES = {"1", "true", "yes", "on"}
 _NO = {"0", "false", "no", "off", ""}
 
@@ -382,6 +426,41 @@ class Settings(BaseSettings):
             'the UI\'s keys by binding id, e.g. `[keys]` `"app.quit" = "ctrl+q"` '
             "(in the environment, JSON)",
             shown="none",
+        ),
+    )
+
+    s3_endpoint: Annotated[str, _endpoint("http://127.0.0.1:9000")] = Field(
+        default="",
+        **_about(
+            "the S3 service the agent fetches `S3` resources from (MinIO, a mirror, a test's "
+            "server); an `https://` url in the resource itself wins",
+            shown="AWS's",
+        ),
+    )
+    s3_region: Annotated[str, _text("a region", "us-east-1")] = Field(
+        default="us-east-1",
+        **_about("the S3 region of a resource that has no `IAM.REGION`"),
+    )
+    hf_endpoint: Annotated[str, _endpoint("https://huggingface.co")] = Field(
+        default="https://huggingface.co",
+        **_about(
+            "the Hugging Face hub the agent fetches `HF` resources from (a mirror); the hub's "
+            "own variable",
+            env="HF_ENDPOINT",
+        ),
+    )
+    ollama_registry: Annotated[str, _endpoint("https://registry.ollama.ai")] = Field(
+        default="https://registry.ollama.ai",
+        **_about(
+            "the registry the agent fetches `Ollama` models of registry.ollama.ai from (a mirror)"
+        ),
+    )
+    resource_keep: Annotated[float, BeforeValidator(_duration)] = Field(
+        default=86400.0,
+        **_about(
+            "how long a cached resource volume is kept unused: what `node prune` removes by "
+            "default; seconds, or 90m, 24h, 7d",
+            shown="24h",
         ),
     )
 
@@ -654,6 +733,10 @@ def shown_value(settings: Settings, name: str) -> str:
         return "none"
     if name == "log_retention":
         return format_size(value)
+    if name == "resource_keep":
+        return format_duration(value)
+    if value == "" and name == "s3_endpoint":
+        return "AWS's"
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float):

@@ -77,6 +77,7 @@ VIOLATIONS = [
     ("host/gpus.py", "import docker", "Only the backends import Docker"),
     ("engine/health.py", "import textual", "Only the UI imports Textual"),
     ("backends/docker.py", "import fastapi", "Only the node serves HTTP"),
+    ("cli/main.py", "import textual_serve", "Only the UI serves the browser"),
     ("engine/health.py", "import nosana_tui.backends.docker", "The engine works over the Backend"),
     ("jobformat/diagnostics.py", "import nosana_tui.config", "The job format is pure"),
     ("jobformat/diagnostics.py", "import subprocess", "The job format is pure"),

@@ -198,6 +198,7 @@ NOSANA_NAMES = {
     "api_key": "NOSANA_API_KEY",
     "pin_jwt": "NOSANA_PIN_JWT",
     "wallet": "NOSANA_WALLET",
+    "hf_endpoint": "HF_ENDPOINT",  # the hub's own variable, which huggingface_hub reads too
 }
 
 
@@ -394,3 +395,42 @@ def test_node_serve_flags_reach_the_agent_over_file_and_environment() -> None:
         pid_file = paths().data_dir / "agent.pid"
         if pid_file.exists():
             os.kill(int(pid_file.read_text().split()[0]), 15)
+
+
+# --- resources: the services' endpoints and how long cached volumes are kept ----------------------
+
+
+def test_resource_endpoints_and_keep_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings(None)
+    assert (defaults.s3_endpoint, defaults.hf_endpoint, defaults.ollama_registry) == (
+        "",
+        "https://huggingface.co",
+        "https://registry.ollama.ai",
+    )
+    assert defaults.resource_keep == 86400
+    monkeypatch.setenv("NOSANA_TUI_S3_ENDPOINT", "http://127.0.0.1:9000/")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:8080")
+    monkeypatch.setenv("NOSANA_TUI_OLLAMA_REGISTRY", "http://127.0.0.1:5000")
+    monkeypatch.setenv("NOSANA_TUI_RESOURCE_KEEP", "7d")
+    found = load_settings(None)
+    assert found.s3_endpoint == "http://127.0.0.1:9000"
+    assert found.hf_endpoint == "http://127.0.0.1:8080" and found.source("hf_endpoint") == "env"
+    assert found.ollama_registry == "http://127.0.0.1:5000"
+    assert found.resource_keep == 7 * 86400
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("NOSANA_TUI_RESOURCE_KEEP", "a while", "is not a duration: write seconds, or a number"),
+        ("HF_ENDPOINT", "huggingface.co", "is not a URL: write one like https://huggingface.co"),
+        ("NOSANA_TUI_S3_ENDPOINT", "ftp://x", "is not a URL: write one like http://127.0.0.1:9000"),
+    ],
+)
+def test_resource_settings_that_cannot_be_used_are_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingError) as caught:
+        load_settings(None)
+    assert f"{variable}={value!r} {message}" in str(caught.value)

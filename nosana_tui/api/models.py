@@ -7,12 +7,14 @@ parses them, and the CLI's ``--json`` and the UI show them.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from nosana_tui.jobformat import model as m
-from nosana_tui.jobformat.plan import effective, stages
+from nosana_tui.api.ready import counts_as_ready
+
+if TYPE_CHECKING:  # the job model is imported by planned_view alone: `ps` never builds it
+    from nosana_tui.jobformat import model as m
 
 
 class OpStatus(StrEnum):
@@ -83,6 +85,34 @@ class PullState(BaseModel):
         return current / total if total else None
 
 
+NEVER_STARTED = "never started"
+"""How the message of an op that will never start begins (its job failed, or a dependency ended
+before it was ready): the engine writes it, :attr:`OpView.skipped` reads it."""
+
+
+class FetchState(BaseModel):
+    """Progress of one resource (S3, HF, Ollama) an op mounts: fetched into a cached volume, or
+    found there. ``source`` says what it is without any credential."""
+
+    kind: str  # "S3", "HF" or "Ollama"
+    source: str
+    volume: str
+    target: str
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    files_done: int = 0
+    files_total: int | None = None
+    rate: float | None = None  # bytes per second, lately
+    cached: bool = False  # found complete in its volume: nothing was fetched
+    done: bool = False
+
+    @property
+    def fraction(self) -> float | None:
+        if self.done:
+            return 1.0
+        return self.bytes_done / self.bytes_total if self.bytes_total else None
+
+
 class OpView(BaseModel):
     id: str
     index: int
@@ -102,7 +132,29 @@ class OpView(BaseModel):
     results: dict[str, list[str]] = Field(default_factory=dict)
     message: str = ""  # why it failed or stopped
     pull: PullState | None = None
+    fetch: list[FetchState] = Field(default_factory=list)  # its resources, while they arrive
     gpu: bool = False  # it asked for the GPUs (``gpu: true``, its own or the job's global)
+
+    @property
+    def fetching(self) -> bool:
+        """Its resources are still arriving (``fetch``)."""
+        return any(not f.done for f in self.fetch)
+
+    @property
+    def fetch_fraction(self) -> float | None:
+        """How much of its resources has arrived, over all of them (None: sizes not known)."""
+        total = sum(f.bytes_total or 0 for f in self.fetch)
+        return sum(f.bytes_done for f in self.fetch) / total if total else None
+
+    @property
+    def skipped(self) -> bool:
+        """It ended without ever starting, and never will: its job failed, or a dependency
+        ended before it was ready (not an op a person stopped before it began)."""
+        return (
+            self.status is OpStatus.STOPPED
+            and self.started_at is None
+            and self.message.startswith(NEVER_STARTED)
+        )
 
 
 class JobView(BaseModel):
@@ -120,7 +172,7 @@ class JobView(BaseModel):
 
     @property
     def ready_count(self) -> int:
-        return sum(1 for op in self.ops if op.ready or op.status is OpStatus.FINISHED)
+        return sum(1 for op in self.ops if counts_as_ready(op.ready, op.status))
 
     def op(self, op_id: str) -> OpView:
         for op in self.ops:
@@ -170,6 +222,41 @@ class NodeLogEntry(BaseModel):
     payload: dict[str, Any] | None = None
 
 
+class CpuStat(BaseModel):
+    cpu_percent: float  # of one CPU: 200 is two CPUs busy
+
+
+class MemoryStat(BaseModel):
+    memory_usage: int  # bytes, without the page cache the kernel can drop
+    memory_limit: int  # bytes: the op's limit, else the machine's memory
+    memory_percent: float
+
+
+class DiskStat(BaseModel):
+    read: int  # bytes read from block devices since the op's container started
+    write: int
+
+
+class NetworkStat(BaseModel):
+    received: int  # bytes, over all its networks, since the op's container started
+    sent: int
+
+
+class TaskStat(BaseModel):
+    """One op's use of the machine at one moment, as a Nosana node serves it on
+    ``/job/{job}/stats`` and ``/job/{job}/stats/stream`` (its ``TaskStat``; reference
+    nosana.md §3). ``timestamp``: Unix ms."""
+
+    op_id: str = Field(alias="opId")
+    timestamp: int
+    cpu: CpuStat
+    memory: MemoryStat
+    disk: DiskStat
+    network: NetworkStat
+
+    model_config = {"populate_by_name": True}
+
+
 MAX_NAME = 256  # characters of a job's name, and of a job, op or group id in a request
 MAX_SOURCE = 4096  # characters of where a job came from (a file's path: PATH_MAX)
 
@@ -182,6 +269,20 @@ class SubmitRequest(BaseModel):
 
 class ActionResult(BaseModel):
     message: str
+
+
+class PrunedVolume(BaseModel):
+    name: str
+    source: str  # what it held (S3 …, HF …, Ollama …)
+
+
+class PruneResult(BaseModel):
+    """What ``node prune`` did: cached resource volumes removed, and those kept."""
+
+    older_than: float  # seconds unused
+    removed: list[PrunedVolume] = Field(default_factory=list)
+    in_use: list[str] = Field(default_factory=list)  # old enough, but a container mounts it
+    kept: int = 0  # used more recently, or being filled now
 
 
 class GpuDevice(BaseModel):
@@ -252,6 +353,9 @@ def planned_view(
     created_at: float = 0.0,
 ) -> JobView:
     """The view of a job that has not started: every op pending, in its stage."""
+    from nosana_tui.jobformat import model as m
+    from nosana_tui.jobformat.plan import effective, stages
+
     return JobView(
         id=job_id,
         name=name or job_id,

@@ -17,12 +17,14 @@ import asyncio
 import bisect
 import collections
 import contextlib
+import functools
 import http.client
 import itertools
 import math
 import operator
 import os
 import re
+import socket
 import struct
 import threading
 import time
@@ -37,6 +39,7 @@ import requests.exceptions
 import urllib3.exceptions
 from docker.types import CancellableStream, DeviceRequest
 
+from nosana_tui.backends.resource_volumes import ResourceVolumes
 from nosana_tui.config import is_loopback
 from nosana_tui.engine.backend import (
     EVENT_RECONNECT,
@@ -46,13 +49,18 @@ from nosana_tui.engine.backend import (
     BackendError,
     ContainerSpec,
     ContainerState,
+    ContainerStats,
     Drained,
     EventSink,
+    ExecSession,
+    ExecSink,
     GpuAccess,
     LogLine,
     LogSink,
     PullProgress,
+    StatsSink,
 )
+from nosana_tui.engine.registry import RegistryAuth
 from nosana_tui.host import gpus as gpu_host
 
 NETWORK_PREFIX = "nosana-tui-"
@@ -178,11 +186,19 @@ def _gpu_hint(err: Exception) -> str:
     return text
 
 
+def _auth_config(auth: RegistryAuth) -> dict[str, str]:
+    """Credentials as the engine takes them (X-Registry-Auth, /auth)."""
+    config = {"username": auth.username, "password": auth.password, "serveraddress": auth.server}
+    if auth.email:
+        config["email"] = auth.email
+    return config
+
+
 class _Missing(BackendError):
     """The engine answered 404: the thing asked about does not exist (any more)."""
 
 
-class DockerBackend:
+class DockerBackend(ResourceVolumes):
     """Containers, networks and volumes of nosana-tui jobs on one Docker engine."""
 
     def __init__(
@@ -357,14 +373,28 @@ class DockerBackend:
             return False
         return True
 
-    async def pull(self, image: str, progress: Callable[[PullProgress], None]) -> None:
+    async def pull(
+        self,
+        image: str,
+        progress: Callable[[PullProgress], None],
+        auth: RegistryAuth | None = None,
+    ) -> None:
         repo, tag = image, None
         last = image.rsplit("/", 1)[-1]
         if "@" not in image and ":" in last:
             repo, tag = image.rsplit(":", 1)
+        # The job's own credentials go with this pull alone (X-Registry-Auth); without them the
+        # SDK takes the user's from config.json and credential helpers, read again now so a
+        # `docker login` since the agent started counts.
+        auth_config = _auth_config(auth) if auth is not None else None
 
         def run() -> None:
-            for event in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+            if auth_config is None:
+                self.api.reload_config()
+            pulled = self.api.pull(
+                repo, tag=tag or "latest", stream=True, decode=True, auth_config=auth_config
+            )
+            for event in pulled:
                 if "error" in event:
                     raise BackendError(f"pull {image}: {event['error']}")
                 detail = event.get("progressDetail") or {}
@@ -385,6 +415,22 @@ class DockerBackend:
         except (docker.errors.DockerException, *_STREAM_ERRORS) as err:
             raise self._error(err, f"pull {image}") from None
 
+    async def check_login(self, auth: RegistryAuth) -> None:
+        # The engine's /auth, as `docker login` asks it; not APIClient.login, which keeps the
+        # credentials in the client and would lend them to every later pull of any job.
+        def login() -> None:
+            answer = self.api._post_json(self.api._url("/auth"), data=_auth_config(auth))
+            self.api._result(answer, json=True)
+
+        try:
+            await self._call(login)
+        except BackendError as err:
+            raise BackendError(f"registry {auth.describe()} refused the login: {err}") from None
+
+    async def remove_image(self, image: str) -> None:
+        with contextlib.suppress(_Missing):  # force: a stopped container of the op holds it
+            await self._call(self.api.remove_image, image, force=True)
+
     # --- containers ---------------------------------------------------------------------------
 
     async def run(self, spec: ContainerSpec) -> ContainerState:
@@ -393,6 +439,12 @@ class DockerBackend:
             "port_bindings": {p.container_port: ("127.0.0.1", p.host_port) for p in spec.ports},
             "binds": {vol: {"bind": dest, "mode": "rw"} for vol, dest in spec.volumes},
         }
+        host_config["binds"].update(
+            {
+                vol: {"bind": dest, "mode": "ro" if read_only else "rw"}
+                for vol, dest, read_only in spec.resource_mounts
+            }
+        )
         if spec.restart_policy and spec.restart_policy != "no":
             policy: dict[str, Any] = {"Name": spec.restart_policy}
             if spec.restart_policy == "on-failure" and spec.restart_tries is not None:
@@ -565,8 +617,203 @@ class DockerBackend:
 
         return cancel
 
+    # --- use of the machine, and commands in a container --------------------------------------
+
+    async def stats(self, container_id: str) -> ContainerStats | None:
+        """One sample. The engine takes two readings a second apart for the CPU share, so this
+        takes about a second."""
+        try:
+            raw = await self._call(self.api.stats, container_id, stream=False, decode=False)
+        except _Missing:
+            return None
+        return _sample(raw)
+
+    def follow_stats(self, container_id: str, sink: StatsSink) -> Callable[[], None]:
+        """The engine's stats stream (a sample a second) in a daemon thread; it ends when the
+        container stops (the engine then sends empty samples), is gone, or on cancel."""
+        stop = threading.Event()
+        current: list[Any] = []
+
+        def pump() -> None:
+            with contextlib.suppress(*_STREAM_ERRORS):
+                stream = self.api.stats(container_id, stream=True, decode=True)
+                current.append(stream)
+                if stop.is_set():
+                    return
+                for raw in stream:
+                    if stop.is_set():
+                        return
+                    sample = _sample(raw)
+                    if sample is None:
+                        return  # the container has stopped
+                    if not (raw.get("precpu_stats") or {}).get("system_cpu_usage"):
+                        continue  # the stream's first: no earlier reading, no CPU share yet
+                    sink(sample)
+
+        thread = threading.Thread(target=pump, daemon=True, name="docker-stats")
+        thread.start()
+
+        def cancel() -> None:
+            stop.set()
+            for stream in current:
+                with contextlib.suppress(Exception):
+                    stream.close()
+
+        return cancel
+
+    async def exec(
+        self,
+        container_id: str,
+        cmd: list[str],
+        sink: ExecSink,
+        *,
+        tty: bool,
+        cols: int = 80,
+        rows: int = 24,
+        env: dict[str, str] | None = None,
+    ) -> ExecSession:
+        """``docker exec -i [-t]``: the hijacked connection of the exec is read in a daemon
+        thread (demultiplexed without a TTY) and handed to SINK."""
+
+        def start() -> tuple[str, Any]:
+            made = self.api.exec_create(
+                container_id, cmd, stdin=True, tty=tty, environment=env or None
+            )
+            sock = self.api.exec_start(made["Id"], tty=tty, socket=True)
+            return made["Id"], sock
+
+        try:
+            exec_id, sock = await self._call(start)
+        except _Missing:
+            raise BackendError("the op's container is gone") from None
+        session = _DockerExec(self.api, exec_id, sock, sink, tty)
+        if tty:
+            with contextlib.suppress(BackendError):
+                await session.resize(cols, rows)
+        return session
+
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)
+
+
+def _sample(raw: dict[str, Any]) -> ContainerStats | None:
+    """A sample of the engine's stats as ``docker stats`` computes it (CPU share over the
+    engine's two readings, memory without the page cache it can drop); None for the empty
+    sample of a container that does not run."""
+    read = _ts(raw.get("read"))
+    if read is None:
+        return None
+    cpu, pre = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
+    cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (
+        pre.get("cpu_usage") or {}
+    ).get("total_usage", 0)
+    system_delta = (cpu.get("system_cpu_usage") or 0) - (pre.get("system_cpu_usage") or 0)
+    online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or [])
+    percent = 0.0
+    if cpu_delta > 0 and system_delta > 0 and pre.get("system_cpu_usage"):
+        percent = cpu_delta / system_delta * (online or 1) * 100.0
+    memory = raw.get("memory_stats") or {}
+    detail = memory.get("stats") or {}
+    cache = detail.get("total_inactive_file", detail.get("inactive_file", 0)) or 0  # v1, v2
+    usage = int(memory.get("usage") or 0)
+    usage = usage - cache if cache < usage else usage
+    rx = tx = 0
+    for net in (raw.get("networks") or {}).values():
+        rx += int(net.get("rx_bytes") or 0)
+        tx += int(net.get("tx_bytes") or 0)
+    disk = {"read": 0, "write": 0}
+    for entry in (raw.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []:
+        op = str(entry.get("op", "")).lower()
+        if op in disk:
+            disk[op] += int(entry.get("value") or 0)
+    return ContainerStats(
+        ts=read,
+        cpu_percent=round(percent, 2),
+        memory_usage=usage,
+        memory_limit=int(memory.get("limit") or 0),
+        net_rx=rx,
+        net_tx=tx,
+        disk_read=disk["read"],
+        disk_write=disk["write"],
+    )
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    """SIZE bytes from SOCK, fewer only at its end."""
+    parts: list[bytes] = []
+    while size > 0 and (part := sock.recv(min(size, _READ_SIZE))):
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
+class _DockerExec:
+    """One exec's hijacked connection: written from the loop (in threads, one write at a time),
+    read in a daemon thread."""
+
+    def __init__(self, api: Any, exec_id: str, sock: Any, sink: ExecSink, tty: bool) -> None:
+        self._api, self._id, self._sink, self._tty = api, exec_id, sink, tty
+        self._sock = getattr(sock, "_sock", sock)  # the socket under the SDK's SocketIO
+        self._lock = asyncio.Lock()
+        self._ended = threading.Event()
+        threading.Thread(target=self._pump, daemon=True, name="docker-exec").start()
+
+    def _pump(self) -> None:
+        try:
+            with contextlib.suppress(OSError, ValueError):
+                if self._tty:
+                    while data := self._sock.recv(_READ_SIZE):
+                        self._sink("stdout", data)
+                else:
+                    read = functools.partial(_recv_exactly, self._sock)
+                    while len(header := read(_FRAME_HEADER.size)) == _FRAME_HEADER.size:
+                        stream, length = _FRAME_HEADER.unpack(header)
+                        payload = read(length)
+                        if payload:
+                            self._sink(_STREAM_NAMES.get(stream, "stdout"), payload)
+                        if len(payload) < length:
+                            break
+        finally:
+            self._ended.set()
+            self._sink("eof", b"")
+
+    async def write(self, data: bytes) -> None:
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._sock.sendall, data)
+            except OSError as err:
+                raise BackendError(f"the command's stdin is closed ({_reason(err)})") from None
+
+    async def close_stdin(self) -> None:
+        async with self._lock:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_WR)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        try:
+            await asyncio.to_thread(self._api.exec_resize, self._id, height=rows, width=cols)
+        except (docker.errors.DockerException, *_GONE) as err:
+            raise BackendError(f"resize: {_reason(err)}") from None
+
+    async def exit_code(self) -> int | None:
+        """Once the output has ended the engine may need a moment to note the exit."""
+        await asyncio.to_thread(self._ended.wait, 5.0)
+        for _ in range(50):
+            try:
+                found = await asyncio.to_thread(self._api.exec_inspect, self._id)
+            except (docker.errors.DockerException, *_GONE):
+                return None
+            if not found.get("Running"):
+                code = found.get("ExitCode")
+                return int(code) if code is not None else None
+            await asyncio.sleep(0.05)
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self._sock.close()
 
 
 # --- reading a container's output -----------------------------------------------------------

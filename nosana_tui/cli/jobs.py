@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -144,12 +145,18 @@ async def cmd_run(args: argparse.Namespace) -> int:
         if wait is None:
             return EXIT_OK
         until = {"started": job_started, "ready": job_ready, "done": job_decided}[wait]
-        if not args.detach and wait == "done":
+        if not args.detach and args.wait is None:
+            # the default: follow it like `docker compose up`, states and logs as they come
             say(f"following job {view.id}; Ctrl-C detaches and leaves it running")
-        final = await client.wait(view.id, until)  # Ctrl-C: exit code 130 (``main``)
+            final = await _follow(client, view)  # Ctrl-C: exit code 130 (``main``)
+        else:
+            if not args.detach and wait == "done":
+                say(f"following job {view.id}; Ctrl-C detaches and leaves it running")
+            final = await client.wait(view.id, until)  # Ctrl-C: exit code 130 (``main``)
         _print_ops(final)
         if final.status is JobStatus.FAILED:
             say(f"job {final.id} failed: {final.message}")
+            await _explain_failure(client, final)
             running = [op.id for op in final.ops if not op.status.terminal]
             if running:
                 say(
@@ -157,7 +164,156 @@ async def cmd_run(args: argparse.Namespace) -> int:
                     f"`nosana-tui stop {final.id}` stops them"
                 )
             return EXIT_FAILED
+        if final.status is JobStatus.STOPPED and wait == "done":
+            say(f"job {final.id} was stopped" + (f": {final.message}" if final.message else ""))
+            return EXIT_FAILED
         return EXIT_OK
+
+
+# --- following a job: states and logs, prefixed, as `docker compose up` shows them -------------
+
+PREFIX_COLOURS = (36, 33, 32, 35, 34, 96, 93, 92, 95, 94)
+"""ANSI colours of the prefixes, one per op (or job and op), in the order they first appear
+(red is left for failures)."""
+
+STATE_COLOURS = {"finished": 32, "success": 32, "failed": 31, "stopped": 33, "running": 36}
+LAST_LINES = 10  # lines of a failed op shown with its reason
+
+
+def _colour_wanted(out: Any) -> bool:
+    """Colour when the output is a terminal, unless NO_COLOR is set (no-color.org)."""
+    import os
+
+    return bool(getattr(out, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+class _Prefixes:
+    """``name | `` before each line, padded to the widest name so far, and coloured (one colour
+    per name) when the output is a terminal."""
+
+    def __init__(self, names: list[str], colour: bool) -> None:
+        self.colour = colour
+        self.width = max((len(n) for n in names), default=0)
+        self.assigned: dict[str, int] = {}
+        for name in names:
+            self._code(name)
+
+    def _code(self, name: str) -> int:
+        if name not in self.assigned:
+            self.assigned[name] = PREFIX_COLOURS[len(self.assigned) % len(PREFIX_COLOURS)]
+        return self.assigned[name]
+
+    def paint(self, text: str, code: int) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+    def __call__(self, name: str, mark: str = "|") -> str:
+        self.width = max(self.width, len(name))
+        return self.paint(f"{name:<{self.width}} {mark}", self._code(name)) + " "
+
+
+def _state_line(op: Any) -> str:
+    """What became of an op, in a few words: ``running (healthy) http://...``, ``failed:
+    exited with code 3``, ``finished (exit 0)``."""
+    words = op.status.value
+    if op.status.value == "failed":
+        return f"{words}: {op.message}" if op.message else words
+    if op.status.value == "finished":
+        return f"{words} (exit {op.exit_code})" if op.exit_code is not None else words
+    if op.status.value == "stopped" and op.message:
+        return f"{words}: {op.message}"
+    extra = [op.health.value] if op.health.value != "none" else []
+    if op.restarts:
+        extra.append(f"restart {op.restarts}")
+    urls = [e.url for e in op.endpoints if e.url and op.ready]
+    return " ".join([words, *(["(" + ", ".join(extra) + ")"] if extra else []), *urls])
+
+
+async def _follow(client: NodeClient, view: JobView) -> JobView:
+    """Print the job's op states as they change and its ops' log lines as they come, each
+    prefixed with its op (coloured on a terminal; lines cleaned of escape sequences) until the
+    job has succeeded, failed or been stopped; then the lines that were still on their way.
+    The final view."""
+    from nosana_tui.api.models import SYSTEM
+    from nosana_tui.client.node import job_decided, job_done
+    from nosana_tui.sanitize import clean_line
+
+    out = sys.stdout
+    colour = _colour_wanted(out)
+    prefix = _Prefixes([o.id for o in view.ops], colour)
+    last_seq = 0
+
+    def write_entry(entry: Any) -> None:
+        nonlocal last_seq
+        last_seq = max(last_seq, entry.seq)
+        if entry.op_id == SYSTEM:
+            return  # the agent's own lines: the states above say it in fewer words
+        text = clean_line(entry.text, keep_colour=colour)
+        out.write(f"{prefix(entry.op_id)}{text}\n")
+
+    async def logs() -> None:
+        async for entry in client.logs(view.id, follow=True):
+            if not isinstance(entry, int):
+                write_entry(entry)
+                out.flush()
+            else:
+                out.write(f"[{entry} lines dropped: this reader fell behind]\n")
+
+    log_task = asyncio.ensure_future(logs())
+    seen: dict[str, str] = {}
+    final = view
+    try:
+        async for current in client.watch(view.id):
+            final = current
+            for op in current.ops:
+                line = _state_line(op)
+                if seen.get(op.id, "pending") != line:
+                    seen[op.id] = line
+                    code = STATE_COLOURS.get(op.status.value)
+                    shown = prefix.paint(line, code) if code else line
+                    out.write(f"{prefix(op.id, '>')}{shown}\n")
+                    out.flush()
+            if job_decided(current):
+                break
+        # the last lines: an ended job's log stream ends by itself once every line is handed
+        # on; a failed job's services run on, so its stream is cut after a moment and what
+        # came meanwhile is read once more
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(log_task), 10.0 if job_done(final) else 0.5)
+    finally:
+        log_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await log_task
+    with contextlib.suppress(Exception):
+        async for entry in client.logs(view.id, after=last_seq):
+            if not isinstance(entry, int):
+                write_entry(entry)
+    code = STATE_COLOURS.get(final.status.value)
+    shown = prefix.paint(final.status.value, code) if code else final.status.value
+    out.write(f"job {final.id} {shown}\n")
+    out.flush()
+    return final
+
+
+async def _explain_failure(client: NodeClient, view: JobView) -> None:
+    """The failed op's reason and its last lines, on stderr, below the table."""
+    from nosana_tui.sanitize import clean_line
+
+    for op in view.ops:
+        if op.status.value != "failed":
+            continue
+        say(f"op {op.id} failed: {op.message or 'no reason given'}")
+        try:
+            lines = [
+                e.text
+                async for e in client.logs(view.id, op.id, tail=LAST_LINES)
+                if not isinstance(e, int)
+            ]
+        except Exception:  # the reason is said; the lines are a bonus
+            continue
+        if lines:
+            say(f"  last {len(lines)} line{'s' if len(lines) != 1 else ''} of {op.id}:")
+            for text in lines:
+                say(f"  | {clean_line(text, keep_colour=False)}")
 
 
 def _print_ops(view: JobView) -> None:
@@ -195,25 +351,39 @@ async def cmd_ps(args: argparse.Namespace) -> int:
                 print(f"job {view.id}  {view.name}  {view.status.value}  {view.message}".rstrip())
                 _print_ops(view)
             return EXIT_OK
-        jobs = await client.jobs()
         if args.json:
+            jobs = await client.jobs()
             print(json.dumps([j.model_dump(mode="json") for j in jobs], indent=2))
             return EXIT_OK
-        rows = []
-        for job in jobs:
-            urls = " ".join(e.url for o in job.ops for e in o.endpoints if e.url) or "-"
-            rows.append(
-                [
-                    job.id,
-                    job.name,
-                    job.status.value,
-                    f"{job.ready_count}/{len(job.ops)}",
-                    _ago(job.created_at),
-                    urls,
-                ]
-            )
-        _table(["JOB", "NAME", "STATUS", "READY", "AGE", "ENDPOINTS"], rows)
+        _table(
+            ["JOB", "NAME", "STATUS", "READY", "AGE", "ENDPOINTS"],
+            _job_rows(await client.jobs_data()),
+        )
         return EXIT_OK
+
+
+def _job_rows(jobs: list[dict[str, Any]]) -> list[list[str]]:
+    """``ps``'s table from the node's JSON: the models would import pydantic, most of the
+    command's start-up (bench/README.md, "Start-up"); the READY rule is the models' own."""
+    from nosana_tui.api.ready import counts_as_ready
+
+    rows = []
+    for job in jobs:
+        ops = [o for o in job.get("ops") or [] if isinstance(o, dict)]
+        urls = [e.get("url") for o in ops for e in o.get("endpoints") or [] if isinstance(e, dict)]
+        ready = sum(1 for o in ops if counts_as_ready(o.get("ready", False), o.get("status", "")))
+        created = job.get("created_at")
+        rows.append(
+            [
+                str(job.get("id", "")),
+                str(job.get("name", "")),
+                str(job.get("status", "")),
+                f"{ready}/{len(ops)}",
+                _ago(created if isinstance(created, int | float) else None),
+                " ".join(str(u) for u in urls if u) or "-",
+            ]
+        )
+    return rows
 
 
 # --- logs -----------------------------------------------------------------------------------------
@@ -299,28 +469,101 @@ def _gpus(text: str) -> str:
 
 @run_async
 async def cmd_logs(args: argparse.Namespace) -> int:
-    """One request: the node resolves the job prefix and the op, renders the text, and the
-    client neutralises escape sequences (``NodeClient.log_text``).
+    """``logs JOB [OP]``: one request; the node resolves the job prefix and the op, renders the
+    text, and the client neutralises escape sequences (``NodeClient.log_text``).
+    ``logs JOB JOB...``: several jobs' lines, interleaved by time, each prefixed with its job
+    and op. A second word is an op of the first job when it names one, else a job.
 
     Ctrl-C reaches this coroutine as a cancellation (``asyncio.run`` turns it into
     KeyboardInterrupt only once the coroutine has ended, and ``main`` into exit code 130): what
     was written is flushed on the way out all the same."""
+    from nosana_tui.client.node import NodeError
+
     async with await _client(args) as client:
-        out = sys.stdout
+        if len(args.more) > 1:
+            return await _several_logs(client, [args.job, *args.more], args)
         try:
-            async for text in client.log_text(
-                args.job,
-                args.op,
-                follow=args.follow,
-                tail=args.tail,
-                since=args.since,
-                timestamps=args.timestamps,
-            ):
-                out.write(text)
-                if args.follow:
-                    out.flush()
-        finally:
+            await _log_text(client, args.job, args.more[0] if args.more else None, args)
+        except NodeError as err:
+            if not args.more or err.status != 404 or "has no op" not in str(err):
+                raise
+            try:  # not an op of the first job: a second job, if there is one by that name
+                await client.find(args.more[0])
+            except NodeError:
+                raise NodeError(f"{err}; nor is there a job {args.more[0]!r}", 404) from None
+            return await _several_logs(client, [args.job, *args.more], args)
+    return EXIT_OK
+
+
+async def _log_text(client: NodeClient, job: str, op: str | None, args: argparse.Namespace) -> None:
+    out = sys.stdout
+    try:
+        async for text in client.log_text(
+            job,
+            op,
+            follow=args.follow,
+            tail=args.tail,
+            since=args.since,
+            timestamps=args.timestamps,
+        ):
+            out.write(text)
+            if args.follow:
+                out.flush()
+    finally:
+        out.flush()
+
+
+def _stamp(ts: float) -> str:
+    """``2026-11-23T12:17:18.153Z `` (UTC, ms), as the node writes it for ``-t``."""
+    ms = int(ts * 1000 + 0.5)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(ms // 1000))}.{ms % 1000:03d}Z "
+
+
+async def _several_logs(client: NodeClient, targets: list[str], args: argparse.Namespace) -> int:
+    """The logs of several jobs: what they have (``--tail``/``--since`` per job) merged by
+    time, then, with ``-f``, their new lines as they come, until every job has ended. Each line
+    starts with ``<job id, 8 characters>/<op> | `` (coloured on a terminal)."""
+    from nosana_tui.sanitize import clean_line
+
+    views: list[JobView] = []
+    for target in targets:
+        view = await client.find(target)
+        if view.id not in {v.id for v in views}:
+            views.append(view)
+    out = sys.stdout
+    colour = _colour_wanted(out)
+    prefix = _Prefixes([f"{v.id[:8]}/{o.id}" for v in views for o in v.ops], colour)
+    last: dict[str, int] = {v.id: 0 for v in views}
+
+    def write(entry: Any) -> None:
+        last[entry.job_id] = max(last[entry.job_id], entry.seq)
+        stamp = _stamp(entry.ts) if args.timestamps else ""
+        text = clean_line(entry.text, keep_colour=colour)
+        out.write(f"{stamp}{prefix(f'{entry.job_id[:8]}/{entry.op_id}')}{text}\n")
+
+    history = []
+    for view in views:
+        async for entry in client.logs(view.id, tail=args.tail, since=args.since):
+            if not isinstance(entry, int):
+                history.append(entry)
+    for entry in sorted(history, key=lambda e: e.ts):
+        write(entry)
+    out.flush()
+    if not args.follow:
+        return EXIT_OK
+
+    async def follow(job_id: str) -> None:
+        async for entry in client.logs(job_id, follow=True, after=last[job_id]):
+            if isinstance(entry, int):
+                out.write(f"[{entry} lines of {job_id[:8]} dropped: this reader fell behind]\n")
+            else:
+                write(entry)
             out.flush()
+
+    try:
+        await asyncio.gather(*(follow(v.id) for v in views))
+    finally:
+        out.flush()
     return EXIT_OK
 
 
@@ -366,10 +609,21 @@ def _group_of(view: JobView, op_id: str) -> str:
 
 @run_async
 async def cmd_rm(args: argparse.Namespace) -> int:
+    """``rm JOB...``, or ``rm --finished``: every job that has ended with nothing of it left
+    running (``job_done``, the rule the UI's Jobs list removes by too)."""
+    if bool(args.jobs) == bool(args.finished):
+        raise CommandError("rm: name the jobs to remove, or give --finished", EXIT_INVALID)
     async with await _client(args) as client:
-        for prefix in args.jobs:
-            view = await client.find(prefix)
-            print(await client.remove(view.id))
+        if args.finished:
+            from nosana_tui.client.node import job_done
+
+            doomed = [j.id for j in await client.jobs() if job_done(j)]
+            if not doomed:
+                say("no finished jobs")
+        else:
+            doomed = [(await client.find(prefix)).id for prefix in args.jobs]
+        for job_id in doomed:
+            print(await client.remove(job_id))
     return EXIT_OK
 
 
@@ -432,6 +686,113 @@ def _gpu_ids(text: str) -> list[int] | None:
     if not ids or any(i < 0 for i in ids):
         raise CommandError(f"--gpus {text!r}: give `all` or GPU indexes like 0,1", EXIT_INVALID)
     return sorted(set(ids))
+
+
+EXIT_NOT_RUNNING = 3
+"""``node status``: no agent runs (the LSB's "program is not running")."""
+
+
+def cmd_node_stop(args: argparse.Namespace) -> int:
+    """Stop the local agent (started by ``node serve --detach`` or by any command) as Ctrl-C
+    stops one in a terminal: its jobs' containers keep running, and the next agent adopts
+    them. 0 when it has stopped or none was running."""
+    from nosana_tui.client.local import stop_agent
+    from nosana_tui.client.node import NodeError
+    from nosana_tui.config import is_loopback, local_node_url
+
+    url = args.node or local_node_url()
+    if not is_loopback(url):
+        say(f"error: node stop stops an agent on this machine; {url} is not")
+        return EXIT_INVALID
+    try:
+        pid = stop_agent(paths(), url)
+    except NodeError as err:
+        say(f"error: {err}")
+        return EXIT_FAILED
+    if pid is None:
+        say(f"no node agent runs at {url} from {paths().data_dir}")
+        return EXIT_OK
+    say(f"node agent at {url} (pid {pid}) stopped; its jobs keep running")
+    return EXIT_OK
+
+
+@run_async
+async def cmd_node_status(args: argparse.Namespace) -> int:
+    """Whether the agent runs: its URL, pid, jobs (how many running) and where its data and
+    log are. Exit 0: it runs and answers; 3: none runs; 1: one runs but does not answer."""
+    from nosana_tui.api.models import JobStatus
+    from nosana_tui.client.local import agent_pid, token_for
+    from nosana_tui.client.node import NodeClient, NodeError
+    from nosana_tui.config import is_loopback, local_node_url
+
+    where = paths()
+    url = args.node or local_node_url()
+    pid = agent_pid(where, url) if is_loopback(url) else None
+    status: dict[str, Any] = {"url": url, "running": False, "pid": pid, "jobs": None}
+    async with NodeClient(url, token_for(where, url)) as client:
+        answers = await client.alive()
+        if answers:
+            status["running"] = True
+            try:
+                jobs = await client.jobs()
+                status["jobs"] = len(jobs)
+                status["jobs_running"] = sum(j.status is JobStatus.RUNNING for j in jobs)
+            except NodeError as err:
+                status["error"] = str(err)
+    if pid is not None:
+        status["data_dir"] = str(where.data_dir)
+        status["log"] = str(where.data_dir / "agent.log")
+    code = EXIT_OK if answers else (EXIT_FAILED if pid is not None else EXIT_NOT_RUNNING)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return code
+    if answers:
+        print(f"running   {url}" + (f" (pid {pid})" if pid is not None else ""))
+    elif pid is not None:
+        print(f"starting  {url} (pid {pid}): the process runs but does not answer yet")
+    else:
+        print(f"stopped   no node agent answers at {url}")
+    if status["jobs"] is not None:
+        print(f"jobs      {status['jobs']} ({status['jobs_running']} running)")
+    elif status.get("error"):
+        print(f"jobs      unknown: {status['error']}")
+    if pid is not None:
+        print(f"data      {status['data_dir']}")
+        print(f"log       {status['log']}")
+    return code
+
+
+@run_async
+async def cmd_node_prune(args: argparse.Namespace) -> int:
+    """Remove the node's cached resource volumes (S3, HF, Ollama) not used for a while, and
+    not in use: ``--older-than``, else the ``resource_keep`` setting."""
+    from nosana_tui.settings import SettingError, format_duration, load_settings, parse_duration
+
+    if args.older_than is not None:
+        try:
+            older_than = parse_duration(args.older_than)
+        except ValueError as err:
+            raise CommandError(f"--older-than {args.older_than!r} {err}", EXIT_INVALID) from None
+    else:
+        try:
+            older_than = load_settings(paths().config_file).resource_keep
+        except SettingError as err:
+            raise CommandError(str(err), EXIT_INVALID) from None
+    async with await _client(args) as client:
+        result = await client.prune_resources(older_than)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return EXIT_OK
+    for volume in result.removed:
+        print(f"removed {volume.name}  {volume.source}")
+    for name in result.in_use:
+        print(f"kept    {name}  (in use by a container)")
+    print(
+        f"{len(result.removed)} cached volume{'s' if len(result.removed) != 1 else ''} unused "
+        f"for {format_duration(older_than)} removed; {len(result.in_use)} in use, "
+        f"{result.kept} used more recently"
+    )
+    return EXIT_OK
 
 
 @run_async
@@ -498,9 +859,16 @@ def add_commands(sub: Any, serve_node: ServeNode | None = None) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ps)
 
-    p = sub.add_parser("logs", help="print a job's logs (all ops, one op, or system)")
+    p = sub.add_parser(
+        "logs", help="print a job's logs (all ops, one op, or system), or several jobs' logs"
+    )
     p.add_argument("job", metavar="JOB")
-    p.add_argument("op", nargs="?", metavar="OP")
+    p.add_argument(
+        "more",
+        nargs="*",
+        metavar="OP|JOB",
+        help="an op of the job (or system); or more jobs, their lines interleaved and prefixed",
+    )
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument(
         "--since", type=_since, metavar="DURATION", help="e.g. 10m, 2h, or epoch seconds"
@@ -527,7 +895,12 @@ def add_commands(sub: Any, serve_node: ServeNode | None = None) -> None:
     p.set_defaults(func=cmd_restart)
 
     p = sub.add_parser("rm", help="remove jobs and everything they made (stops them first)")
-    p.add_argument("jobs", nargs="+", metavar="JOB")
+    p.add_argument("jobs", nargs="*", metavar="JOB")
+    p.add_argument(
+        "--finished",
+        action="store_true",
+        help="every job that has ended (success, failed or stopped) with nothing left running",
+    )
     p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.set_defaults(func=cmd_rm)
 
@@ -567,6 +940,30 @@ def add_commands(sub: Any, serve_node: ServeNode | None = None) -> None:
         "websockets take the signature of the job's poster, as a Nosana node's do",
     )
     p.set_defaults(func=partial(cmd_node_serve, serve=serve_node))
+    p = node_sub.add_parser(
+        "stop", help="stop the local node agent (its jobs keep running; the next one adopts them)"
+    )
+    p.add_argument("--node", type=_node_url, metavar="URL", help="the local agent's URL")
+    p.set_defaults(func=cmd_node_stop)
+    p = node_sub.add_parser(
+        "status", help="whether the node agent runs: URL, pid, jobs (exit 0 runs, 3 does not)"
+    )
+    p.add_argument("--node", type=_node_url, metavar="URL", help="the agent's URL")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_node_status)
+    p = node_sub.add_parser(
+        "prune",
+        help="remove cached resource volumes (S3, HF, Ollama) unused for a while and not in use",
+    )
+    p.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        help="unused for this long: seconds, or 90m, 24h, 7d (default: the resource_keep setting)",
+    )
+    p.add_argument("--node", type=_node_url, metavar="URL", help="the agent's URL")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_node_prune)
+
     p = node_sub.add_parser("info", help="the node's engine, GPUs and images")
     p.add_argument("--node", type=_node_url, metavar="URL", help=node_help)
     p.add_argument("--json", action="store_true")

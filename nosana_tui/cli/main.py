@@ -13,12 +13,14 @@ import argparse
 import json
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from nosana_tui import __version__
-from nosana_tui.cli.jobs import ServeNode, add_commands, say
+from nosana_tui.cli.exec import add_exec_commands
+from nosana_tui.cli.jobs import ServeNode, _node_url, add_commands, say
 from nosana_tui.cli.network import add_network_commands
 from nosana_tui.config import paths
 
@@ -176,6 +178,28 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+ServeUi = Callable[[int, "str | None"], int]
+"""Serves the UI in a browser (port, node URL): given by the program (``nosana_tui.entry``),
+which may import the UI; the CLI never does."""
+
+
+def cmd_serve(args: argparse.Namespace, serve: ServeUi | None = None) -> int:
+    if serve is None:
+        say("error: `serve` runs the UI from the `nosana-tui` program, not the CLI alone")
+        return EXIT_FAILED
+    return serve(args.port, args.node)
+
+
+def _serve_port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a TCP port from 1 to 65535, or 0 (any)")
+    return port
+
+
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
     """Columns padded to fit; the last one is cut to the terminal's width when it is a terminal."""
     from nosana_tui.jobformat.diagnostics import printable
@@ -200,7 +224,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
 
 
-def build_parser(serve_node: ServeNode | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    serve_node: ServeNode | None = None, serve_ui: ServeUi | None = None
+) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nosana-tui",
         description="Write, validate, run and monitor Nosana container jobs from a terminal.",
@@ -237,6 +263,17 @@ def build_parser(serve_node: ServeNode | None = None) -> argparse.ArgumentParser
     add_commands(sub, serve_node)
     add_network_commands(sub)
 
+    p = sub.add_parser(
+        "serve",
+        help="serve the UI to a web browser on this machine (the URL it prints holds a secret)",
+    )
+    p.add_argument(
+        "--port", type=_serve_port, default=5080, help="port on 127.0.0.1 (default 5080; 0: any)"
+    )
+    p.add_argument("--node", type=_node_url, metavar="URL", help="the node the UI talks to")
+    p.set_defaults(func=partial(cmd_serve, serve=serve_ui))
+    add_exec_commands(sub)
+
     p = sub.add_parser("info", help="print version, every path and every setting")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
@@ -259,12 +296,20 @@ COMMANDS = {
     "markets",
     "credits",
     "extend",
+    "exec",
+    "stats",
 }
 
 
-def main(argv: Sequence[str] | None = None, *, serve_node: ServeNode | None = None) -> int:
-    """Run one command. ``serve_node`` runs ``node serve`` in this process (see ``entry``)."""
-    parser = build_parser(serve_node)
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    serve_node: ServeNode | None = None,
+    serve_ui: ServeUi | None = None,
+) -> int:
+    """Run one command. ``serve_node`` runs ``node serve`` in this process, ``serve_ui`` the
+    browser's ``serve`` (see ``entry``)."""
+    parser = build_parser(serve_node, serve_ui)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         parser.print_help()

@@ -12,11 +12,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
 import sys
+import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nosana_tui.cli.jobs import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError, say
@@ -24,46 +22,18 @@ from nosana_tui.cli.jobs import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
 if TYPE_CHECKING:
     from nosana_tui.api.models import TaskLog
     from nosana_tui.client.network import Job, Market, NetworkClient
+    from nosana_tui.client.network_node import NetworkConfig
     from nosana_tui.client.node import NodeClient
 
 NETWORK_NAMES = ("mainnet", "devnet")
 
 
-@dataclass(frozen=True)
-class NetworkConfig:
-    network: str
-    api_url: str
-    pin_url: str
-    ipfs_gateway: str
-    api_key: str | None
-    pin_jwt: str | None
-    node_domain: str = ""
-    node_url: str = ""  # the network_node_url template
-    wallet: Path | None = None
-
-    def __repr__(self) -> str:  # never the key
-        return f"NetworkConfig({self.network}, {self.api_url})"
-
-
 def network_config(network: str | None) -> NetworkConfig:
-    """The network's hosts and keys, from the settings (config.toml < ``NOSANA_*`` variables <
-    ``--network``, which makes the hosts default to that network's); a setting that cannot be
-    used fails the command, naming it (exit 2)."""
-    from nosana_tui import settings as cfg
-    from nosana_tui.config import paths
+    """The network's hosts and keys (``client.network_node.network_config``, the one reader of
+    them the UI shares); a setting that cannot be used fails the command, naming it (exit 2)."""
+    from nosana_tui.client.network_node import network_config as read
 
-    found = cfg.load_settings(paths().config_file, {"network": network} if network else None)
-    return NetworkConfig(
-        network=found.network,
-        api_url=found.api_url,
-        pin_url=found.pin_url,
-        ipfs_gateway=found.ipfs_gateway,
-        api_key=found.api_key.get_secret_value() if found.api_key else None,
-        pin_jwt=found.pin_jwt.get_secret_value() if found.pin_jwt else None,
-        node_domain=found.node_domain,
-        node_url=found.network_node_url,
-        wallet=found.wallet,
-    )
+    return read(network)
 
 
 def _client(args: argparse.Namespace) -> NetworkClient:
@@ -110,19 +80,15 @@ def run_network(
 
 # --- flag values ----------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
 
 def duration(text: str) -> int:
-    """``1h``, ``30m``, ``2h30m``, ``3600s``, ``1d``: seconds."""
-    found = _DURATION.match(text.strip().lower())
-    if not text.strip() or found is None or not any(found.groups()):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a duration like 1h, 90m or 2h30m")
-    d, h, m, s = (int(g or 0) for g in found.groups())
-    seconds = d * 86400 + h * 3600 + m * 60 + s
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a duration longer than zero")
-    return seconds
+    """``1h``, ``30m``, ``2h30m``, ``3600s``, ``1d``: seconds (``client.network.parse_duration``)."""
+    from nosana_tui.client.network import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _hours(seconds: int) -> str:
@@ -305,35 +271,15 @@ async def cmd_ps_network(args: argparse.Namespace) -> int:
 
 
 async def _node_header(args: argparse.Namespace, client: NetworkClient, job: Job) -> str:
-    """The job poster's ``authorization`` header: signed by the wallet when it is the job's
-    poster (or there is no API key), else by the API key's custodial wallet (``wallet:sign``,
-    reference §2.3). CommandError, saying what to set, when neither can sign."""
-    from nosana_tui.auth.keys import CredentialError, read_wallet
-    from nosana_tui.auth.signing import NODE_MESSAGE, sign
-    from nosana_tui.client import network as net
+    """The job poster's ``authorization`` header (``client.network_node.poster_header``: the
+    wallet when it posted the job, else the API key's custodial wallet). CommandError, saying
+    what to set, when neither can sign."""
+    from nosana_tui.client.network_node import CannotSign, poster_header
 
-    conf = network_config(getattr(args, "network", None))
-    wallet = None
-    wallet_problem = ""
-    if conf.wallet is not None:
-        try:
-            wallet = read_wallet(conf.wallet)
-        except CredentialError as err:
-            wallet_problem = str(err)
-    if wallet is not None and (wallet.address == job.project or not conf.api_key):
-        return sign(NODE_MESSAGE, wallet.secret_key)
     try:
-        return await client.node_header(NODE_MESSAGE)
-    except (net.NoApiKey, net.MissingScope) as err:
-        if wallet is not None:  # not the poster's, but the only signature there is
-            return sign(NODE_MESSAGE, wallet.secret_key)
-        raise CommandError(
-            "a node shows a job to its poster only, by a signature: there is no wallet "
-            f"({wallet_problem or 'none set'}), and the API key cannot sign ({err}); set "
-            "NOSANA_WALLET to the poster's keypair, or use an API key with the wallet:sign "
-            "scope",
-            EXIT_INVALID,
-        ) from None
+        return await poster_header(network_config(getattr(args, "network", None)), client, job)
+    except CannotSign as err:
+        raise CommandError(str(err), EXIT_INVALID) from None
 
 
 async def _node_of(args: argparse.Namespace, client: NetworkClient, job: Job) -> NodeClient:
@@ -380,13 +326,18 @@ def _log_line(entry: TaskLog) -> str:
 @run_network
 async def cmd_logs_network(args: argparse.Namespace) -> int:
     """``logs JOB [OP] --network``: the node's ``/flog`` (history, then live with ``-f``),
-    signed as the poster. Without ``-f`` it ends once the node has been quiet for a moment
-    (a Nosana node keeps the socket open); with it, when the node closes the socket or the
+    signed as the poster. Without ``-f`` it ends at the first line stamped after it asked (a
+    live one), or once the node has been quiet for a moment (a Nosana node keeps the socket
+    open); with it, when the node closes the socket or the
     network says the job has ended."""
     from nosana_tui.client.node import NodeError
 
     if args.tail is not None or args.since is not None or args.timestamps:
         raise CommandError("--tail, --since and -t read a local node's log, not --network", 2)
+    more = list(getattr(args, "more", None) or [])  # `logs JOB [OP]`: OP, if given
+    if len(more) > 1:
+        raise CommandError("logs --network reads one job: give JOB and at most one OP", 2)
+    op = getattr(args, "op", None) or (more[0] if more else None)
     async with _client(args) as client:
         job = await client.job(args.job)
         node = await _node_of(args, client, job)
@@ -395,11 +346,14 @@ async def cmd_logs_network(args: argparse.Namespace) -> int:
 
         async def read() -> None:
             try:
-                async for entry in node.flog(job.address, op=args.op):
+                async for entry in node.flog(job.address, op=op):
                     await lines.put(entry)
             finally:
                 await lines.put(None)
 
+        # without -f: what the node had when we asked (lines stamped later are live ones; a
+        # second of grace for the node's clock), else a job that prints steadily never ends it
+        asked_ms = time.time() * 1000 + 1000
         reader = asyncio.create_task(read())
         try:
             while True:
@@ -409,7 +363,7 @@ async def cmd_logs_network(args: argparse.Namespace) -> int:
                     if not args.follow or (await client.job(job.address)).state.terminal:
                         break
                     continue
-                if entry is None:
+                if entry is None or (not args.follow and entry.timestamp > asked_ms):
                     break
                 out.write(_log_line(entry))
                 if args.follow:

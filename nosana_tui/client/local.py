@@ -63,10 +63,10 @@ def token_for(paths: Paths, url: str, saved: str | None = None) -> str | None:
     over plain http:// to a host off this machine unless the ``allow_http`` setting says so
     (``NOSANA_TUI_ALLOW_HTTP=1``): anyone on the way could read it.
     """
-    from nosana_tui.settings import env_name, load_settings
-
     if is_local_agent(url):
         return read_token(paths)
+    from nosana_tui.settings import env_name, load_settings  # pydantic-settings: not for `ps`
+
     settings = load_settings(paths.config_file)
     token = saved
     if not token:
@@ -178,6 +178,11 @@ async def connect(
     if not (autostart and url is None and is_local(target)):
         await client.close()
         raise NodeError(f"no node answers at {target}")
+    from nosana_tui.settings import load_settings
+
+    # every setting, before the agent is announced: one it could not use is told here, first
+    # (a command that found its node answering read only the node's address: config.py)
+    load_settings(paths.config_file)
     if callable(say):
         say(
             f"no node agent answers at {target}; starting one in the background "
@@ -187,3 +192,67 @@ async def connect(
     await wait_for_agent(client, process, paths.data_dir / "agent.log")
     await client.close()
     return NodeClient(target, token_for(paths, target))  # a first start writes the token
+
+
+# --- the local agent's process: its pid file, and stopping it ------------------------------------
+
+
+def agent_pid(paths: Paths, url: str) -> int | None:
+    """The process id of the agent serving URL's port from this data folder, or None: no pid
+    file, or one that names no running agent (left by a machine that went down, and the id
+    reused since). The agent writes ``agent-<port>.pid`` before its port answers and removes it
+    when it exits (``node serve``)."""
+    port = urlparse(url).port or 5001
+    try:
+        pid = int(paths.agent_pid_file(port).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _is_agent(pid) else None
+
+
+def _is_agent(pid: int) -> bool:
+    """Whether PID runs, and (where ``/proc`` says) runs ``nosana-tui node serve``."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process: not this person's agent
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        if stat[0] in ("Z", "X"):  # exited; its parent has not reaped it yet
+            return False
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): the id is all there is to go by
+    text = b" ".join(words)
+    return b"nosana" in text and b"serve" in text
+
+
+STOP_TIMEOUT = 30.0
+"""Seconds ``node stop`` waits for the agent to exit: its shutdown is bounded (a few seconds for
+its clients, the websockets and the database), jobs are left running."""
+
+
+def stop_agent(paths: Paths, url: str, timeout: float = STOP_TIMEOUT) -> int | None:
+    """Stop the agent serving URL from this data folder, as Ctrl-C stops one in a terminal
+    (SIGTERM: containers keep running, the next agent re-adopts them); its pid, or None when
+    none runs. NodeError when it has not exited within TIMEOUT seconds."""
+    import signal
+
+    pid = agent_pid(paths, url)
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _is_agent(pid):
+            return pid
+        time.sleep(0.05)
+    raise NodeError(
+        f"the node agent (pid {pid}) did not exit within {timeout:.0f} s of SIGTERM; "
+        f"its log: {paths.data_dir / 'agent.log'}"
+    )

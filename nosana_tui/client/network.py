@@ -34,6 +34,22 @@ MIN_CREDIT_TIMEOUT = 3600  # credit-paid jobs run at least an hour (§1.3, POST 
 NETWORK_FEE = 0.10  # the dashboard adds 10 % to the market's USD rate (§1.3, markets)
 
 
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> int:
+    """``1h``, ``30m``, ``2h30m``, ``3600s``, ``1d``: seconds. ValueError, saying how to write
+    one, for anything else or for zero."""
+    found = _DURATION.match(text.strip().lower())
+    if not text.strip() or found is None or not any(found.groups()):
+        raise ValueError(f"{text!r}: give a duration like 1h, 90m or 2h30m")
+    d, h, m, s = (int(g or 0) for g in found.groups())
+    seconds = d * 86400 + h * 3600 + m * 60 + s
+    if seconds <= 0:
+        raise ValueError(f"{text!r}: give a duration longer than zero")
+    return seconds
+
+
 def is_cid_v0(cid: str) -> bool:
     """A CIDv0: the base58btc of a sha2-256 multihash (0x12, 0x20, 32 bytes), the form whose
     digest the chain stores (reference §3.2). Decoded with ``base58``, not by hand."""
@@ -211,6 +227,7 @@ class Job(_Answer):
     timeout: int = 0
     usdRewardPerHour: float | None = None
     listedAt: int | None = None
+    jobDefinition: Any = None  # the indexer's copy of the pinned definition (its plan, in the UI)
 
     @property
     def node_address(self) -> str | None:

@@ -35,8 +35,11 @@ if TYPE_CHECKING:
         LogEntry,
         NodeInfo,
         NodeLogEntry,
+        PruneResult,
         TaskLog,
+        TaskStat,
     )
+    from nosana_tui.client.terminal import TerminalSession
 
 HeaderProvider = Callable[[], str]
 """A fresh ``authorization`` header value, asked for before each request (and each websocket
@@ -161,6 +164,14 @@ class NodeClient:
 
         return NodeInfo.model_validate(await self._json("GET", "/node/info"))
 
+    async def prune_resources(self, older_than: float) -> PruneResult:
+        """Remove the node's cached resource volumes unused for ``older_than`` seconds."""
+        from nosana_tui.api.models import PruneResult
+
+        return PruneResult.model_validate(
+            await self._json("POST", "/api/resources/prune", params={"older_than": older_than})
+        )
+
     async def gpus(self) -> GpuTelemetry:
         """The node's GPUs now, their recent utilisation and memory, and the processes (with
         job and op) using them: ``GET /api/gpus``."""
@@ -174,10 +185,25 @@ class NodeClient:
         data = await self._json("GET", "/api/jobs")
         return [JobView.model_validate(j) for j in data]
 
+    async def jobs_data(self) -> list[dict[str, Any]]:
+        """The job list as the node serves it (``JobView`` as JSON, every string cleaned), not
+        parsed into the models: ``ps`` prints it without importing pydantic."""
+        data = await self._json("GET", "/api/jobs")
+        return [j for j in data if isinstance(j, dict)] if isinstance(data, list) else []
+
     async def job(self, job_id: str) -> JobView:
         from nosana_tui.api.models import JobView
 
         return JobView.model_validate(await self._json("GET", f"/api/jobs/{job_id}"))
+
+    async def definition(self, job_id: str) -> dict[str, Any]:
+        """The job's definition as it was posted (the node's ``/job/{job}/job-definition``).
+        Data, as it stays: secrets included (mask them with ``jobformat.secrets.redact`` before
+        showing any of it) and strings not cleaned of escapes (clean what is printed)."""
+        data = await self._json("GET", f"/job/{job_id}/job-definition")
+        if not isinstance(data, dict):
+            raise NodeError(f"{self.url}: job {job_id}: the definition is not an object")
+        return data
 
     async def find(self, prefix: str) -> JobView:
         """A job by its id or an unambiguous prefix of it (the node resolves prefixes)."""
@@ -214,6 +240,68 @@ class NodeClient:
 
     async def remove(self, job_id: str) -> str:
         return str((await self._json("DELETE", f"/api/jobs/{job_id}"))["message"])
+
+    # --- each op's use of the machine, and commands in an op --------------------------------------
+
+    async def stats(self, job_id: str) -> list[TaskStat]:
+        """A sample of each running op's CPU, memory, disk and network use now (the node's
+        ``/job/{job}/stats``; about a second)."""
+        return _task_stats(await self._json("GET", f"/job/{job_id}/stats"))
+
+    async def stats_stream(
+        self, job_id: str, interval: float = 5.0
+    ) -> AsyncIterator[list[TaskStat]]:
+        """The latest sample of each running op every INTERVAL seconds (``/job/{job}/stats/
+        stream``); a frame of one ``TaskStat`` (as the Nosana dashboard reads a node's) or of a
+        list (as the node's OpenAPI says, and our agent sends) alike. Ends when the node ends
+        it (our agent: once the job has ended)."""
+        path = f"/job/{job_id}/stats/stream"
+        try:
+            async with self.http.stream(
+                "GET", path, params={"interval": interval}, timeout=None
+            ) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise _error(response)
+                async for line in response.aiter_lines():
+                    if line.startswith("data:"):
+                        yield _task_stats(clean_data(json.loads(line[5:])))
+        except httpx.HTTPError as err:
+            raise NodeError(
+                f"{self.url}: the stats stream broke off ({type(err).__name__})"
+            ) from None
+        except ValueError as err:
+            raise NodeError(f"{self.url}{path}: not a stats frame ({err})") from None
+
+    def terminal(
+        self,
+        job_id: str,
+        op_id: str,
+        *,
+        cmd: list[str] | None = None,
+        tty: bool = True,
+        cols: int = 80,
+        rows: int = 24,
+        term: str | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[TerminalSession]:
+        """CMD (default ``sh``) in the running op, over the node's ``/terminal`` websocket:
+        ``async with client.terminal(job, op) as session``, then ``session.output()``,
+        ``session.send(stdin)``, ``session.resize(cols, rows)``, ``session.exit_code``. An op
+        that does not run is a :class:`NodeError` with status 409."""
+        from nosana_tui.client.terminal import open_terminal
+
+        return open_terminal(
+            self.url,
+            self._authorization(),
+            job_id,
+            op_id,
+            cmd=cmd,
+            tty=tty,
+            cols=cols,
+            rows=rows,
+            term=term,
+            timeout=self.http.timeout.connect,
+        )
 
     # --- streams ------------------------------------------------------------------------------
 
@@ -391,6 +479,14 @@ class NodeClient:
             raise NodeError(f"{self.url}{path}: refused (HTTP {status})", status) from None
         except (OSError, TimeoutError, WebSocketException, ValueError) as err:
             raise NodeError(f"{self.url}{path}: {type(err).__name__}: {err}") from None
+
+
+def _task_stats(data: Any) -> list[TaskStat]:
+    """``TaskStat[]``, or one ``TaskStat`` (a node's stream frame, as its dashboard reads it)."""
+    from nosana_tui.api.models import TaskStat
+
+    items = data if isinstance(data, list) else [data]
+    return [TaskStat.model_validate(item) for item in items]
 
 
 def _fingerprint(data: dict[str, Any]) -> tuple[Any, ...]:

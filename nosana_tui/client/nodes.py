@@ -19,6 +19,7 @@ class NodeEntry:
     name: str
     url: str
     token: str | None = None  # None: the local agent's token file, or NOSANA_TUI_TOKEN
+    network: str | None = None  # "mainnet"/"devnet": the Nosana network itself (never saved)
 
 
 def load_nodes(paths: Paths) -> tuple[list[NodeEntry], str | None]:
@@ -39,7 +40,7 @@ def save_nodes(paths: Paths, nodes: list[NodeEntry]) -> None:
     readable by others, not even for a moment), then moved into place."""
     file = paths.nodes_file
     file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data = [{"name": n.name, "url": n.url, "token": n.token} for n in nodes]
+    data = [{"name": n.name, "url": n.url, "token": n.token} for n in nodes if n.network is None]
     tmp = file.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)  # O_EXCL: a left-over file keeps its own mode
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

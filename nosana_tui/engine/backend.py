@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from nosana_tui.engine.registry import RegistryAuth
 
 LABEL_JOB = "nosana-tui.job"
 LABEL_OP = "nosana-tui.op"
 LABEL_AGENT = "nosana-tui.agent"
+LABEL_RESOURCE = "nosana-tui.resource"  # a cached resource volume: the resource's key
+LABEL_RESOURCE_KIND = "nosana-tui.resource.kind"  # S3, HF or Ollama
+LABEL_RESOURCE_SOURCE = "nosana-tui.resource.source"  # what it holds, in words (no credentials)
 
 
 class BackendError(Exception):
@@ -43,6 +50,8 @@ class ContainerSpec:
     volumes: tuple[tuple[str, str], ...] = ()  # (volume name, mount point)
     restart_policy: str | None = None  # "always", "unless-stopped", "on-failure"
     restart_tries: int | None = None
+    # cached resource volumes (``engine.resources``): (volume name, mount point, read-only)
+    resource_mounts: tuple[tuple[str, str, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,19 @@ LogSink = Callable[[list[LogLine]], None]
 
 
 @dataclass(frozen=True)
+class CachedVolume:
+    """A named volume that holds one fetched resource, kept across jobs (``engine.resources``).
+
+    ``marker`` is the completion marker, written into the volume after everything else: a
+    volume without one was being filled when something stopped, and is never mounted."""
+
+    name: str
+    labels: dict[str, str]
+    marker: dict[str, object] | None
+    in_use: bool = False  # some container (of any state) mounts it
+
+
+@dataclass(frozen=True)
 class Drained:
     """How the end of a container's output was read."""
 
@@ -122,6 +144,53 @@ class GpuAccess:
     detail: str  # for the op's system log: how, or why not and what to install
 
 
+@dataclass(frozen=True)
+class ContainerStats:
+    """One sample of a running container's use of the machine, as the engine measures it."""
+
+    ts: float  # seconds since the epoch, when the engine read it
+    cpu_percent: float  # of one CPU: 200 is two CPUs busy (as ``docker stats`` shows it)
+    memory_usage: int  # bytes, page cache that can be dropped left out (as ``docker stats``)
+    memory_limit: int  # bytes: the container's limit, else the machine's memory
+    net_rx: int  # bytes received, over all its networks, since it started
+    net_tx: int  # bytes sent
+    disk_read: int  # bytes read from block devices since it started
+    disk_write: int  # bytes written
+
+    @property
+    def memory_percent(self) -> float:
+        return 100.0 * self.memory_usage / self.memory_limit if self.memory_limit else 0.0
+
+
+StatsSink = Callable[[ContainerStats], None]
+
+ExecSink = Callable[[str, bytes], None]
+"""Output of an exec session: ("stdout" | "stderr", bytes) as it comes (with a TTY, everything
+is "stdout"), then ("eof", b"") once when the output has ended."""
+
+
+class ExecSession(Protocol):
+    """A command running in a container (``Backend.exec``); its output goes to the sink."""
+
+    async def write(self, data: bytes) -> None:
+        """Bytes to the command's stdin."""
+        ...
+
+    async def close_stdin(self) -> None:
+        """The end of stdin (without a TTY; with one, a person types ^D)."""
+        ...
+
+    async def resize(self, cols: int, rows: int) -> None: ...
+
+    async def exit_code(self) -> int | None:
+        """The command's exit code, once its output has ended (None: the engine cannot say)."""
+        ...
+
+    def close(self) -> None:
+        """Hang up: the connection to the command is closed (with a TTY its shell gets SIGHUP)."""
+        ...
+
+
 class Backend(Protocol):
     async def info(self) -> dict[str, object]: ...
 
@@ -135,13 +204,53 @@ class Backend(Protocol):
 
     async def remove_volumes(self, job_id: str) -> None: ...
 
+    async def cached_volume(self, name: str) -> CachedVolume | None:
+        """The cached resource volume of that name with its marker, or None when there is none."""
+        ...
+
+    async def cached_volumes(self) -> list[CachedVolume]:
+        """Every cached resource volume (found by ``LABEL_RESOURCE``), with its marker."""
+        ...
+
+    async def fill_cached_volume(
+        self, name: str, labels: dict[str, str], source: Path, marker: dict[str, object]
+    ) -> None:
+        """Make the volume and copy the folder ``source`` into it, then write ``marker`` last.
+        Nothing is left of the volume when it fails (``BackendError``)."""
+        ...
+
+    async def mark_cached_volume(self, name: str, marker: dict[str, object]) -> None:
+        """Write the volume's completion marker again (the time it was last used)."""
+        ...
+
+    async def remove_cached_volume(self, name: str) -> bool:
+        """Remove the volume; False when a container still uses it (it is then kept)."""
+        ...
+
     async def images(self) -> list[dict[str, object]]:
         """The engine's images (for ``node info``): repository tags, id, size."""
         ...
 
     async def has_image(self, image: str) -> bool: ...
 
-    async def pull(self, image: str, progress: Callable[[PullProgress], None]) -> None: ...
+    async def pull(
+        self,
+        image: str,
+        progress: Callable[[PullProgress], None],
+        auth: RegistryAuth | None = None,
+    ) -> None:
+        """Pull IMAGE with AUTH, or with the user's Docker credentials (config.json, credential
+        helpers, read afresh) when None; a refusal's BackendError carries the registry's words."""
+        ...
+
+    async def check_login(self, auth: RegistryAuth) -> None:
+        """Ask the registry whether AUTH is good (``docker login``), keeping nothing of it: a
+        refusal raises BackendError with the registry's answer."""
+        ...
+
+    async def remove_image(self, image: str) -> None:
+        """Remove the image by its name (untagged if a stopped container still holds it)."""
+        ...
 
     async def run(self, spec: ContainerSpec) -> ContainerState: ...
 
@@ -155,6 +264,30 @@ class Backend(Protocol):
 
     def follow_logs(self, container_id: str, since: float | None, sink: LogSink) -> LogFollower:
         """Stream the container's output to ``sink`` until it ends."""
+        ...
+
+    async def stats(self, container_id: str) -> ContainerStats | None:
+        """One sample of the container's use now (None when it does not run, or is gone)."""
+        ...
+
+    def follow_stats(self, container_id: str, sink: StatsSink) -> Callable[[], None]:
+        """A sample to ``sink`` about every second (from a thread of the backend's) until the
+        container stops or the returned cancel is called."""
+        ...
+
+    async def exec(
+        self,
+        container_id: str,
+        cmd: list[str],
+        sink: ExecSink,
+        *,
+        tty: bool,
+        cols: int = 80,
+        rows: int = 24,
+        env: dict[str, str] | None = None,
+    ) -> ExecSession:
+        """CMD in the running container, stdin open (with TTY, a terminal of COLS x ROWS);
+        ``BackendError`` when the container does not run or the command cannot be started."""
         ...
 
     def watch_events(self, sink: EventSink) -> Callable[[], None]:

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import httpx
 
 from nosana_tui.api.models import (
+    NEVER_STARTED,
     SYSTEM,
     Endpoint,
     EndpointStatus,
@@ -57,6 +58,13 @@ from nosana_tui.engine.backend import (
 from nosana_tui.engine.container import OpContext, container_for, container_name
 from nosana_tui.engine.health import run_check
 from nosana_tui.engine.literals import LiteralContext, UnresolvedLiteral
+from nosana_tui.engine.registry import (
+    CredentialsLost,
+    RegistryAuth,
+    credentials_of,
+    names_credentials,
+)
+from nosana_tui.engine.resources import ResourceCache, resources_of
 from nosana_tui.engine.states import OpEvent, RefusedEvent, next_state
 from nosana_tui.jobformat import model as m
 from nosana_tui.jobformat.graph import DependencyGraph
@@ -71,7 +79,9 @@ and its results wait for them well within ``LOG_DRAIN_TIMEOUT``."""
 STOPPED_BY_USER = "stopped by user"
 RESTARTING = "restarting"
 JOB_STOPPED = "the job was stopped"
-NEVER_STARTED = "never started"
+BY_A_PERSON = (STOPPED_BY_USER, JOB_STOPPED)
+"""The reasons of a person's stop (an op, a group, the job): such a stop is never re-labelled
+by one of the agent's own (a timeout, the ops it serves ending), and its job is no success."""
 
 
 class Recorder(Protocol):
@@ -118,7 +128,7 @@ class Timing:
 def _cut_short(op: OpView) -> bool:
     """The op was stopped by a person or with its job, or never ran: its job is no success."""
     return op.status is OpStatus.STOPPED and (
-        op.message in (STOPPED_BY_USER, JOB_STOPPED) or op.message.startswith(NEVER_STARTED)
+        op.message in BY_A_PERSON or op.message.startswith(NEVER_STARTED)
     )
 
 
@@ -141,6 +151,7 @@ class OpRunner:
         self._controls = 0  # counts stop/restart requests: a later one overrules an earlier
         self._restarts = 0  # restarts in flight (between a restart's stop and its launch)
         self._launching = asyncio.Lock()  # one launch at a time: each owns the container name
+        self.pulled_with_credentials: str | None = None  # the image to remove when it ends
         if view.ready:
             self._mark_ready()
         if view.status.terminal:
@@ -277,8 +288,15 @@ class OpRunner:
                 raise BackendError(f"this op asks for a GPU (gpu: true): {access.detail}")
             self.system(f"GPU access: {access.detail}")
 
-        if not await job.backend.has_image(image):
-            self.system(f"pulling image {image}")
+        try:
+            auth = credentials_of(self.op, image)
+        except CredentialsLost as lost:
+            raise BackendError(str(lost)) from None
+        # with credentials of its own the op always pulls (a copy on the engine proves nothing
+        # about the password), and the image goes when the op ends (``release_image``)
+        if auth is not None or not await job.backend.has_image(image):
+            with_auth = f" with the job's credentials ({auth.describe()})" if auth else ""
+            self.system(f"pulling image {image}{with_auth}")
             self.view.pull = PullState(image=image)
             self.save()
             loop = asyncio.get_running_loop()
@@ -300,11 +318,21 @@ class OpRunner:
 
                 loop.call_soon_threadsafe(apply)
 
-            await job.backend.pull(image, progress)
+            await job.backend.pull(image, progress, auth=auth)
             if self.view.pull:
                 self.view.pull.done = True
             self.system(f"pulled image {image}")
+            if auth is not None:
+                self.pulled_with_credentials = image
+                if generation != self._generation:  # stopped while it pulled: it has ended
+                    await self.release_image()
+                    return
 
+        mounts = await self._provide_resources(generation)
+        if generation != self._generation:
+            return  # stopped while its resources were fetched
+        if mounts:
+            spec = dataclasses.replace(spec, resource_mounts=mounts)
         old = await job.backend.inspect(spec.name)
         if old is not None:
             await job.backend.remove(old.id)
@@ -330,6 +358,56 @@ class OpRunner:
         self.view.pull = None
         self.attach(state, since=None)
         self.system(f"container {state.id[:12]} started")
+
+    async def _provide_resources(self, generation: int) -> tuple[tuple[str, str, bool], ...]:
+        """The op's S3, HF and Ollama resources in their cached volumes (``engine.resources``),
+        progress in ``view.fetch``; raises ``BackendError`` naming what could not be had."""
+        assert isinstance(self.op, m.RunOperation)
+        wanted = resources_of(self.job.definition, self.op, self.job.literal_context())
+        if not wanted:
+            return ()
+        cache = self.job.resources
+        if cache is None:
+            raise BackendError("this node fetches no resources (S3, Hugging Face, Ollama)")
+        self.view.fetch = [cache.state_of(r) for r in wanted]
+        self.save()
+        mounts = []
+        for resource, state in zip(wanted, self.view.fetch, strict=True):
+            mounts.append(
+                await cache.provide(
+                    resource,
+                    state,
+                    log=self.system,
+                    changed=self.job.changed,
+                    wanted=lambda: generation == self._generation,
+                )
+            )
+        self.save()
+        return tuple(mounts)
+
+    async def release_image(self) -> None:
+        """Remove the image this op pulled with the job's credentials, as the Nosana node does,
+        once no other op of the job that runs it is active (the last one removes it)."""
+        image = self.pulled_with_credentials
+        if image is None or any(
+            other is not self
+            and other.pulled_with_credentials == image
+            and not other.view.status.terminal
+            for other in self.job.ops.values()
+        ):
+            return
+        self.pulled_with_credentials = None
+        for other in self.job.ops.values():
+            if other.pulled_with_credentials == image:
+                other.pulled_with_credentials = None
+        try:
+            await self.job.backend.remove_image(image)
+        except BackendError as err:
+            self.system(
+                f"could not remove image {image} (pulled with the job's credentials): {err}"
+            )
+            return
+        self.system(f"removed image {image}: it was pulled with the job's credentials")
 
     # --- supervision (new or adopted container) -----------------------------------------------
 
@@ -613,8 +691,14 @@ class OpRunner:
         if control:
             self.ticket()
         if self.view.status.terminal:
+            if self.restarting and self.view.message == RESTARTING and reason in BY_A_PERSON:
+                # stopped by a restart whose launch this stop overrules: it stays stopped, now
+                # by a person (left "restarting", its job would end a success)
+                self.view.message = reason
+                self.save()
             return
-        self._stop_reason = reason
+        if self._stop_reason not in BY_A_PERSON or reason in (*BY_A_PERSON, RESTARTING):
+            self._stop_reason = reason
         if self.view.status is OpStatus.STARTING:
             # the launch in flight sees its generation gone and leaves what it made stopped
             self._generation += 1
@@ -715,6 +799,7 @@ class JobRunner:
         self._planning = False  # the stage loop has stages left to start
         self._network_lock = asyncio.Lock()
         self.leftover = ""  # what ``remove`` could not remove, and why
+        self.resources: ResourceCache | None = None  # set by the node: fetches S3, HF, Ollama
         self.removing = False  # set by ``remove``: a launch still in flight removes its container
         by_id = {o.id: o for o in view.ops}
         self.ops: dict[str, OpRunner] = {
@@ -834,6 +919,8 @@ class JobRunner:
     def op_ended(self, op: OpRunner) -> None:
         if op.restarting:
             return  # stopped to be started again: not an end
+        if op.pulled_with_credentials:
+            self.spawn(op.release_image())
         # An op that serves others stops once every op it serves has ended.
         for runner in self.ops.values():
             served = self.graph.serves(runner.id)
@@ -881,10 +968,13 @@ class JobRunner:
 
     async def _run(self) -> None:
         try:
-            await self.ensure_network()
             start_index = 0
             if self.view.current_group in self.view.groups:
                 start_index = self.view.groups.index(self.view.current_group)
+            fresh = all(r.view.status is OpStatus.PENDING for r in self.ops.values())
+            if start_index == 0 and fresh and not await self._check_registry_logins():
+                return
+            await self.ensure_network()
             for stage in self.plan[start_index:]:
                 if self._stopping or self.view.status is JobStatus.FAILED:
                     return
@@ -903,6 +993,11 @@ class JobRunner:
             self.system("every stage has started")
         except BackendError as err:
             self._fail(str(err), str(err))
+        except Exception as err:
+            # a fault of ours or of the host (a full disk): the job fails saying why, instead of
+            # staying 'running' with every op pending and nothing logged after "submitted"
+            why = f"the agent could not run the job: {type(err).__name__}: {err}"
+            self._fail(why, why)
         finally:
             self._planning = False
             if self.view.status is JobStatus.FAILED or self._stopping:
@@ -911,6 +1006,30 @@ class JobRunner:
                         why = self.view.message or "the job was stopped"
                         runner.send(OpEvent.NEVER_STARTS, f"{NEVER_STARTED}: {why}")
             self._maybe_end()
+
+    async def _check_registry_logins(self) -> bool:
+        """Each op's own registry credentials, checked with the registry before anything of the
+        job starts: a wrong password fails its op, and so the job, in the registry's words."""
+        checked: set[RegistryAuth] = set()
+        for runner in self.ops.values():
+            if not isinstance(runner.op, m.RunOperation):
+                continue
+            try:
+                auth = credentials_of(runner.op, runner.op.args.image)
+            except CredentialsLost:
+                continue  # (a job read back after a restart: its launch says why it cannot pull)
+            if auth is None or auth in checked:
+                continue
+            try:
+                await self.backend.check_login(auth)
+            except BackendError as err:
+                runner.system(f"failed: {err}")
+                runner.send(OpEvent.START_FAILED, str(err))
+                self.op_failed(runner)
+                return False
+            checked.add(auth)
+            runner.system(f"registry login accepted: {auth.describe()}")
+        return True
 
     async def _start_when_ready(self, runner: OpRunner) -> None:
         deps = [self.ops[d] for d in self.graph.waits_for(runner.id) if d in self.ops]
@@ -978,6 +1097,8 @@ class JobRunner:
                 self.op_failed(runner)
                 continue
             runner.system("agent restarted; re-adopting the container")
+            if isinstance(runner.op, m.RunOperation) and names_credentials(runner.op):
+                runner.pulled_with_credentials = runner.view.image  # removed when it ends
             # from the newest line stored; from the start when none was (the op printed
             # before the agent had stored anything of it: those lines must not be lost)
             since = self.last_log_ts(runner.id)

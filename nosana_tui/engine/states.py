@@ -17,7 +17,7 @@ class OpEvent(StrEnum):
     SCHEDULED = "scheduled"  # its stage has begun; it waits for its dependencies
     LAUNCH = "launch"  # started (or restarted): literals, image, container
     VOLUME_MADE = "volume made"  # a create-volume op has made its volume
-    START_FAILED = "start failed"  # literal, pull, engine or GPU refusal before it ran
+    START_FAILED = "start failed"  # literal, login, pull, engine or GPU refusal before it ran
     RUNNING = "running"  # the container runs (started, adopted, or started again)
     ENGINE_RESTARTING = "engine restarting"  # died; its restart policy brings it back
     EXITED_OK = "exited 0"
@@ -39,6 +39,7 @@ TRANSITIONS: dict[tuple[OpStatus, OpEvent], OpStatus] = {
     (S.PENDING, E.SCHEDULED): S.WAITING,
     (S.PENDING, E.STOP): S.STOPPED,
     (S.PENDING, E.NEVER_STARTS): S.STOPPED,
+    (S.PENDING, E.START_FAILED): S.FAILED,  # refused as its job starts: its registry login
     (S.WAITING, E.LAUNCH): S.STARTING,
     (S.WAITING, E.STOP): S.STOPPED,
     (S.WAITING, E.NEVER_STARTS): S.STOPPED,

@@ -20,9 +20,12 @@ from nosana_tui import __version__
 from nosana_tui.api.models import GpuTelemetry, JobView, NodeInfo, OpStatus
 from nosana_tui.engine.admission import admit, gpu_need
 from nosana_tui.engine.backend import Backend, BackendError
+from nosana_tui.engine.registry import without_registry_passwords
+from nosana_tui.engine.resources import Fetcher, Pruned, ResourceCache, without_credentials
 from nosana_tui.engine.runner import JobRunner, Timing
 from nosana_tui.jobformat import model as m
 from nosana_tui.jobformat.diagnostics import Diagnostic
+from nosana_tui.jobformat.secrets import redact
 from nosana_tui.jobformat.validate import validate_data
 from nosana_tui.node.gpus import GpuMonitor
 from nosana_tui.node.store import DEFAULT_LOG_RETENTION, Store
@@ -41,18 +44,6 @@ class AgentError(Exception):
         self.diagnostics = diagnostics or []
 
 
-def _unsupported(job: m.JobDefinition) -> list[str]:
-    """Features that a later version of the local node will run; refused before anything starts."""
-    found = []
-    for op in job.ops:
-        if isinstance(op, m.RunOperation):
-            if op.args.resources:
-                found.append(f"ops[{op.id}].args.resources (S3, Hugging Face and Ollama downloads)")
-            if op.args.authentication:
-                found.append(f"ops[{op.id}].args.authentication (private registries)")
-    return found
-
-
 class Agent:
     def __init__(
         self,
@@ -63,6 +54,7 @@ class Agent:
         node_id: str = "local",
         gpu_monitor: GpuMonitor | None = None,
         log_retention: int = DEFAULT_LOG_RETENTION,
+        fetcher: Fetcher | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store = Store(data_dir / "agent.sqlite3", retention=log_retention)
@@ -79,6 +71,10 @@ class Agent:
         self.open_sockets = 0  # /flog and /log websockets being served (``node.sockets``)
         self.gpu_monitor = gpu_monitor or GpuMonitor()
         self.gpu_monitor.owner = self._owner_of
+        # S3, HF and Ollama resources: fetched into cached volumes (downloads land here first)
+        self.resources = (
+            ResourceCache(backend, fetcher, data_dir / "downloads") if fetcher is not None else None
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -149,6 +145,7 @@ class Agent:
             self.timing,
             on_change=self._changed,
         )
+        runner.resources = self.resources
         self.runners[view.id] = runner
         return runner
 
@@ -242,8 +239,8 @@ class Agent:
         raise AgentError(f"no job {job_id!r} on this node", 404)
 
     def definition(self, job_id: str) -> dict[str, Any]:
-        return self._get(job_id).definition.model_dump(
-            mode="json", by_alias=True, exclude_none=True
+        return redact(  # (S3 keys, HF tokens and registry passwords never leave the agent)
+            self._get(job_id).definition.model_dump(mode="json", by_alias=True, exclude_none=True)
         )
 
     async def info(self) -> NodeInfo:
@@ -296,21 +293,21 @@ class Agent:
         admission = admit(job, self.gpu_monitor.gpus, note=self.gpu_monitor.note)
         if not admission.ok:
             raise AgentError(admission.message, 409)
-        unsupported = _unsupported(job)
-        if unsupported:
-            raise AgentError(
-                "this node does not run these yet, so nothing was started: "
-                + "; ".join(unsupported),
-                422,
-            )
         job_id = secrets.token_hex(6)
         view = JobRunner.new_view(job_id, job, name or source or job_id, source)
         view.poster = poster
-        self.store.add_job(view, definition)
+        # credentials stay in memory (the runner's definition): never in the state database
+        self.store.add_job(view, without_registry_passwords(without_credentials(definition)))
         runner = self._runner(view, job)
         runner.system(f"job {job_id} submitted ({name or source or 'no name'})")
         runner.start()
         return view
+
+    async def prune_resources(self, older_than: float) -> Pruned:
+        """Remove cached resource volumes not used for ``older_than`` seconds (``node prune``)."""
+        if self.resources is None:
+            raise AgentError("this agent fetches no resources: it has no cached volumes", 409)
+        return await self.resources.prune(older_than)
 
     async def stop_job(self, job_id: str) -> None:
         await self._get(job_id).stop()

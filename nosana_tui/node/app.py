@@ -8,7 +8,9 @@ instead, as a Nosana node does (``access``). Either is checked before a byte of 
 (``Guard``, an ASGI middleware: FastAPI reads and parses a body before any dependency runs).
 Errors are ``{"error": message, "diagnostics": [...]}`` (a 401 adds ``reason``).
 
-The ``/flog`` and ``/log`` websockets (``sockets``) serve a job's logs as a node's do.
+The ``/flog`` and ``/log`` websockets (``sockets``) serve a job's logs as a node's do;
+``/terminal`` on the same socket runs a command in a running op (``terminal``). Each op's use of
+the machine is ``/job/{job}/stats`` and ``/job/{job}/stats/stream`` (``stats``).
 
 Limits, so that a client cannot make the agent hold what it sends:
 
@@ -54,9 +56,13 @@ from nosana_tui.api.models import (
     LogEntry,
     NodeInfo,
     OpStatus,
+    PrunedVolume,
+    PruneResult,
     SubmitRequest,
+    TaskStat,
 )
 from nosana_tui.engine.backend import BackendError
+from nosana_tui.node import stats as op_stats
 from nosana_tui.node.access import POSTER_HEADER, TOKEN_REQUIRED, Access, AuthMode
 from nosana_tui.node.agent import Agent, AgentError
 from nosana_tui.node.sockets import serve_socket
@@ -381,6 +387,38 @@ def create_app(
         await agent.stop_job(job)
         return ActionResult(message="Job stopped")
 
+    @app.get(
+        "/job/{job}/stats",
+        response_model=list[TaskStat],
+        summary="a sample of each running op's CPU, memory, disk and network use now "
+        "(about a second: the engine measures the CPU share over one)",
+    )
+    async def stats(job: JobId) -> list[TaskStat]:
+        return await op_stats.sample_job(agent, job)
+
+    @app.get(
+        "/job/{job}/stats/stream",
+        summary="SSE: `data: <TaskStat[]>` every `interval` seconds, the latest sample of each "
+        "running op; ends when the job has ended",
+    )
+    async def stats_stream(
+        job: JobId,
+        interval: Annotated[
+            float, Query(ge=1, le=3600, allow_inf_nan=False, description="seconds between frames")
+        ] = 5.0,
+    ) -> StreamingResponse:
+        agent.job(job)
+
+        async def events() -> AsyncIterator[str]:
+            async for stats in op_stats.stream_job(agent, job, interval):
+                if stats is None:
+                    yield ": keep-alive\n\n"
+                else:
+                    data = json.dumps([s.model_dump(by_alias=True) for s in stats])
+                    yield f"data: {data}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
     # --- ours: what the network does on-chain, and logs ---------------------------------------
 
     @app.post("/api/jobs", response_model=JobView, status_code=201)
@@ -399,6 +437,22 @@ def create_app(
         # (the token mode checks no signature: a poster named there is not recorded)
         return await agent.submit(
             body.definition, body.name, body.source, poster=poster if auth == "nosana" else None
+        )
+
+    @app.post(
+        "/api/resources/prune",
+        response_model=PruneResult,
+        summary="remove cached resource volumes (S3, HF, Ollama) unused for `older_than` seconds",
+    )
+    async def prune_resources(
+        older_than: Annotated[float, Query(ge=0, allow_inf_nan=False)],
+    ) -> PruneResult:
+        pruned = await agent.prune_resources(older_than)
+        return PruneResult(
+            older_than=older_than,
+            removed=[PrunedVolume(name=n, source=s) for n, s in pruned.removed],
+            in_use=pruned.in_use,
+            kept=pruned.kept,
         )
 
     @app.get("/api/jobs", response_model=list[JobView])

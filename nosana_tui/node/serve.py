@@ -176,6 +176,7 @@ def _serve_locked(
     auth: AuthMode = "token",
 ) -> int:
     from nosana_tui.backends.docker import DockerBackend
+    from nosana_tui.backends.downloads import Downloads, Endpoints
 
     token = ensure_token(paths.token_file)
     pid_file = paths.agent_pid_file(port)
@@ -198,6 +199,14 @@ def _serve_locked(
             log_retention=settings.log_retention,
             node_id=f"local-{port}",
             gpu_monitor=GpuMonitor(ids=gpu_ids),
+            fetcher=Downloads(
+                Endpoints(
+                    s3=settings.s3_endpoint,
+                    s3_region=settings.s3_region,
+                    hf=settings.hf_endpoint,
+                    ollama=settings.ollama_registry,
+                )
+            ),
         )
         config = uvicorn.Config(
             create_app(agent, token, auth=auth),

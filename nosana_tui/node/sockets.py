@@ -19,7 +19,9 @@ too, and the socket is closed (1000, the reason in words) when nothing more can 
 that falls behind loses lines and gets a line that says how many.
 
 Close codes as the node's: 1007 no ``jobAddress`` / no such job or op, 3000 unauthorised (with
-the reason), 3003 a path other than ``/flog`` or ``/log``, 1011 a first message that is not JSON.
+the reason), 3003 a path other than ``/flog``, ``/log`` or ``/terminal``, 1011 a first message
+that is not JSON. ``/terminal`` (a command in a running op) is served by ``terminal``, after the
+same checks of the job and the header.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from nosana_tui.api.models import SYSTEM, NodeLogEntry, TaskLog
 from nosana_tui.node.access import Access
 from nosana_tui.node.agent import Agent, AgentError
 from nosana_tui.node.store import StoredLine
+from nosana_tui.node.terminal import serve_terminal
 
 HANDSHAKE_WAIT = 30.0  # seconds a client has to send its first message
 MAX_HANDSHAKE = 64 * 1024  # bytes of a message from a client (uvicorn's ws_max_size)
@@ -49,6 +52,7 @@ CLOSE_UNAUTHORIZED = 3000
 CLOSE_INVALID_PATH = 3003
 
 PATHS = ("flog", "log")
+TERMINAL = "terminal"
 
 
 async def serve_socket(ws: WebSocket, agent: Agent, access: Access) -> None:
@@ -90,6 +94,13 @@ async def serve_socket(ws: WebSocket, agent: Agent, access: Access) -> None:
         await _close(ws, CLOSE_UNAUTHORIZED, f"Unauthorized Request: {denied.reason}")
         return
     path = str(first.get("path", "")).strip("/")
+    if path == TERMINAL:  # a command in a running op (``terminal``)
+        agent.open_sockets += 1
+        try:
+            await serve_terminal(ws, agent, view, body)
+        finally:
+            agent.open_sockets -= 1
+        return
     if path not in PATHS:
         await _close(ws, CLOSE_INVALID_PATH, "Invalid Path")
         return

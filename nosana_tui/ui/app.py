@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
@@ -26,9 +26,18 @@ from textual.worker import Worker, WorkerState
 
 from nosana_tui.api.models import NodeInfo
 from nosana_tui.client.local import connect, is_local, token_for
+from nosana_tui.client.network_node import connect_network, network_config, network_entry
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.config import Paths, local_node_url, paths
-from nosana_tui.ui.settings import NodeEntry, Settings, load_settings, save_nodes
+from nosana_tui.ui.settings import (
+    SECTIONS,
+    NodeEntry,
+    Settings,
+    load_settings,
+    save_nodes,
+    save_section,
+    save_theme,
+)
 from nosana_tui.ui.themes import builtin_themes_dir, load_themes
 
 NODE_POLL = 5.0
@@ -69,6 +78,8 @@ class NosanaApp(App[int]):
             local,
             *(n for n in self.settings.nodes if n.url != local.url),
         ]
+        # the Nosana network itself, after the agents (issue 12)
+        self.nodes.append(network_entry(network_config(None, self.locations.config_file)))
         self.node: NodeEntry = next((n for n in self.nodes if n.url == node_url), local)
         if node_url and self.node.url != node_url:
             self.node = NodeEntry(node_url, node_url)
@@ -90,6 +101,8 @@ class NosanaApp(App[int]):
             problems.append(f"theme {wanted!r} not found; using nosana-dark")
             wanted = "nosana-dark" if "nosana-dark" in names else "textual-dark"
         self.theme = wanted
+        self._saved_theme = wanted
+        self.theme_changed_signal.subscribe(self, self.theme_picked)
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
         for problem in [*self.settings.problems, *problems]:
@@ -101,8 +114,60 @@ class NosanaApp(App[int]):
         self.add_mode("templates", TemplatesScreen)
         self.add_mode("jobs", JobsScreen)
         self.add_mode("nodes", NodesScreen)
-        self.switch_mode("templates")
+        # the section it was left on (a file to open: its preview, in Templates); once the node
+        # answers, Jobs if it has jobs, else Templates (``choose_start``)
+        remembered = self.settings.section
+        self.switch_mode("templates" if self.open_file or remembered is None else remembered)
+        self._start_switches = self._switches
         self.connect_node()
+
+    _switches = 0  # sections switched to since start: a person who moved is not moved back
+    _start_switches: int | None = None  # until the start section is chosen
+    _touched = False  # a key pressed or a click since start
+    _saved_theme = ""
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown)) and not event.is_forwarded:
+            self._touched = True  # a person has started: the start section stays
+        await super().on_event(event)
+
+    def switch_mode(self, mode: str) -> Any:
+        """Switch section, and remember it for the next start."""
+        self._switches += 1
+        done = super().switch_mode(mode)
+        if mode in SECTIONS:
+            problem = save_section(self.locations, mode)
+            if problem:
+                self.notify(problem, severity="warning", timeout=6, markup=False)
+        return done
+
+    @work(group="start-section", exit_on_error=False)
+    async def choose_start(self, client: NodeClient) -> None:
+        """The first time the node answers: open on Jobs when it has jobs, else on Templates
+        (the issue's "the UI opens on Templates even when jobs are running"), unless the person
+        has moved on, or opened something, already."""
+        switches, self._start_switches = self._start_switches, None
+        if switches is None or self.open_file is not None:
+            return
+        try:
+            jobs = await client.jobs()
+        except NodeError:
+            return
+        if self._touched or self._switches != switches or len(self.screen_stack) > 1:
+            return
+        if jobs and self.current_mode == "templates":
+            self.switch_mode("jobs")
+        elif not jobs and self.current_mode == "jobs":
+            self.switch_mode("templates")
+
+    def theme_picked(self, theme: Any) -> None:
+        """A theme chosen in the palette is written to config.toml, so the next start has it."""
+        if theme.name == self._saved_theme:
+            return
+        self._saved_theme = theme.name
+        problem = save_theme(self.locations, theme.name)
+        if problem:
+            self.notify(problem, severity="warning", timeout=8, markup=False)
 
     # --- the node ---------------------------------------------------------------------------
 
@@ -114,8 +179,11 @@ class NosanaApp(App[int]):
         self.node_info, self.node_error = None, None
         self.refresh_node_bar()
         entry = self.node
+        client: NodeClient
         try:
-            if entry.name == "local" and is_local(entry.url):
+            if entry.network is not None:
+                client = connect_network(network_config(entry.network, self.locations.config_file))
+            elif entry.name == "local" and is_local(entry.url):
                 client = await connect(
                     self.locations,
                     None if entry.url == local_node_url() else entry.url,
@@ -131,6 +199,8 @@ class NosanaApp(App[int]):
             return
         self.client = client  # the screens watching it start their streams and polls
         self.poll_node()
+        if self._start_switches is not None and entry.network is None:
+            self.choose_start(client)
 
     @work(exclusive=True, group="node-info", exit_on_error=False)
     async def poll_node(self) -> None:
@@ -163,6 +233,9 @@ class NosanaApp(App[int]):
         save_nodes(self.locations, [n for n in self.nodes if n.name != "local"])
 
     def remove_node(self, entry: NodeEntry) -> None:
+        if entry.network is not None:
+            self.notify("the Nosana network cannot be removed", severity="warning", markup=False)
+            return
         if entry.name == "local":
             self.notify("the local node cannot be removed", severity="warning", markup=False)
             return

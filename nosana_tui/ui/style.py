@@ -17,7 +17,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.color import Color, ColorParseError
 
-from nosana_tui.api.models import EndpointStatus, Health, JobStatus, OpStatus
+from nosana_tui.api.models import EndpointStatus, Health, JobStatus, OpStatus, OpView
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,20 @@ OP_STATUS: Mapping[OpStatus, Look] = {
     OpStatus.FINISHED: Look("✔", "finished", "success"),
     OpStatus.FAILED: Look("✖", "failed", "error"),
 }
+
+SKIPPED = Look("⊘", "skipped", "foreground-muted")
+"""An op that will never start (:attr:`OpView.skipped`), or still waits in a job that has ended."""
+
+
+def op_look(op: OpView, job: JobStatus | None = None) -> Look:
+    """How an op's state is shown: ``skipped`` for one that will never start (the node says so,
+    or its job has ended while the op still waits), else its status's look."""
+    if op.skipped or (
+        job is not None and job.terminal and op.status in (OpStatus.PENDING, OpStatus.WAITING)
+    ):
+        return SKIPPED
+    return OP_STATUS[op.status]
+
 
 HEALTH: Mapping[Health, Look] = {
     Health.NONE: Look("", "", "foreground-muted"),  # no checks: nothing to show

@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nosana_tui.backends.docker import NETWORK_PREFIX, NO_POOL_HINT
@@ -39,16 +40,22 @@ from nosana_tui.engine.backend import (
     LABEL_AGENT,
     LABEL_JOB,
     LABEL_OP,
+    LABEL_RESOURCE,
     BackendError,
+    CachedVolume,
     ContainerSpec,
     ContainerState,
+    ContainerStats,
     Drained,
     EventSink,
+    ExecSink,
     GpuAccess,
     LogLine,
     LogSink,
     PullProgress,
+    StatsSink,
 )
+from nosana_tui.engine.registry import RegistryAuth, registry_of
 
 POOLS_EXHAUSTED = (
     "could not find an available, non-overlapping IPv4 address pool among the defaults to "
@@ -70,11 +77,15 @@ METHODS = frozenset(
         "remove_volumes",
         "has_image",
         "pull",
+        "check_login",
+        "remove_image",
         "run",
         "inspect",
         "stop",
         "remove",
         "containers",
+        "stats",
+        "exec",
     }
 )
 
@@ -298,6 +309,62 @@ class FakeFollower:
             self._backend._leave()
 
 
+STATS_PERIOD = 0.05  # seconds between the samples of ``follow_stats``
+
+
+def _fake_stats(container: FakeContainer) -> ContainerStats:
+    return ContainerStats(
+        ts=time.time(),
+        cpu_percent=1.5,
+        memory_usage=1 << 20,
+        memory_limit=1 << 30,
+        net_rx=100,
+        net_tx=50,
+        disk_read=0,
+        disk_write=0,
+    )
+
+
+class FakeExec:
+    """An exec session of the fake engine (``FakeBackend.exec``)."""
+
+    def __init__(self, engine: FakeBackend, program: Program, sink: ExecSink, tty: bool) -> None:
+        self.engine, self.program, self.sink = engine, program, sink
+        self.stdin = bytearray()
+        self.size: tuple[int, int] | None = None
+        self.ended = False
+        end = "\r\n" if tty else "\n"
+        for stream, text in program.lines:
+            self._out("stdout" if tty else stream, (text + end).encode())
+        if program.exit_code is not None:
+            self._end()
+
+    def _out(self, stream: str, data: bytes) -> None:
+        self.engine._send(functools.partial(self.sink, stream, data))
+
+    def _end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self._out("eof", b"")
+
+    async def write(self, data: bytes) -> None:
+        if self.ended:
+            raise BackendError("the command's stdin is closed (Broken pipe)")
+        self.stdin += data
+
+    async def close_stdin(self) -> None:
+        self._end()
+
+    async def resize(self, cols: int, rows: int) -> None:
+        self.size = (cols, rows)
+
+    async def exit_code(self) -> int | None:
+        return self.program.exit_code if self.program.exit_code is not None else 0
+
+    def close(self) -> None:
+        self._end()
+
+
 # --- the engine -------------------------------------------------------------------------------
 
 
@@ -308,9 +375,17 @@ class FakeBackend:
         self.agent_id = agent_id
         self.local_images = {_normal_image(i) for i in (images or {"busybox:latest"})}
         self.registry: set[str] | None = None  # what ``pull`` finds; None: every image
+        # registries that want a login: host -> (username, password); and what the user's Docker
+        # configuration (config.json, credential helpers) holds for a pull without credentials
+        self.logins: dict[str, tuple[str, str]] = {}
+        self.docker_config: dict[str, tuple[str, str]] = {}
         self.gpu = GpuAccess("none", "the fake engine has no GPUs")
         self.networks: dict[str, FakeNetwork] = {}
         self.volumes: dict[str, dict[str, str]] = {}  # name -> labels
+        # cached resource volumes: name -> (marker or None, files: path -> bytes); the volume's
+        # labels are in ``volumes``. ``fill_fails``: the next fill raises this (then forgets it)
+        self.cached: dict[str, tuple[dict[str, object] | None, dict[str, bytes]]] = {}
+        self.fill_fails: str | None = None
         self.down = False
         self.calls: list[tuple[str, str]] = []  # (method, its first argument) as each takes effect
         self.history: list[tuple[str, str]] = []  # (container name, action) of every event
@@ -629,15 +704,70 @@ class FakeBackend:
                     raise BackendError(f"remove {name}: volume is in use - [{', '.join(users)}]")
                 del self.volumes[name]
 
+    # --- Backend: cached resource volumes --------------------------------------------------
+
+    def _cached_volume(self, name: str) -> CachedVolume:
+        marker, _ = self.cached.get(name, (None, {}))
+        users = [
+            c for c in self._containers.values() if name in (v for v, *_ in c.spec.resource_mounts)
+        ]
+        return CachedVolume(name, dict(self.volumes[name]), marker, in_use=bool(users))
+
+    async def cached_volume(self, name: str) -> CachedVolume | None:
+        async with self._call("cached_volume", name):
+            return self._cached_volume(name) if name in self.volumes else None
+
+    async def cached_volumes(self) -> list[CachedVolume]:
+        async with self._call("cached_volumes", ""):
+            return [
+                self._cached_volume(n)
+                for n, labels in self.volumes.items()
+                if LABEL_RESOURCE in labels
+            ]
+
+    async def fill_cached_volume(
+        self, name: str, labels: dict[str, str], source: Path, marker: dict[str, object]
+    ) -> None:
+        async with self._call("fill_cached_volume", name):
+            if not source.is_dir():  # as the real one: the tar of it cannot be made
+                raise BackendError(f"could not read the download: {source} is gone")
+            files = {
+                str(p.relative_to(source)): p.read_bytes() for p in source.rglob("*") if p.is_file()
+            }
+            if self.fill_fails is not None:
+                why, self.fill_fails = self.fill_fails, None
+                raise BackendError(f"filling volume {name}: {why}")  # (nothing is left of it)
+            self.volumes[name] = dict(labels)
+            self.cached[name] = (dict(marker), files)
+
+    async def mark_cached_volume(self, name: str, marker: dict[str, object]) -> None:
+        async with self._call("mark_cached_volume", name):
+            self.cached[name] = (dict(marker), self.cached.get(name, (None, {}))[1])
+
+    async def remove_cached_volume(self, name: str) -> bool:
+        async with self._call("remove_cached_volume", name):
+            if name not in self.volumes:
+                return True
+            if self._cached_volume(name).in_use:
+                return False
+            del self.volumes[name]
+            self.cached.pop(name, None)
+            return True
+
     # --- Backend: images ----------------------------------------------------------------------
 
     async def has_image(self, image: str) -> bool:
         async with self._call("has_image", image):
             return _normal_image(image) in self.local_images
 
-    async def pull(self, image: str, progress: Callable[[PullProgress], None]) -> None:
+    async def pull(
+        self,
+        image: str,
+        progress: Callable[[PullProgress], None],
+        auth: RegistryAuth | None = None,
+    ) -> None:
         async with self._call("pull", image, f"pull {image}"):
-            refusal = self._refused("pull")
+            refusal = self._refused("pull") or self._unauthorized(image, auth)
             if refusal is None and self.registry is not None and image not in self.registry:
                 repo = image.rsplit(":", 1)[0]
                 refusal = (
@@ -655,6 +785,31 @@ class FakeBackend:
 
             await asyncio.to_thread(report)
             self.local_images.add(_normal_image(image))
+
+    def _unauthorized(self, image: str, auth: RegistryAuth | None) -> str | None:
+        """Docker's words when a registry that wants a login refuses the pull."""
+        host = registry_of(image)
+        wanted = self.logins.get(host)
+        if wanted is None:
+            return None
+        given = (auth.username, auth.password) if auth else self.docker_config.get(host)
+        if given is None:
+            repo = image.rsplit(":", 1)[0].split("/", 1)[1]
+            return f'Head "http://{host}/v2/{repo}/manifests/latest": no basic auth credentials'
+        return None if given == wanted else "unauthorized: authentication required"
+
+    async def check_login(self, auth: RegistryAuth) -> None:
+        async with self._call("check_login", auth.server):
+            wanted = self.logins.get(auth.server)
+            if wanted is not None and wanted != (auth.username, auth.password):
+                raise BackendError(
+                    f"registry {auth.describe()} refused the login: login attempt to "
+                    f"http://{auth.server}/v2/ failed with status: 401 Unauthorized"
+                )
+
+    async def remove_image(self, image: str) -> None:
+        async with self._call("remove_image", image):
+            self.local_images.discard(_normal_image(image))
 
     # --- Backend: containers ------------------------------------------------------------------
 
@@ -758,6 +913,49 @@ class FakeBackend:
         opened while the engine is down) hands on nothing."""
         container = None if self.down else self._find(container_id)
         return FakeFollower(self, container, since, sink)
+
+    async def stats(self, container_id: str) -> ContainerStats | None:
+        async with self._call("stats", container_id):
+            container = self._find(container_id)
+            if container is None or container.status != "running":
+                return None
+            return _fake_stats(container)
+
+    def follow_stats(self, container_id: str, sink: StatsSink) -> Callable[[], None]:
+        """A sample every ``STATS_PERIOD`` on a thread of its own while the container runs
+        (Guess: the same figures each time; Docker's come about once a second)."""
+        stop = threading.Event()
+
+        def pump() -> None:
+            while not stop.wait(STATS_PERIOD):
+                container = None if self.down else self._find(container_id)
+                if container is None or container.status != "running":
+                    return
+                sink(_fake_stats(container))
+
+        threading.Thread(target=pump, daemon=True, name="fake-stats").start()
+        return stop.set
+
+    async def exec(
+        self,
+        container_id: str,
+        cmd: list[str],
+        sink: ExecSink,
+        *,
+        tty: bool,
+        cols: int = 80,
+        rows: int = 24,
+        env: dict[str, str] | None = None,
+    ) -> FakeExec:
+        """What ``program_of`` reads from CMD is printed at once; a command that keeps running
+        (``sh``) ends when its stdin ends or the session is closed, with code 0."""
+        async with self._call("exec", container_id):
+            container = self._find(container_id)
+            if container is None:
+                raise BackendError(f"No such container: {container_id}")
+            if container.status != "running":
+                raise BackendError(f"Container {container.id} is not running")
+            return FakeExec(self, program_of(cmd), sink, tty)
 
     def watch_events(self, sink: EventSink) -> Callable[[], None]:
         watch = _Watch(sink)

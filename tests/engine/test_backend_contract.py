@@ -33,6 +33,7 @@ from nosana_tui.engine.backend import (
     BackendError,
     ContainerSpec,
     ContainerState,
+    ContainerStats,
     LogLine,
     PortSpec,
 )
@@ -399,6 +400,65 @@ async def test_volumes_are_kept_while_any_container_uses_them(engine: Engine) ->
     await backend.remove(state.id)
     await backend.remove_volumes(job)
     await backend.remove_volumes(job)
+
+
+# --- use of the machine, and commands in a container --------------------------------------------
+
+
+async def test_stats_of_a_running_container_and_none_of_a_stopped_one(engine: Engine) -> None:
+    """A sample with memory in use and a limit; a stream of samples until cancelled; None once the
+    container has ended, or for one that does not exist."""
+    backend, job = engine.backend, engine.job_id()
+    await backend.ensure_network(job)
+    state = await backend.run(engine.spec(job, "a", "sleep 300"))
+    sample = await backend.stats(state.id)
+    assert sample is not None and sample.memory_usage > 0 and sample.memory_limit > 0
+    assert sample.cpu_percent >= 0 and 0 < sample.memory_percent < 100
+    samples: list[ContainerStats] = []
+    cancel = backend.follow_stats(state.id, samples.append)
+    try:
+        await engine.eventually(lambda: len(samples) >= 2, "two samples")
+    finally:
+        cancel()
+    await backend.stop(state.id, timeout=0)
+    assert await backend.stats(state.id) is None
+    assert await backend.stats("nosana-tui-contract-no-such-container") is None
+
+
+async def test_exec_hands_on_output_and_the_exit_code(engine: Engine) -> None:
+    """Without a TTY stdout and stderr apart, then "eof" and the exit code; with one, a terminal's
+    line ends; a container that does not run refuses."""
+    backend, job = engine.backend, engine.job_id()
+    await backend.ensure_network(job)
+    state = await backend.run(engine.spec(job, "a", "sleep 300"))
+    loop = asyncio.get_running_loop()
+
+    async def run(cmd: list[str], tty: bool) -> tuple[list[tuple[str, bytes]], int | None]:
+        got: list[tuple[str, bytes]] = []
+        ended = asyncio.Event()
+
+        def sink(stream: str, data: bytes) -> None:
+            loop.call_soon_threadsafe(got.append, (stream, data))
+            if stream == "eof":
+                loop.call_soon_threadsafe(ended.set)
+
+        session = await backend.exec(state.id, cmd, sink, tty=tty)
+        if not tty:
+            await session.close_stdin()
+        await asyncio.wait_for(ended.wait(), 15)
+        code = await session.exit_code()
+        session.close()
+        return got, code
+
+    got, code = await run(["sh", "-c", "echo out; exit 7"], tty=False)
+    assert (got, code) == ([("stdout", b"out\n"), ("eof", b"")], 7)
+    got, code = await run(["sh", "-c", "echo err >&2"], tty=False)
+    assert (got, code) == ([("stderr", b"err\n"), ("eof", b"")], 0)
+    got, code = await run(["echo", "hi"], tty=True)
+    assert (got, code) == ([("stdout", b"hi\r\n"), ("eof", b"")], 0)
+    await backend.stop(state.id, timeout=0)
+    with pytest.raises(BackendError, match="is not running"):
+        await backend.exec(state.id, ["sh"], lambda stream, data: None, tty=True)
 
 
 # --- what only the fake can play ---------------------------------------------------------------

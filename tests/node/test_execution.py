@@ -209,6 +209,28 @@ async def test_execution_timeout_stops_the_op_and_says_why(client: NodeClient) -
     await client.remove(view.id)
 
 
+async def test_stopping_the_last_group_by_hand_ends_the_job_stopped(client: NodeClient) -> None:
+    """Issue 13 (finding 6): the last group stopped by hand is no success, also when the op's
+    execution.timeout fires during the stop (`sleep` as PID 1 ignores SIGTERM, so the engine
+    takes the agent's 2 s grace period, and the 2 s timeout falls inside it). The job ended
+    'success' and the op said the timeout had stopped it."""
+    view = await client.submit(
+        job(
+            run_op("prepare", "echo prepared", group="first"),
+            run_op("serve", "sleep 600", group="last", execution={"timeout": 2}),
+        )
+    )
+    await wait_for(client, view.id, lambda v: v.op("serve").status is OpStatus.RUNNING)
+    assert await client.stop_group(view.id, "last") == "Group Operation Stopped"
+    done = await wait_for(client, view.id, job_done)
+    assert done.op("prepare").status is OpStatus.FINISHED
+    assert done.op("serve").status is OpStatus.STOPPED
+    assert done.op("serve").message == "stopped by user"
+    assert done.status is JobStatus.STOPPED
+    assert "job ended: stopped" in await system_log(client, view.id)
+    await client.remove(view.id)
+
+
 async def test_continuous_health_check_marks_unhealthy_and_back(client: NodeClient) -> None:
     flapper = run_op(
         "flapper",

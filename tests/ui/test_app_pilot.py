@@ -28,10 +28,13 @@ async def test_deploy_watch_read_restart_remove(
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.node_info is not None)
         await pilot.press("slash", *"busybox-pipeline", "enter")
-        await pilot.press("d")
+        await pilot.press("d")  # deploy asks where: the first choice is this node
+        await until(pilot, lambda: app.screen.query("#deploy-targets").first().option_count > 0)
+        await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, JobScreen))
         screen = app.screen
         assert isinstance(screen, JobScreen)
+        await until(pilot, lambda: "esc Back" in screen_text(app).splitlines()[-1])  # drawn
         footer = screen_text(app).splitlines()[-1]
         for shown in ("esc Back", "l Logs", "x Stop", "r Restart", "D Remove"):
             assert shown in footer, footer

@@ -12,7 +12,7 @@ import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from nosana_tui.api.models import Health, JobView, OpStatus, OpView, planned_view
+from nosana_tui.api.models import Health, JobStatus, JobView, OpStatus, OpView, planned_view
 from nosana_tui.jobformat.validate import validate_file
 from nosana_tui.ui.style import OP_STATUS, theme_style
 from nosana_tui.ui.widgets.graph import OpGraph, graph_lines
@@ -89,13 +89,14 @@ def test_seed_pipeline_lines() -> None:
 def test_fan_in_and_fan_out_rails() -> None:
     assert plain(graph_lines(fan_in_job(), None)) == [
         (None, " stage 1 · app  ○ pending  ▱▱▱▱▱ 0/5 ready"),
-        ("db", "   ○   db      pending"),
+        ("db", "   ○     db      pending"),
         # db fans out: its line goes on past worker to api
-        ("worker", "   ├─○ worker  pending"),
-        ("cache", "   │ ○ cache   pending"),
+        ("worker", "   ├─○   worker  pending"),
+        ("cache", "   │ ○   cache   pending"),
         # fan-in: both lines end at api, which also lists them
-        ("api", "   ○─┘ api     pending  ◀ db, cache"),
-        ("web", "   ○   web     pending"),
+        ("api", "   └─┴─○ api     pending  ◀ db, cache"),
+        # a plain edge from the right: web never sits in api's column
+        ("web", "   ○───┘ web     pending"),
     ]
 
 
@@ -110,13 +111,13 @@ def test_rails_join_from_both_sides_and_pass_other_lines() -> None:
         ("g", ["d"]),
     )
     assert [text for _, text in plain(graph_lines(view, None))[1:]] == [
-        "   ○       a  pending",
-        "   │ ○     b  pending",
-        "   │ │ ○   c  pending",
-        "   ├─│─├─○ d  pending  ◀ a, c",  # b's line passes under the join
-        "   ○ │ │ │ e  pending",
-        "     ○─┘ │ f  pending  ◀ c, b",
-        "         ○ g  pending",
+        "   ○         a  pending",
+        "   │ ○       b  pending",
+        "   │ │ ○     c  pending",
+        "   ├─│─┼─○   d  pending  ◀ a, c",  # b's line passes under the join
+        "   └─│─│─│─○ e  pending",
+        "   ○─┴─┘ │   f  pending  ◀ c, b",
+        "   ○─────┘   g  pending",
     ]
 
 
@@ -140,26 +141,40 @@ def test_states_show_glyph_word_health_exit_and_restarts() -> None:
     )
     view = with_status(view, "api", status=OpStatus.FAILED, exit_code=3, message="no image\nmore")
     lines = dict(plain(graph_lines(view, None)))
-    assert lines["db"] == "   ●   db      running · healthy  ↻1"
-    assert lines["api"] == "   ✖─┘ api     failed  exit 3  ◀ db, cache  — no image"
+    assert lines["db"] == "   ●     db      running · healthy  ↻1"
+    assert lines["api"] == "   └─┴─✖ api     failed  exit 3  ◀ db, cache  — no image"
     header = plain(graph_lines(view, None))[0][1]
     assert "✖ failed" in header and "0/5 ready" in header
 
 
 def test_a_stage_that_never_started_is_not_done() -> None:
-    """A failed job's later stage ends with its ops stopped before they began: "never
-    started", not "✔ done"."""
+    """A failed job's later stage ends with its ops stopped before they began (the node says
+    "never started: ..."): the ops and the stage read "skipped", not "✔ done" or "stopped"."""
     view = job(("later", []))
     view = with_status(view, "later", status=OpStatus.STOPPED, message="never started: x")
-    header = plain(graph_lines(view, None))[0][1]
-    assert "never started" in header and "done" not in header
+    lines = plain(graph_lines(view, None))
+    assert "⊘ skipped" in lines[0][1] and "done" not in lines[0][1]
+    assert lines[1][1] == "   ⊘ later  skipped"  # the reason is in the op panel, not cut here
+
+
+def test_ops_still_waiting_in_an_ended_job_read_skipped() -> None:
+    """An op still pending or waiting once its job has failed (an older node, or the moment
+    before the node marks it) will never start: skipped, not pending."""
+    view = job(("a", []), ("b", ["a"]))
+    view = with_status(view, "a", status=OpStatus.FAILED, exit_code=3, started_at=1.0)
+    view = with_status(view, "b", status=OpStatus.WAITING)
+    view.status = JobStatus.FAILED
+    lines = dict(plain(graph_lines(view, None)))
+    assert lines["b"] == "   └─⊘ b  skipped"
+    view.status = JobStatus.RUNNING
+    assert dict(plain(graph_lines(view, None)))["b"] == "   └─◌ b  waiting"
 
 
 def test_every_status_has_a_glyph_and_word_in_the_line() -> None:
     for status in OpStatus:
         look = OP_STATUS[status]
         line = dict(plain(graph_lines(with_status(fan_in_job(), "db", status=status), None)))
-        assert f"{look.glyph}   db      {look.word}" in line["db"]
+        assert f"{look.glyph}     db      {look.word}" in line["db"]
 
 
 def test_width_cuts_lines_with_an_ellipsis() -> None:
@@ -248,6 +263,79 @@ async def test_keyboard_moves_the_selection_and_enter_activates() -> None:
         await until(pilot, lambda: graph.selected == "database")
 
 
+async def test_left_and_right_move_along_the_edges() -> None:
+    """← goes to an op the selected one waits for, → to one that waits for it (the nearest);
+    going back the way it came returns to the op it came from; an op without such an edge
+    stays where it is."""
+    app = GraphApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        graph = app.query_one(OpGraph)
+        graph.job = fan_in_job()  # db, worker, cache, api, web (drawn order)
+        await until(pilot, lambda: graph.selected == "db")
+        assert graph.dependants("db") == ["worker", "api"]
+        assert graph.dependencies("api") == ["db", "cache"]
+        await pilot.press("left")  # db waits for nothing
+        await pilot.pause()
+        assert graph.selected == "db"
+        steps = [
+            ("right", "worker"),  # db's nearest dependant
+            ("left", "db"),
+            ("right", "worker"),  # back the way it came
+            ("up", "db"),
+            ("down", "worker"),
+            ("down", "cache"),
+            ("right", "api"),
+            ("right", "web"),
+            ("left", "api"),
+            ("left", "cache"),  # api's nearest dependency
+            ("right", "api"),
+            ("left", "cache"),
+        ]
+        for key, expected in steps:
+            await pilot.press(key)
+            await until(pilot, lambda expected=expected: graph.selected == expected)
+
+
+def busybox_pipeline_view() -> JobView:
+    definition, report = validate_file(
+        ROOT / "nosana_tui" / "library" / "busybox-pipeline" / "job.json"
+    )
+    assert definition is not None, report
+    return planned_view("job1", definition)
+
+
+def test_a_plain_chain_is_an_edge() -> None:
+    """busybox-pipeline: data → producer and web → client, each a line into its dependant
+    (drawn as two independent ops, one above the other, before)."""
+    assert plain(graph_lines(busybox_pipeline_view(), None)) == [
+        (None, " stage 1 · prepare  ○ pending  ▱▱ 0/2 ready"),
+        ("data", "   ○   data      pending"),
+        ("producer", "   └─○ producer  pending"),
+        (None, ""),
+        (None, " stage 2 · serve  ○ pending  ▱▱ 0/2 ready"),
+        ("web", "   ○   web       pending"),
+        ("client", "   └─○ client    pending"),
+    ]
+
+
+def test_every_dependency_is_drawn_and_a_long_chain_stays_narrow() -> None:
+    """Each op with a dependency in its stage has an edge turning into its glyph; a chain of 30
+    zigzags between two columns rather than falling back to a list."""
+    chain = job(*[(f"s{i:02d}", [f"s{i - 1:02d}"] if i else []) for i in range(30)])
+    for view in (chain, fan_in_job(), seed_view(), busybox_pipeline_view()):
+        for op_id, text in plain(graph_lines(view, None)):
+            if op_id is None:
+                continue
+            op = view.op(op_id)
+            gutter = text[3 : text.index(f" {op_id} ")]
+            joins = sum(gutter.count(c) for c in "└├┘┤┴┼")
+            assert joins == len(op.depends_on), (op_id, text)
+    widths = {
+        len(text) - len(text.lstrip("○ └─┘")) for _, text in plain(graph_lines(chain, None))[1:]
+    }
+    assert max(widths) <= 8  # "   └─○ ": two columns
+
+
 async def test_bindings_have_ids() -> None:
     ids = {binding.id for binding in OpGraph.BINDINGS if not isinstance(binding, tuple)}
     assert {"graph.up", "graph.down", "graph.open"} <= ids
@@ -274,7 +362,8 @@ async def test_status_updates_change_lines_in_place_and_keep_selection_and_scrol
         assert graph.selected == "op40"
         assert graph.scroll_offset.y == scroll
         row = next(r for r in screen_text(graph) if "op40" in r)
-        assert "● op40" in row and "running" in row and "↻2" in row
+        assert "● op40" in row.replace("─┘", "").replace("└─", "")
+        assert "running" in row and "↻2" in row
         assert "pending" not in row
 
         # the selected op disappears: the selection moves to the op now nearest its line
@@ -369,3 +458,32 @@ async def test_a_selection_that_is_not_an_op_is_ignored() -> None:
         assert graph.selected is None
         await pilot.press("down")
         await until(pilot, lambda: graph.selected == "db")
+
+
+def test_an_op_fetching_its_resources_shows_how_far() -> None:
+    from nosana_tui.api.models import FetchState
+
+    def fetch(done: int, total: int | None, finished: bool = False) -> FetchState:
+        return FetchState(
+            kind="S3",
+            source="S3 s3://b/p",
+            volume="v",
+            target="/d",
+            bytes_done=done,
+            bytes_total=total,
+            done=finished,
+        )
+
+    view = with_status(
+        fan_in_job(),
+        "db",
+        status=OpStatus.STARTING,
+        fetch=[fetch(300, 1000), fetch(100, 1000, finished=False)],
+    )
+    assert dict(plain(graph_lines(view, None)))["db"].endswith("starting  fetching 20%")
+    unknown = with_status(fan_in_job(), "db", status=OpStatus.STARTING, fetch=[fetch(5, None)])
+    assert dict(plain(graph_lines(unknown, None)))["db"].endswith("starting  fetching")
+    done = with_status(
+        fan_in_job(), "db", status=OpStatus.RUNNING, fetch=[fetch(1000, 1000, finished=True)]
+    )
+    assert "fetching" not in dict(plain(graph_lines(done, None)))["db"]

@@ -451,7 +451,7 @@ def test_job_screen_running(size: tuple[int, int], snap_compare: Any, tmp_path: 
         await job_shown(pilot, screen, node)
         assert screen.log_target == SYSTEM
         text = screen_text(app)
-        assert "stage 2 · serve  ● running" in text and "◌─┘" in text  # smoke-test's fan-in
+        assert "stage 2 · serve  ● running" in text and "└─┴─◌" in text  # smoke-test's fan-in
         assert str(table.get_cell("vllm", "health")) == "✓ healthy"
         assert "[smoke-test] waiting for vllm, openwebui" in text  # the last log line
         if size == (160, 48):  # the graph grows with the terminal: every stage is in sight
@@ -474,7 +474,7 @@ def test_job_screen_failed(size: tuple[int, int], snap_compare: Any, tmp_path: P
         text = screen_text(app)
         assert "stage 1 · prepare  ✖ failed" in text
         assert "✖ producer" in text and "exit 2" in text
-        assert "stage 2 · serve  ■ never start" in text  # (cut at 80 columns)
+        assert "stage 2 · serve  ⊘ skipped" in text and "└─⊘ client" in text
         assert "job failed: op producer failed (exited with code 2)" in text  # the system log
 
     assert snap_compare(app, terminal_size=size, run_before=show)
@@ -496,8 +496,9 @@ def test_log_view_colours_and_cleaned_lines(
         graph = screen.query_one(OpGraph)
         while graph.selected != "vllm":  # down the graph to vllm, as a person would
             await pilot.press("down")
-        await pilot.press("enter")  # open it: its log, focused
+        await pilot.press("l")  # its log
         await until(pilot, lambda: screen.log_target == "vllm")
+        await pilot.press("tab", "tab")  # past the ops table to the log
         await job_shown(pilot, screen, node)
         assert screen.query_one("#job-log", LogView).has_focus_within
         text = screen_text(app)

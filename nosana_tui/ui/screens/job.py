@@ -21,10 +21,12 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
 
-from nosana_tui.api.models import SYSTEM, GpuTelemetry, JobView, OpView
+from nosana_tui.api.models import SYSTEM, GpuTelemetry, JobStatus, JobView, OpView
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.ui.app import nosana_app
-from nosana_tui.ui.style import health_text, op_status_text
+from nosana_tui.ui.opstats import OpStats
+from nosana_tui.ui.shell import open_shell
+from nosana_tui.ui.style import health_text, op_look, state_text
 from nosana_tui.ui.tables import put_row
 from nosana_tui.ui.widgets.confirm import Confirm
 from nosana_tui.ui.widgets.graph import OpGraph
@@ -45,6 +47,7 @@ OP_COLUMNS = (
 GPU_COLUMN = ("gpu", "GPU MEM")  # after STATE, for jobs with GPU ops only
 GPU_POLL = 2.0  # seconds between telemetry polls while a GPU job is on screen
 LOG_SWITCH_DELAY = 0.15  # seconds a new selection rests before the log follows it
+ALL_OPS = "*"  # the log target of every op's lines at once (no op id has a "*": ids are names)
 
 
 def op_gpu_memory(telemetry: GpuTelemetry, job_id: str) -> dict[str, int]:
@@ -74,11 +77,14 @@ def _duration(op: OpView) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def _status_cell(op: OpView, variables: dict[str, str]) -> Any:
-    text = op_status_text(op.status, variables)
+def _status_cell(op: OpView, variables: dict[str, str], job: JobStatus | None = None) -> Any:
+    text = state_text(op_look(op, job), variables)  # "skipped" for an op that never starts
     if op.pull is not None and not op.pull.done:
         fraction = op.pull.fraction
         text.append(f" pulling {fraction:.0%}" if fraction is not None else " pulling")
+    if op.fetching:  # its S3/HF/Ollama resources
+        fraction = op.fetch_fraction
+        text.append(f" fetching {fraction:.0%}" if fraction is not None else " fetching")
     return text
 
 
@@ -89,6 +95,22 @@ class JobScreen(Screen[None]):
         Binding("escape", "back", "Back", id="job.back"),
         Binding("l", "logs", "Logs", id="job.logs", tooltip="Follow the selected op's log"),
         Binding("L", "system_logs", "System log", id="job.system", show=False),
+        Binding(
+            "a",
+            "all_logs",
+            "All logs",
+            id="job.all_logs",
+            show=False,  # the footer is full at 80 columns; Help (?) and the palette list it
+            tooltip="Every op's lines in one log, by time, each op in its own colour",
+        ),
+        Binding(
+            "enter",
+            "open_op",
+            "Op",
+            id="job.open_op",
+            show=False,  # enter in the graph or the table; Help (?) lists it
+            tooltip="The selected op in full: message, image, command, env, ports, last lines",
+        ),
         Binding("x", "stop_op", "Stop", id="job.stop_op", tooltip="Stop the selected op"),
         Binding(
             "r", "restart_op", "Restart", id="job.restart_op", tooltip="Restart the selected op"
@@ -96,6 +118,14 @@ class JobScreen(Screen[None]):
         Binding("X", "stop_group", "Stop group", id="job.stop_group", show=False),
         Binding("R", "restart_group", "Restart group", id="job.restart_group", show=False),
         Binding("K", "stop_job", "Stop job", id="job.stop_job", show=False),
+        Binding(
+            "s",
+            "shell",
+            "Shell",
+            id="job.shell",
+            show=False,  # the footer is full at 80 columns; Help (?) and the palette list it
+            tooltip="A shell (sh) in the selected op, if it runs: the UI lends it the terminal",
+        ),
         Binding(
             "D",
             "remove_job",
@@ -116,6 +146,8 @@ class JobScreen(Screen[None]):
         self._gpu_polling = False
         self._gpu_chain = 0  # which start the polls in flight belong to
         self._log_switch: Timer | None = None  # the pending switch of the log to the selection
+        # each running op's CPU and memory, while the screen is seen (``ui.opstats``)
+        self.op_stats = OpStats(self, job_id, lambda: self.client, self._render_stats)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -144,6 +176,8 @@ class JobScreen(Screen[None]):
         ones end the old ones. With no client they end there, until the next one."""
         self.watch_job()
         self.follow_logs(self.log_target or SYSTEM)
+        self.op_stats.stop()
+        self.op_stats.want(self.view)
 
     # --- state ------------------------------------------------------------------------------
 
@@ -171,6 +205,9 @@ class JobScreen(Screen[None]):
         graph = self.query_one("#job-graph", OpGraph)
         graph.job = view
         self.render_ops(view)
+        self.op_stats.want(view)
+        if self.log_target == ALL_OPS:  # ops the first view named, or the job now names
+            self.query_one("#job-log", LogView).colour_ops(op.id for op in view.ops)
         if first and view.ops:
             self.select(view.ops[0].id, move_logs=False)
 
@@ -182,6 +219,7 @@ class JobScreen(Screen[None]):
             self._add_gpu_column(table)
         if gpu_job:
             self.start_gpu_poll()  # no-op while polling, or when no GPU op may still run
+        stats_made = self.op_stats.put_columns(table, (GPU_COLUMN[0], "status"))
         for op in view.ops:
             started = (
                 time.strftime("%H:%M:%S", time.localtime(op.started_at)) if op.started_at else "-"
@@ -189,7 +227,7 @@ class JobScreen(Screen[None]):
             cells = {
                 "op": op.id,
                 "group": op.group,
-                "status": _status_cell(op, variables),
+                "status": _status_cell(op, variables, view.status),
                 "health": health_text(op.health, variables),
                 "endpoints": " ".join(e.url or f":{e.port}" for e in op.endpoints) or "-",
                 "started": started,
@@ -199,7 +237,14 @@ class JobScreen(Screen[None]):
             }
             if GPU_COLUMN[0] in table.columns:
                 cells[GPU_COLUMN[0]] = gpu_cell(op, self.gpu_held)
+            cells.update(self.op_stats.cells(table, op))
             put_row(table, op.id, cells)
+        if stats_made and self.selected is not None and self.selected in table.rows:
+            table.move_cursor(row=table.get_row_index(self.selected))  # the rebuild lost it
+
+    def _render_stats(self) -> None:
+        if self.view is not None:
+            self.render_ops(self.view)
 
     def _add_gpu_column(self, table: DataTable[Any]) -> None:
         """Rebuild the columns with GPU MEM after STATE (DataTable only appends); the rows are
@@ -237,9 +282,11 @@ class JobScreen(Screen[None]):
 
     def on_screen_suspend(self) -> None:
         self.stop_gpu_poll()
+        self.op_stats.stop()
 
     def on_screen_resume(self) -> None:
         self.start_gpu_poll()
+        self.op_stats.want(self.view)
 
     @work(group="job-gpu", exit_on_error=False)
     async def poll_gpu_memory(self, chain: int) -> None:
@@ -307,9 +354,33 @@ class JobScreen(Screen[None]):
     @on(OpGraph.Activated)
     def graph_activated(self, event: OpGraph.Activated) -> None:
         self.select(event.op_id, move_logs=False)
-        if self.log_target != event.op_id:
-            self.show_logs(event.op_id)
-        self.query_one("#job-log", LogView).focus()
+        self.open_op(event.op_id)
+
+    @on(DataTable.RowSelected, "#job-ops")
+    def table_activated(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.select(str(event.row_key.value), move_logs=False)
+            self.open_op(str(event.row_key.value))
+
+    def action_open_op(self) -> None:
+        if self.selected is not None:
+            self.open_op(self.selected)
+
+    def open_op(self, op_id: str) -> None:
+        """The op panel (like k9s describe) of ``op_id``, over this screen."""
+        from nosana_tui.ui.screens.op import OpScreen
+
+        if self.view is not None and any(op.id == op_id for op in self.view.ops):
+            self.app.push_screen(OpScreen(self.job_id, op_id, self.view))
+
+    @on(LogView.Saved)
+    def log_saved(self, event: LogView.Saved) -> None:
+        self.notify(f"log saved to {event.path}", title="Saved", markup=False)
+
+    @on(LogView.Copied)
+    def log_copied(self, event: LogView.Copied) -> None:
+        lines = "line" if event.n_lines == 1 else "lines"
+        self.notify(f"{event.n_lines} {lines} copied (OSC 52)", title="Copied", markup=False)
 
     @on(DataTable.RowHighlighted, "#job-ops")
     def table_selected(self, event: DataTable.RowHighlighted) -> None:
@@ -326,16 +397,21 @@ class JobScreen(Screen[None]):
     @work(exclusive=True, group="job-logs", exit_on_error=False)
     async def follow_logs(self, target: str) -> None:
         self.log_target = target
+        every = target == ALL_OPS
         log = self.query_one("#job-log", LogView)
-        log.show_op = target == SYSTEM
-        generation = log.reset(f"{self.job_id} · {target}")
+        log.show_op = target == SYSTEM or every
+        generation = log.reset(f"{self.job_id} · {'all ops' if every else target}")
+        if every and self.view is not None:
+            log.colour_ops(op.id for op in self.view.ops)
         client = self.client
         if client is None:
             return  # ``client_changed`` starts it again with the next client
         after = 0
         while True:
             try:
-                async for entry in client.logs(self.job_id, target, follow=True, after=after):
+                async for entry in client.logs(
+                    self.job_id, None if every else target, follow=True, after=after
+                ):
                     # Straight to the view's bounded queue, which its own 50 ms tick drains:
                     # no batch held here, so the last line of a burst waits for nothing. The
                     # generation drops what a replaced follower still hands over.
@@ -355,6 +431,9 @@ class JobScreen(Screen[None]):
 
     def action_system_logs(self) -> None:
         self.show_logs(SYSTEM)
+
+    def action_all_logs(self) -> None:
+        self.show_logs(ALL_OPS)
 
     # --- controls ---------------------------------------------------------------------------
 
@@ -385,6 +464,11 @@ class JobScreen(Screen[None]):
         op = self._op()
         if op and self.client:
             self.act(f"restart {op.id}", self.client.restart_op(self.job_id, op.group, op.id))
+
+    def action_shell(self) -> None:
+        op = self._op()
+        if op and self.client:
+            open_shell(self.app, self.client.url, self.job_id, op)
 
     def action_stop_group(self) -> None:
         op = self._op()

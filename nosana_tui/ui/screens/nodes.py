@@ -1,4 +1,6 @@
-"""Nodes: the local agent first, then the nodes added by URL and token; switch, add, remove.
+"""Nodes: the local agent first, then the nodes added by URL and token, then the Nosana network
+(its account, credits and markets, with each market's GPU and price per hour); enter switches
+the app to the row's node, add and remove agents.
 
 Below them, the current node's GPUs live (``g`` shows or hides them). The GPU poll runs on a
 fixed cadence, the node's ``interval_s`` (never more than once a second), only while this
@@ -73,7 +75,8 @@ class AddNode(ModalScreen[NodeEntry | None]):
 class NodesScreen(Screen[None]):
     SUB_TITLE = section_tabs("Nodes")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "switch", "Use node", id="nodes.switch"),
+        # priority: the table would take enter for itself, and the footer would not show it
+        Binding("enter", "switch", "Use node", id="nodes.switch", priority=True),
         Binding("a", "add", "Add", id="nodes.add"),
         Binding("d", "remove", "Remove", id="nodes.remove"),
         Binding("i", "info", "Info", id="nodes.info"),
@@ -179,6 +182,9 @@ class NodesScreen(Screen[None]):
             self._gpu_client = app.client
             panel.telemetry, panel.error, panel.skipped = None, None, 0
         panel.node = app.node.name
+        if app.node.network is not None:  # no GPU of its own: the markets list theirs
+            panel.telemetry, panel.error = None, "the Nosana network: its GPUs are its markets'"
+            return
         if app.client is None:
             panel.error = None if app.node_error is None else "the node is not answering"
             return
@@ -210,12 +216,21 @@ class NodesScreen(Screen[None]):
             self._gpu_timer.stop()
             self._gpu_timer = self.set_interval(interval, self.gpu_tick)
 
+    def entries(self) -> list[NodeEntry]:
+        """The agents first (local, then those added), then the Nosana network."""
+        nodes = nosana_app(self).nodes
+        return [n for n in nodes if n.network is None] + [n for n in nodes if n.network]
+
     def render_rows(self) -> None:
         app = nosana_app(self)
         table: DataTable[Any] = self.query_one("#nodes-table", DataTable)
+        row = table.cursor_row
         table.clear()  # a handful of rows that change only on add/remove/switch
-        for node in app.nodes:
-            token = "own file" if node.token is None else "set"
+        for node in self.entries():
+            if node.network is not None:
+                token = "API key set" if self.api_key_set(node) else "no API key"
+            else:
+                token = "own file" if node.token is None else "set"
             table.add_row(  # names and URLs are the user's text: never markup
                 "▶" if node.url == app.node.url else "",
                 Text(node.name),
@@ -223,7 +238,15 @@ class NodesScreen(Screen[None]):
                 token,
                 key=node.url,
             )
+        if row and table.row_count:  # where it was (clear() put it on the first row)
+            table.move_cursor(row=min(row, table.row_count - 1), animate=False)
         table.focus()
+
+    def api_key_set(self, node: NodeEntry) -> bool:
+        from nosana_tui.client.network_node import network_config
+
+        conf = network_config(node.network, nosana_app(self).locations.config_file)
+        return bool(conf.api_key)
 
     def _current_row(self) -> NodeEntry | None:
         app = nosana_app(self)
@@ -232,6 +255,11 @@ class NodesScreen(Screen[None]):
             return None
         row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
         return next((n for n in app.nodes if n.url == row_key.value), None)
+
+    @on(DataTable.RowSelected, "#nodes-table")
+    def row_selected(self) -> None:
+        """A click on the chosen row, as enter."""
+        self.action_switch()
 
     def action_switch(self) -> None:
         node = self._current_row()
@@ -254,6 +282,9 @@ class NodesScreen(Screen[None]):
         node = self._current_row()
         if node is None:
             return
+        if node.network is not None:
+            self.notify("the Nosana network cannot be removed", severity="warning", markup=False)
+            return
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -274,6 +305,9 @@ class NodesScreen(Screen[None]):
         if node is None:
             return
         app = nosana_app(self)
+        if node.network is not None:
+            await self.show_network(node, box)
+            return
         if node.url == app.node.url and app.client is not None:
             client, own = app.client, False
         else:
@@ -293,6 +327,72 @@ class NodesScreen(Screen[None]):
         finally:
             if own:
                 await client.close()
+
+    async def show_network(self, node: NodeEntry, box: Static) -> None:
+        """The network's account (API key set or not, the wallet's public address), credits and
+        markets, with each market's GPU and price per hour. No secret is shown."""
+        from nosana_tui.client import network as net
+        from nosana_tui.client.network_node import (
+            NetworkNodeClient,
+            connect_network,
+            network_config,
+        )
+
+        app = nosana_app(self)
+        current = app.client if isinstance(app.client, NetworkNodeClient) else None
+        if current is not None and current.conf.network == node.network:
+            client, own = current, False
+        else:
+            client = connect_network(network_config(node.network, app.locations.config_file))
+            own = True
+        box.update(Text(f"{node.name}: reading its markets…"))
+        try:
+            wallet, why = client.wallet_address()
+            account = Text("account  ", style="bold", no_wrap=True, overflow="ellipsis")
+            account.append("API key set" if client.conf.api_key else "no API key (NOSANA_API_KEY)")
+            account.append(" · wallet ")
+            account.append(wallet or f"none ({why})")
+            try:
+                credits = await client.credits()
+                money = Text(
+                    f"${credits.available:,.2f} available (${credits.reservedCredits:,.2f} "
+                    "reserved)"
+                )
+            except net.NetworkError as err:
+                money = Text(str(err).split(";")[0])
+            lines = [account, Text.assemble(("credits  ", "bold"), money)]
+            try:
+                markets = await client.markets()
+            except net.NetworkError as err:
+                lines.append(Text(f"markets: {err}"))
+                box.update(Text("\n").join(lines))
+                return
+            box.update(Text("\n").join([*lines, Text(), market_table(markets)]))
+        finally:
+            if own:
+                await client.close()
+
+
+def market_table(markets: list[Any]) -> Text:
+    """The markets as aligned text: slug, GPU, USD and NOS per hour (the network's words,
+    never markup)."""
+    rows = [("MARKET", "GPU", "$/HOUR", "NOS/HOUR")]
+    for market in markets:
+        usd = market.usd_per_hour
+        rows.append(
+            (
+                market.slug,
+                ", ".join(market.gpu_types) or "-",
+                "-" if usd is None else f"${usd:,.2f}",
+                f"{market.nos_per_hour:.4f}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for index, row in enumerate(rows):
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        text.append(line + ("\n" if index < len(rows) - 1 else ""), "bold" if not index else "")
+    return text
 
 
 def gpu_error(err: Exception) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -31,7 +31,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from nosana_tui.api.models import planned_view
-from nosana_tui.client.node import NodeError
+from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.jobformat import templates as tpl
 from nosana_tui.jobformat.diagnostics import OWN_RULE, Diagnostic, Severity, printable
 from nosana_tui.jobformat.dstack.convert import convert_file
@@ -39,8 +39,12 @@ from nosana_tui.jobformat.secrets import redact
 from nosana_tui.jobformat.validate import validate_file
 from nosana_tui.ui.app import nosana_app
 from nosana_tui.ui.sections import section_tabs
+from nosana_tui.ui.settings import NodeEntry
 from nosana_tui.ui.widgets.graph import OpGraph
 from nosana_tui.ui.widgets.nodebar import NodeBar
+
+if TYPE_CHECKING:
+    from nosana_tui.ui.screens.deploy import Target
 
 
 @dataclass
@@ -79,6 +83,10 @@ class TemplatesScreen(Screen[None]):
         Binding("g", "show_tab('graph')", "Graph", id="templates.graph"),
         Binding("p", "show_tab('job')", "Preview", id="templates.preview"),
         Binding("escape", "focus_list", "List", show=False, id="templates.list"),
+        # the user's own templates (``templateedit``)
+        Binding("n", "new_template", "New from file", show=False, id="templates.new"),
+        Binding("c", "copy_template", "Copy", show=False, id="templates.copy"),
+        Binding("e", "edit_template", "Edit in $EDITOR", show=False, id="templates.edit"),
     ]
 
     def __init__(self) -> None:
@@ -248,6 +256,35 @@ class TemplatesScreen(Screen[None]):
 
     # --- actions --------------------------------------------------------------------------------
 
+    def on_screen_resume(self) -> None:
+        from nosana_tui.ui.screens.templateedit import reload_if_changed
+
+        reload_if_changed(self)  # a template saved from the Jobs list is listed
+
+    def action_new_template(self) -> None:
+        from nosana_tui.ui.screens import templateedit
+
+        self.run_worker(
+            templateedit.new_from_file(self),
+            group="template-edit",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    def action_copy_template(self) -> None:
+        from nosana_tui.ui.screens import templateedit
+
+        self.run_worker(
+            templateedit.duplicate(self), group="template-edit", exclusive=True, exit_on_error=False
+        )
+
+    def action_edit_template(self) -> None:
+        from nosana_tui.ui.screens import templateedit
+
+        self.run_worker(
+            templateedit.edit(self), group="template-edit", exclusive=True, exit_on_error=False
+        )
+
     def action_search(self) -> None:
         self.query_one("#template-search", Input).focus()
 
@@ -262,17 +299,44 @@ class TemplatesScreen(Screen[None]):
                 first.first(Input).focus()
 
     def action_deploy(self) -> None:
+        """Ask where (this node, another agent, a market with its price), then deploy there."""
+        from nosana_tui.ui.screens.deploy import DeployTarget
+
         rendered = self.rendered
         if rendered is None or rendered.data is None:
             self.notify("nothing to deploy: the job has errors", severity="error", markup=False)
             return
+        data, source = rendered.data, rendered.source
         name = self.current.id if self.current else (self.file.name if self.file else "job")
-        self.deploy(rendered.data, name, rendered.source)
+
+        def chosen(target: Target | None) -> None:
+            if target is None:
+                self.notify("not deployed: nothing was sent", markup=False)
+            elif target.market is not None:
+                self.post(data, name, target)
+            elif target.node is not None:
+                self.deploy(data, name, source, target.node)
+
+        self.app.push_screen(DeployTarget(name), chosen)
 
     @work(exclusive=True, group="deploy", exit_on_error=False)
-    async def deploy(self, data: dict[str, Any], name: str, source: str) -> None:
+    async def deploy(
+        self, data: dict[str, Any], name: str, source: str, entry: NodeEntry | None = None
+    ) -> None:
+        """Submit to ENTRY (default: the app's node); the app then talks to that node and shows
+        the job."""
         app = nosana_app(self)
-        client = app.client
+        entry = entry or app.node
+        client, own = app.client, False
+        if entry.url != app.node.url or entry.network != app.node.network:
+            from nosana_tui.client.local import token_for
+
+            try:
+                client = NodeClient(entry.url, token_for(app.locations, entry.url, entry.token))
+            except NodeError as err:
+                self.notify(str(err), severity="error", timeout=10, markup=False)
+                return
+            own = True
         if client is None:
             self.notify("no node to deploy to yet", severity="error", markup=False)
             return
@@ -283,8 +347,56 @@ class TemplatesScreen(Screen[None]):
                 f"the node refused the job: {err}", severity="error", timeout=10, markup=False
             )
             return
-        self.notify(f"job {view.id} deployed on {app.node.name}", markup=False)
+        finally:
+            if own:
+                await client.close()
+        self.notify(f"job {view.id} deployed on {entry.name}", markup=False)
+        self.open_job(entry, view.id)
+
+    @work(exclusive=True, group="deploy", exit_on_error=False)
+    async def post(self, data: dict[str, Any], name: str, target: Target) -> None:
+        """Post to the target's market (validated, pinned, listed with an idempotency key);
+        the app then talks to the network and shows the job."""
+        from nosana_tui.client import network as net
+        from nosana_tui.client.network_node import (
+            NetworkNodeClient,
+            connect_network,
+            network_config,
+        )
+
+        app = nosana_app(self)
+        entry, market = target.network, target.market
+        if entry is None or market is None:
+            return
+        current = app.client
+        if isinstance(current, NetworkNodeClient) and app.node.network == entry.network:
+            client, own = current, False
+        else:
+            client = connect_network(network_config(entry.network, app.locations.config_file))
+            own = True
+        try:
+            posted = await client.post(data, market.address, target.timeout)
+        except net.InvalidJob as err:
+            problems = "; ".join(d.message for d in err.diagnostics[:3])
+            self.notify(f"{err}: {problems}", severity="error", timeout=10, markup=False)
+            return
+        except net.NetworkError as err:
+            self.notify(f"not posted: {err}", severity="error", timeout=12, markup=False)
+            return
+        finally:
+            if own:
+                await client.close()
+        self.notify(
+            f"job {posted.job} posted to {market.slug}; ${posted.credits.costUSD:,.2f} reserved",
+            markup=False,
+        )
+        self.open_job(entry, posted.job)
+
+    def open_job(self, entry: NodeEntry, job_id: str) -> None:
         from nosana_tui.ui.screens.job import JobScreen
 
+        app = nosana_app(self)
+        if entry.url != app.node.url or entry.network != app.node.network:
+            app.switch_node(entry)  # the job's view follows it where it runs
         app.switch_mode("jobs")
-        app.push_screen(JobScreen(view.id))
+        app.push_screen(JobScreen(job_id))

@@ -3,17 +3,22 @@
 One line per op, so the graph is also a list to move through. Within a stage the ops are in
 dependency order (an op below everything it waits for) and drawn git-log style: each op's glyph
 sits in a column of the gutter, an op that others wait for keeps its column open (``│``) down to
-its last dependant, and a dependant joins it with ``├─`` / ``└─`` (or ``─┤`` / ``─┘`` from the
-right). A fan-in op, whose edges are the hardest to follow, also lists what it waits for
-(``◀ a, b``); so does every op when a stage is too wide for rails. Edges only run inside a stage:
-stages run one after another, so that is where ``depends_on`` may point::
+its last dependant, and every dependant joins it with ``├─`` / ``└─`` (or ``─┤`` / ``─┘`` from
+the right; ``┼`` / ``┴`` where the edge passes another of its lines). No op sits in the column
+of an op it depends on, so every ``depends_on`` is a visible edge, a plain chain's too. A fan-in
+op, whose edges are the hardest to follow, also lists what it waits for (``◀ a, b``); so does
+every op when a stage is too wide for rails. Edges only run inside a stage: stages run one after
+another, so that is where ``depends_on`` may point::
 
      stage 1 · app  ✖ failed  ▰▱▰▱▱ 1/5 ready
-  ▸  ●   db      running · healthy
-     ├─✖ worker  failed  exit 2  — crashed
-     │ ● cache   running  ↻1
-     ◌─┘ api     waiting  ◀ db, cache
-     ○   web     pending
+  ▸  ●     db      running · healthy
+     ├─✖   worker  failed  exit 2  — crashed
+     │ ●   cache   running  ↻1
+     └─┴─◌ api     waiting  ◀ db, cache
+     ○───┘ web     pending
+
+``←`` / ``→`` move along the edges (to what the op waits for, to what waits for it); ``↑`` /
+``↓`` move down the list.
 """
 
 from __future__ import annotations
@@ -26,15 +31,16 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.css.scalar import Scalar
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from nosana_tui.api.models import Health, JobView, OpStatus, OpView
+from nosana_tui.api.models import Health, JobStatus, JobView, OpStatus, OpView
 from nosana_tui.jobformat.graph import DependencyGraph, Node
-from nosana_tui.ui.style import HEALTH, OP_STATUS, Look, theme_style
+from nosana_tui.ui.style import HEALTH, SKIPPED, Look, op_look, theme_style
 
 Line = tuple[str | None, Text]
 
@@ -46,8 +52,9 @@ ID_WIDTH = 24  # longer op ids are cut with an ellipsis
 _STAGE_FAILED = Look("✖", "failed", "error")
 _STAGE_DONE = Look("✔", "done", "success")
 _STAGE_RUNNING = Look("●", "running", "primary")
+_STAGE_READY = Look("●", "ready", "success")  # every op ready or finished; services run on
 _STAGE_PENDING = Look("○", "pending", "foreground-muted")
-_STAGE_SKIPPED = Look("■", "never started", "foreground-muted")
+_STAGE_SKIPPED = Look(SKIPPED.glyph, "skipped", SKIPPED.role)
 
 
 # --- layout (pure) ------------------------------------------------------------------------------
@@ -85,7 +92,12 @@ class _Row:
 
 
 def _rails(ops: list[OpView]) -> tuple[list[_Row], int]:
-    """Lay a stage out: one row per op in dependency order, and the gutter's width in columns."""
+    """Lay a stage out: one row per op in dependency order, and the gutter's width in columns.
+
+    Every edge is drawn: an op never sits in the column of an op it depends on, so each of its
+    dependencies' lines turns into it (``└─●``, ``●─┘``), even from the row just above; an op
+    takes the leftmost free column that is none of its dependencies', so a long chain zigzags
+    between two columns instead of drifting right."""
     order = _dependency_order(ops)
     position = {op.id: i for i, op in enumerate(order)}
     deps = {
@@ -105,14 +117,13 @@ def _rails(ops: list[OpView]) -> tuple[list[_Row], int]:
     rows: list[_Row] = []
     width = 1
     for op in order:
-        dep_columns = [lanes.index(d) for d in deps[op.id]]
+        dep_columns = sorted(lanes.index(d) for d in deps[op.id])
         for d in deps[op.id]:
             dependants[d] -= 1
-        ending = [c for c in dep_columns if dependants[lanes[c] or ""] == 0]
-        if ending:
-            column = min(ending)  # continue straight down the line that ends here
-        else:
-            column = next((i for i, lane in enumerate(lanes) if lane is None), len(lanes))
+        column = next(
+            (i for i, lane in enumerate(lanes) if lane is None and i not in dep_columns),
+            len(lanes),
+        )
         columns = max(len(lanes), column + 1)
         cells = [" "] * (2 * columns)
         for i, lane in enumerate(lanes):
@@ -124,14 +135,16 @@ def _rails(ops: list[OpView]) -> tuple[list[_Row], int]:
             for x in range(low, high + 1):
                 if cells[x] == " ":
                     cells[x] = "─"
+            left = [c for c in dep_columns if c < column]
+            right = [c for c in dep_columns if c > column]
             for c in dep_columns:
-                if c == column:
-                    continue  # the edge comes straight down into the glyph
                 goes_on = dependants[lanes[c] or ""] > 0
-                if c < column:
+                if left and c == left[0]:
                     cells[2 * c] = "├" if goes_on else "└"
-                else:
+                elif right and c == right[-1]:
                     cells[2 * c] = "┤" if goes_on else "┘"
+                else:  # a line the edge passes on its way to the glyph
+                    cells[2 * c] = "┼" if goes_on else "┴"
         cells[2 * column] = "●"  # placeholder: the op's state glyph goes here
         rows.append(_Row(op, column, cells, set(deps[op.id])))
         for c in dep_columns:
@@ -152,15 +165,19 @@ def _rails(ops: list[OpView]) -> tuple[list[_Row], int]:
     return rows, width
 
 
-def _stage_look(ops: Sequence[OpView]) -> Look:
+def _stage_look(ops: Sequence[OpView], job: JobStatus | None = None) -> Look:
     if any(op.status is OpStatus.FAILED for op in ops):
         return _STAGE_FAILED
+    if all(op_look(op, job) is SKIPPED for op in ops):
+        return _STAGE_SKIPPED  # its job failed before it began
     if all(op.status is OpStatus.PENDING for op in ops):
         return _STAGE_PENDING
     if all(op.status is OpStatus.STOPPED and op.started_at is None for op in ops):
-        return _STAGE_SKIPPED  # its job failed or stopped before it began
-    if all(op.status.terminal or op.ready for op in ops):
+        return _STAGE_SKIPPED  # its job was stopped before it began
+    if all(op.status.terminal for op in ops):
         return _STAGE_DONE
+    if all(op.status.terminal or op.ready for op in ops):
+        return _STAGE_READY
     return _STAGE_RUNNING
 
 
@@ -170,23 +187,33 @@ def _style(variables: Mapping[str, str] | None, role: str, *, bold: bool = False
     return theme_style(variables, role, bold=bold)
 
 
-def _header(number: int, name: str, ops: Sequence[OpView], v: Mapping[str, str] | None) -> Text:
+def _header(
+    number: int,
+    name: str,
+    ops: Sequence[OpView],
+    v: Mapping[str, str] | None,
+    job: JobStatus | None = None,
+    *,
+    compact: bool = False,
+) -> Text:
     text = Text(" ")
     text.append(f"stage {number}", _style(v, "primary", bold=True))
     text.append(" · ", _style(v, "foreground-muted"))
     text.append(name, _style(v, "foreground", bold=True))
-    state = _stage_look(ops)
+    state = _stage_look(ops, job)
     text.append("  ")
     text.append(f"{state.glyph} {state.word}", _style(v, state.role))
     text.append("  ")
-    if len(ops) <= 12:
+    if len(ops) <= 12 and not compact:
         for op in ops:
             done = op.ready or op.status is OpStatus.FINISHED
-            look = OP_STATUS[op.status]
+            look = op_look(op, job)
             text.append("▰" if done or op.status.active else "▱", _style(v, look.role))
         text.append(" ")
     ready = sum(1 for op in ops if op.ready or op.status is OpStatus.FINISHED)
-    text.append(f"{ready}/{len(ops)} ready", _style(v, "foreground-muted"))
+    text.append(
+        f"{ready}/{len(ops)}" + ("" if compact else " ready"), _style(v, "foreground-muted")
+    )
     return text
 
 
@@ -196,9 +223,10 @@ def _op_line(
     id_width: int,
     selected: bool,
     v: Mapping[str, str] | None,
+    job: JobStatus | None = None,
 ) -> Text:
     op = row.op
-    look = OP_STATUS[op.status]
+    look = op_look(op, job)
     muted = _style(v, "foreground-muted")
     text = Text(CURSOR if selected else " ", _style(v, "accent", bold=True))
     text.append(" " * (INDENT - 1))
@@ -220,6 +248,9 @@ def _op_line(
     if op.status.active and op.pull is not None and not op.pull.done:
         fraction = op.pull.fraction
         text.append("  pulling" + (f" {fraction:.0%}" if fraction is not None else ""), muted)
+    if op.status.active and op.fetching:  # its S3/HF/Ollama resources
+        fraction = op.fetch_fraction
+        text.append("  fetching" + (f" {fraction:.0%}" if fraction is not None else ""), muted)
     if op.exit_code is not None:
         text.append(f"  exit {op.exit_code}", _style(v, "error" if op.exit_code else "success"))
     if op.restarts:
@@ -227,7 +258,8 @@ def _op_line(
     listed = [d for d in dict.fromkeys(op.depends_on) if d != op.id]
     if listed and (len(listed) > 1 or set(listed) != row.drawn):
         text.append(f"  ◀ {', '.join(listed)}", muted)
-    if op.message and op.status in (OpStatus.FAILED, OpStatus.STOPPED):
+    if op.message and op.status in (OpStatus.FAILED, OpStatus.STOPPED) and look is not SKIPPED:
+        # the first line, as far as the width goes: the op panel (enter) has the whole message
         text.append(f"  — {op.message.splitlines()[0]}", muted)
     return text
 
@@ -254,10 +286,14 @@ def graph_lines(
         if lines:
             lines.append((None, Text("")))
         rows, gutter = _rails(ops)
-        lines.append((None, _header(number, name, [row.op for row in rows], variables)))
+        ops_drawn = [row.op for row in rows]
+        header = _header(number, name, ops_drawn, variables, view.status)
+        if width is not None and header.cell_len > width:  # narrow: no bar, "2/4"
+            header = _header(number, name, ops_drawn, variables, view.status, compact=True)
+        lines.append((None, header))
         for row in rows:
             is_selected = row.op.id == selected
-            text = _op_line(row, gutter, id_width, is_selected, variables)
+            text = _op_line(row, gutter, id_width, is_selected, variables, view.status)
             if is_selected and selected_style is not None:
                 text.stylize(selected_style)
             lines.append((row.op.id, text))
@@ -292,6 +328,7 @@ class OpGraph(ScrollView, can_focus=True):
         overflow-x: hidden;
         overflow-y: auto;
         scrollbar-gutter: stable;
+        scrollbar-size-vertical: 1;  /* a column more for the states at 80 columns */
         & > .opgraph--selected {
             background: $block-cursor-blurred-background;
             color: $block-cursor-blurred-foreground;
@@ -309,6 +346,22 @@ class OpGraph(ScrollView, can_focus=True):
         Binding("up,k", "move(-1)", "Up", show=False, id="graph.up", tooltip="Select the op above"),
         Binding(
             "down,j", "move(1)", "Down", show=False, id="graph.down", tooltip="Select the op below"
+        ),
+        Binding(
+            "left",
+            "along(-1)",
+            "Waits for",
+            show=False,
+            id="graph.dependency",
+            tooltip="Along an edge to an op the selected op waits for (depends_on)",
+        ),
+        Binding(
+            "right",
+            "along(1)",
+            "Waited on by",
+            show=False,
+            id="graph.dependant",
+            tooltip="Along an edge to an op that waits for the selected op",
         ),
         Binding(
             "pageup", "page(-1)", "Page up", show=False, id="graph.page_up", tooltip="A page up"
@@ -378,6 +431,9 @@ class OpGraph(ScrollView, can_focus=True):
         self._strips: dict[int, Strip] = {}
         self._variables: dict[str, str] = {}
         self._width = 0
+        self._up: dict[str, list[str]] = {}  # op id -> the ops it depends on, in drawn order
+        self._down: dict[str, list[str]] = {}  # op id -> the ops that depend on it
+        self._edge_move: tuple[str, str, int] | None = None  # (from, to, direction) of the last
         if job is not None:
             self.set_reactive(OpGraph.job, job)
 
@@ -396,6 +452,14 @@ class OpGraph(ScrollView, can_focus=True):
     def line_of(self, op_id: str) -> int | None:
         """The line an op is drawn on."""
         return self._rows.get(op_id)
+
+    def dependencies(self, op_id: str) -> list[str]:
+        """The ops of its stage that ``op_id`` depends on (its edges up), as drawn."""
+        return self._up.get(op_id, [])
+
+    def dependants(self, op_id: str) -> list[str]:
+        """The ops of its stage that depend on ``op_id`` (its edges down), as drawn."""
+        return self._down.get(op_id, [])
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -427,6 +491,8 @@ class OpGraph(ScrollView, can_focus=True):
             self.watch_job(self.job)  # set before mounting: no watcher has run for it
 
     def watch_selected(self, old: str | None, new: str | None) -> None:
+        if self._edge_move is not None and self._edge_move[1] != new:
+            self._edge_move = None  # moved some other way: the way back is forgotten
         for op_id in (old, new):
             line = self._rows.get(op_id or "")
             if line is not None:
@@ -443,16 +509,57 @@ class OpGraph(ScrollView, can_focus=True):
         self._variables = dict(self.app.theme_variables or self.app.get_css_variables())
         width = self.scrollable_content_region.width
         self._width = width
-        self._lines = (
-            []
-            if job is None
-            else graph_lines(job, None, variables=self._variables, width=width or None)
-        )
+        if job is None:
+            self._lines, natural = [], 0
+        else:
+            whole = graph_lines(job, None, variables=self._variables)
+            natural = max((text.cell_len for _, text in whole), default=0)
+            self._lines = (
+                graph_lines(job, None, variables=self._variables, width=width)
+                if width and natural > width
+                else whole
+            )
+        self._fit(natural)
         self._rows = {op_id: y for y, (op_id, _) in enumerate(self._lines) if op_id is not None}
+        self._up, self._down = self._edges(job)
         self._strips.clear()
         widest = max((text.cell_len for _, text in self._lines), default=0)
         self.virtual_size = Size(max(width, widest), len(self._lines))
         self.refresh()
+
+    def _fit(self, natural: int) -> None:
+        """Grow no wider than the lines need (the layout's width, e.g. a share of the screen, is
+        the most it takes): the ops table beside it keeps the rest."""
+        if natural <= 0:
+            return
+        extra = self.outer_size.width - self.scrollable_content_region.width  # bar, border
+        wanted = Scalar.from_number(natural + max(extra, 0))
+        if self.styles.max_width != wanted:
+            self.styles.max_width = wanted
+
+    def _edges(self, job: JobView | None) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        up: dict[str, list[str]] = {}
+        down: dict[str, list[str]] = {}
+        if job is None:
+            return up, down
+        group: dict[str, str] = {}
+        for op in job.ops:
+            group.setdefault(op.id, op.group)
+        drawn = self._rows.get
+        for op in job.ops:
+            if op.id in up:
+                continue  # a duplicated id: the first counts, as in the layout
+            deps = [
+                d
+                for d in dict.fromkeys(op.depends_on)
+                if d != op.id and group.get(d) == op.group and d in self._rows
+            ]
+            up[op.id] = sorted(deps, key=lambda d: drawn(d, 0))
+            for d in deps:
+                down.setdefault(d, []).append(op.id)
+        for ids in down.values():
+            ids.sort(key=lambda d: drawn(d, 0))
+        return up, down
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -490,6 +597,26 @@ class OpGraph(ScrollView, can_focus=True):
             return
         index = ids.index(self.selected) + delta
         self.selected = ids[max(0, min(index, len(ids) - 1))]
+
+    def action_along(self, direction: int) -> None:
+        """Along an edge: up to an op the selected one depends on (-1), or down to one that
+        depends on it (1). Going back the way it came returns to the op it came from; otherwise
+        the nearest such op is taken."""
+        here = self.selected
+        if here is None:
+            return
+        targets = self.dependencies(here) if direction < 0 else self.dependants(here)
+        if not targets:
+            self.app.bell()
+            return
+        back = self._edge_move
+        if back is not None and back[1] == here and back[2] == -direction and back[0] in targets:
+            target = back[0]
+        else:
+            line = self._rows.get(here, 0)
+            target = min(targets, key=lambda t: abs(self._rows.get(t, 0) - line))
+        self._edge_move = (here, target, direction)
+        self.selected = target
 
     def action_page(self, direction: int) -> None:
         ids = self.op_ids

@@ -34,7 +34,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Log, Static
 
-from nosana_tui.api.models import LogEntry
+from nosana_tui.api.models import SYSTEM, LogEntry
 from nosana_tui.config import paths
 from nosana_tui.sanitize import clean_line
 
@@ -55,6 +55,9 @@ def _clean(text: str) -> str:
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _DIM, _UNDIM = "\x1b[2m", "\x1b[22m"
+# Each op's colour in the all-ops view, as docker compose gives its services: the terminal's own
+# palette (the theme's ANSI colours), cyan, yellow, green, magenta, blue, then their bright kin.
+OP_COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 
 
 def plain(row: str) -> str:
@@ -274,6 +277,8 @@ class LogView(Widget, can_focus=True):
         self._dropped = 0
         self._new_lines = 0
         self._show_op = False
+        self._op_colours: dict[str, str] = {}  # op id -> SGR colour, in the all-ops view
+        self._op_width = 0
         self._hold = False  # a search jump paused following; reaching the end does not resume
         self._rows_width = 0  # the width rows were wrapped to (0: not wrapped)
         self._stamp_second = -1
@@ -320,6 +325,17 @@ class LogView(Widget, can_focus=True):
             self._show_op = value
             self._rerender()
 
+    def colour_ops(self, op_ids: Iterable[str]) -> None:
+        """Prefix each line with its op's name padded to the longest, each op in its own colour
+        (in this order; ``system`` dim), as the all-ops view does; no ops: the plain prefix."""
+        ids = [op for op in dict.fromkeys(op_ids) if op != SYSTEM]
+        colours = {op: f"\x1b[{OP_COLOURS[i % len(OP_COLOURS)]}m" for i, op in enumerate(ids)}
+        width = max((cell_len(_clean(op)) for op in [*ids, SYSTEM]), default=0) if ids else 0
+        if colours != self._op_colours or width != self._op_width:
+            self._op_colours, self._op_width = colours, width
+            if self._show_op:
+                self._rerender()
+
     def feed(self, entries: Iterable[LogEntry], generation: int | None = None) -> None:
         """Queue ``entries`` for the next tick; beyond the queue's cap the oldest are dropped.
 
@@ -345,6 +361,7 @@ class LogView(Widget, can_focus=True):
     def reset(self, title: str) -> int:
         """Clear everything for a new op or stream; returns the new generation id."""
         self.generation += 1
+        self._op_colours, self._op_width = {}, 0
         self._pending.clear()
         self._history.clear()
         self._dropped = 0
@@ -379,6 +396,12 @@ class LogView(Widget, can_focus=True):
         if self.wrap and self._wrap_width() != self._rows_width:
             self._rerender()
         self._drain()
+        lines = self._lines
+        if self.follow and not lines.is_vertical_scroll_end and lines.region.height:
+            # Log scrolls a write to the end only if it was at the end already: a size that
+            # changed under it (the screen covered by the op panel, a resize) left it short of
+            # the end for good, still "following". Following means at the end.
+            lines.scroll_end(animate=False, immediate=True, x_axis=False)
         self._update_status()
 
     def _drain(self) -> None:
@@ -426,6 +449,18 @@ class LogView(Widget, can_focus=True):
     def _formatter(self) -> Callable[[_Entry], str]:
         """How an entry becomes a row, for the options now in force (looked up once a batch)."""
         stamp, show_time, show_op = self._stamp, self.timestamps, self._show_op
+        colours, width = self._op_colours, self._op_width
+        names: dict[str, str] = {}
+
+        def name(op_id: str) -> str:
+            # the op's name as it is shown (cleaned: it comes from a node), padded and coloured
+            shown = names.get(op_id)
+            if shown is None:
+                colour = colours.get(op_id, _DIM)
+                clean = _clean(op_id)
+                pad = " " * max(0, width - cell_len(clean))
+                shown = names[op_id] = f"{colour}{clean}\x1b[0m{pad} {_DIM}│{_UNDIM}"
+            return shown
 
         def bare(entry: _Entry) -> str:
             # Log.write_lines drops empty strings (splitlines): keep the row.
@@ -433,7 +468,9 @@ class LogView(Widget, can_focus=True):
 
         def prefixed(entry: _Entry) -> str:
             prefix = f"{_DIM}{stamp(entry.ts)}{_UNDIM} " if show_time else ""
-            if show_op:
+            if show_op and colours:
+                prefix += f"{name(entry.op_id)} "
+            elif show_op:
                 prefix += f"{_DIM}{entry.op_id}{_UNDIM} "
             return prefix + entry.text
 

@@ -1,5 +1,6 @@
 """The line under the title that always says which node the UI talks to, and how it is.
 
+For the Nosana network it says the account's credits and its live jobs instead of an engine.
 It is one line at any width: when everything does not fit, the engine's version goes first, then
 the engine's name, then the URL's scheme; only then is the end cut. The GPU part comes from the
 node's info (the app polls it every few seconds); the bar never polls anything itself.
@@ -70,6 +71,11 @@ def bar_text(
             text.append(f"  · not answering: {error}")
         elif info is None:
             text.append("  · connecting…")
+        elif node.network is not None:  # the Nosana network: its account, not an engine
+            credits = str(engine.get("credits", "?"))
+            text.append("  · online")
+            text.append(f" · credits {credits}" if credits.startswith("$") else f" · {credits}")
+            text.append(f" · {info.jobs} live job{'s' if info.jobs != 1 else ''}")
         else:
             text.append("  · online")
             if engine_part:
@@ -113,11 +119,23 @@ class NodeBar(Widget):
         if node is None:
             return
         self._state = (node, info, error)
-        self.set_class(error is not None, "-down")
-        self.set_class(error is None and info is None, "-connecting")
+        self.show_classes(info, error)
         self.refresh()
 
+    def show_classes(self, info: NodeInfo | None, error: str | None) -> None:
+        self.set_class(error is not None, "-down")
+        self.set_class(error is None and info is None, "-connecting")
+
     def render(self) -> Text:
+        app = self.app  # the app's state now: a bar on a screen that was hidden is not stale
+        if getattr(app, "node", None) is not None:
+            self.show_classes(app.node_info, app.node_error)  # type: ignore[attr-defined]
+            return bar_text(
+                app.node,  # type: ignore[attr-defined]
+                app.node_info,  # type: ignore[attr-defined]
+                app.node_error,  # type: ignore[attr-defined]
+                self.content_size.width or None,
+            )
         if self._state is None:
             return Text()
         node, info, error = self._state

@@ -1,0 +1,243 @@
+"""The engine's resource cache (``engine.resources``) over the fake backend and a fetcher that
+writes files it is told to: the rules of the cache without a network or an engine (the same
+rules run end to end in the other tests of this folder)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nosana_tui.engine.backend import BackendError
+from nosana_tui.engine.resources import (
+    AnyResource,
+    FetchError,
+    FetchProgress,
+    ResourceCache,
+    without_credentials,
+)
+from nosana_tui.jobformat import model as m
+from nosana_tui.jobformat.secrets import MASK
+from tests.engine.fakebackend import FakeBackend
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class FilesFetcher:
+    """Serves ``files`` for any resource; ``fail`` makes the next fetch fail half-way (after
+    writing a file), ``refuse`` makes ``authorize`` refuse."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.fail: str | None = None
+        self.refuse: str | None = None
+        self.fetches = 0
+
+    def identity(self, resource: AnyResource) -> dict[str, Any]:
+        return {"what": resource.model_dump(exclude={"IAM", "accessToken", "allowWrite"})}
+
+    def describe(self, resource: AnyResource) -> str:
+        return f"{resource.type} thing"
+
+    def authorize(self, resource: AnyResource) -> None:
+        if self.refuse:
+            raise FetchError(self.refuse)
+
+    def fetch(
+        self,
+        resource: AnyResource,
+        dest: Path,
+        progress: Callable[[FetchProgress], None],
+        cancel: threading.Event,
+    ) -> None:
+        self.fetches += 1
+        total = sum(map(len, self.files.values()))
+        done = 0
+        for index, (name, data) in enumerate(self.files.items()):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).write_bytes(data)
+            if self.fail:
+                why, self.fail = self.fail, None
+                raise FetchError(why)
+            done += len(data)
+            progress(FetchProgress(done, total, index + 1, len(self.files)))
+
+
+FILES = {"a.bin": b"x" * 1000, "dir/b.txt": b"hello\n"}
+
+
+def s3(**extra: Any) -> m.S3Resource:
+    return m.S3Resource.model_validate(
+        {"type": "S3", "url": "s3://bucket/prefix", "target": "/data", **extra}
+    )
+
+
+async def provide(
+    cache: ResourceCache, resource: AnyResource
+) -> tuple[Any, list[str], tuple[str, str, bool]]:
+    state = cache.state_of(resource)
+    log: list[str] = []
+    mount = await cache.provide(resource, state, log=log.append, changed=lambda: None)
+    return state, log, mount
+
+
+async def test_fetched_once_then_reused(tmp_path: Path) -> None:
+    backend, fetcher = FakeBackend(), FilesFetcher(FILES)
+    cache = ResourceCache(backend, fetcher, tmp_path / "downloads")
+    state, log, mount = await provide(cache, s3())
+    assert mount == (state.volume, "/data", True)
+    assert (state.done, state.cached, state.bytes_done, state.files_done) == (True, False, 1006, 2)
+    assert backend.cached[state.volume][1] == FILES
+    assert log[0] == f"fetching S3 thing into volume {state.volume}"
+    assert log[-1].startswith(f"fetched S3 thing into volume {state.volume}: 2/2 files")
+    assert not any((tmp_path / "downloads").iterdir())  # the download folder is emptied
+
+    again, log2, _ = await provide(cache, s3())
+    assert fetcher.fetches == 1
+    assert again.cached and again.volume == state.volume
+    assert log2 == [
+        f"reused cached volume {state.volume} (S3 thing: 2/2 files, 1006 B of 1006 B (100%))"
+    ]
+
+
+async def test_credentials_are_not_part_of_the_key_but_allow_write_is(tmp_path: Path) -> None:
+    cache = ResourceCache(FakeBackend(), FilesFetcher(FILES), tmp_path)
+    iam = {"REGION": "r", "ACCESS_KEY_ID": "id", "SECRET_ACCESS_KEY": "secret"}
+    plain = cache.state_of(s3()).volume
+    assert cache.state_of(s3(IAM=iam)).volume == plain
+    assert cache.state_of(s3(allowWrite=True)).volume != plain
+    assert "secret" not in str(cache.state_of(s3(IAM=iam)).model_dump())
+
+
+async def test_a_failed_fetch_leaves_no_volume_and_no_download(tmp_path: Path) -> None:
+    backend, fetcher = FakeBackend(), FilesFetcher(FILES)
+    cache = ResourceCache(backend, fetcher, tmp_path / "downloads")
+    fetcher.fail = "AccessDenied: no"
+    with pytest.raises(BackendError, match=r"^S3 resource S3 thing: AccessDenied: no$"):
+        await provide(cache, s3())
+    assert backend.cached == {}
+    assert not any((tmp_path / "downloads").iterdir())
+    backend.fill_fails = "disk full"
+    with pytest.raises(BackendError, match="disk full"):
+        await provide(cache, s3())
+    assert backend.cached == {} and not any((tmp_path / "downloads").iterdir())
+
+
+async def test_a_volume_without_its_marker_is_fetched_again(tmp_path: Path) -> None:
+    backend, fetcher = FakeBackend(), FilesFetcher(FILES)
+    cache = ResourceCache(backend, fetcher, tmp_path)
+    state, _, _ = await provide(cache, s3())
+    backend.cached[state.volume] = (None, {"a.bin": b"x"})  # a fill that never ended
+    again, log, _ = await provide(cache, s3())
+    assert (
+        f"volume {state.volume} was left half-filled (a fetch was interrupted): fetching again"
+        in log
+    )
+    assert fetcher.fetches == 2 and not again.cached
+    assert backend.cached[state.volume][1] == FILES
+
+
+async def test_reuse_asks_the_service_first(tmp_path: Path) -> None:
+    fetcher = FilesFetcher(FILES)
+    cache = ResourceCache(FakeBackend(), fetcher, tmp_path)
+    await provide(cache, s3())
+    fetcher.refuse = "InvalidAccessKeyId: not ours"
+    with pytest.raises(BackendError, match="InvalidAccessKeyId: not ours"):
+        await provide(cache, s3())
+
+
+async def test_credentials_lost_in_a_restart_are_named(tmp_path: Path) -> None:
+    cache = ResourceCache(FakeBackend(), FilesFetcher(FILES), tmp_path)
+    masked = {"REGION": "r", "ACCESS_KEY_ID": MASK, "SECRET_ACCESS_KEY": MASK}
+    with pytest.raises(BackendError, match=r"keeps them in memory only.*submit the job again"):
+        await provide(cache, s3(IAM=masked))
+
+
+def test_without_credentials_masks_keys_and_tokens_only() -> None:
+    job = {
+        "ops": [
+            {
+                "args": {
+                    "env": {"HF_TOKEN": "kept"},
+                    "resources": [
+                        {"type": "HF", "repo": "a/b", "target": "/m", "accessToken": "hf_x"},
+                        {
+                            "type": "S3",
+                            "url": "s3://b",
+                            "target": "/d",
+                            "IAM": {"REGION": "eu", "ACCESS_KEY_ID": "K", "SECRET_ACCESS_KEY": "S"},
+                        },
+                    ],
+                }
+            }
+        ]
+    }
+    out = without_credentials(job)
+    resources = out["ops"][0]["args"]["resources"]
+    assert resources[0]["accessToken"] == MASK
+    assert resources[1]["IAM"] == {"REGION": "eu", "ACCESS_KEY_ID": MASK, "SECRET_ACCESS_KEY": MASK}
+    assert out["ops"][0]["args"]["env"] == {"HF_TOKEN": "kept"}
+    assert job["ops"][0]["args"]["resources"][0]["accessToken"] == "hf_x"  # a copy
+
+
+async def test_prune_removes_old_volumes_not_in_use(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    cache = ResourceCache(backend, FilesFetcher(FILES), tmp_path)
+    old, _, _ = await provide(cache, s3())
+    new, _, _ = await provide(cache, s3(url="s3://bucket/other"))
+    marker, files = backend.cached[old.volume]
+    assert marker is not None
+    backend.cached[old.volume] = ({**marker, "last_used": time.time() - 7200}, files)
+    pruned = await cache.prune(3600)
+    assert [name for name, _ in pruned.removed] == [old.volume]
+    assert pruned.removed[0][1] == "S3 thing" and pruned.kept == 1
+    assert old.volume not in backend.volumes and new.volume in backend.volumes
+
+
+def test_resources_take_literals_and_global_variables() -> None:
+    from nosana_tui.engine.literals import LiteralContext
+    from nosana_tui.engine.resources import resources_of, target_of
+
+    job = m.JobDefinition.model_validate(
+        {
+            "version": "0.1",
+            "type": "container",
+            "global": {"variables": {"MODEL": "llama3.2:1b"}},
+            "ops": [
+                {
+                    "type": "container/run",
+                    "id": "serve",
+                    "args": {
+                        "image": "ollama/ollama",
+                        "resources": [
+                            {"type": "Ollama", "model": "%%global.variables.MODEL%%"},
+                            {"type": "HF", "repo": "org/repo", "target": "/hf"},
+                        ],
+                    },
+                }
+            ],
+        }
+    )
+    op = job.ops[0]
+    assert isinstance(op, m.RunOperation)
+    context = LiteralContext(
+        job_id="j",
+        node_host="127.0.0.1",
+        variables={"MODEL": "llama3.2:1b"},
+        hosts={},
+        ports={},
+        results={},
+    )
+    found = resources_of(job, op, context)
+    assert isinstance(found[0], m.OllamaResource) and found[0].model == "llama3.2:1b"
+    assert target_of(found[0]) == "/root/.ollama/models"
+    assert isinstance(found[1], m.HFResource) and target_of(found[1]) == "/hf"

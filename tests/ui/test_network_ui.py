@@ -1,0 +1,247 @@
+"""The UI on the Nosana network, keyboard only at 80x24, against the stand-in gateway
+(tests/network/standin.py, checked against @nosana/api's schemas) and a real node: our agent
+under ``--auth nosana`` on the real Docker engine, behind the stand-in's tunnel.
+
+A template is deployed from Templates to a market (the deploy screen shows the GPU, the price
+and the most the job can cost, and asks), the app follows the job to the network: QUEUED, then
+RUNNING once a node takes it, its op states from the node's ``/job/{job}/info``, its log from
+``/flog`` (signed as the poster), stopped with ``K``, and its cost in the job's title and in
+Jobs. Escape at the confirmation posts nothing. Enter in Nodes switches the app's node."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nosana_tui.api.models import OpStatus
+from nosana_tui.client import network_node
+from nosana_tui.client.network_node import NetworkJobView
+from nosana_tui.config import Paths
+from nosana_tui.ui.app import NosanaApp
+from nosana_tui.ui.screens.deploy import DeployTarget
+from nosana_tui.ui.screens.job import JobScreen
+from nosana_tui.ui.widgets.logview import LogView
+from tests.network.conftest import API_KEY, Linked
+from tests.network.conftest import linked as linked
+from tests.network.conftest import nosana_node as nosana_node
+from tests.network.conftest import schemas as schemas
+from tests.network.conftest import standin as standin
+from tests.network.standin import Standin
+from tests.pilot import screen_text, until
+
+pytestmark = pytest.mark.anyio
+
+SEEN = (
+    Path(os.environ.get("NOSANA_TUI_UI_CAPTURES", ""))
+    if "NOSANA_TUI_UI_CAPTURES" in os.environ
+    else None
+)
+
+
+def on_network(
+    monkeypatch: pytest.MonkeyPatch, gateway: Standin, tmp_path: Path, tunnel: str = ""
+) -> NosanaApp:
+    """An app whose network is the stand-in (and its nodes the tunnel), with no local agent."""
+    for name in list(os.environ):
+        if name.startswith("NOSANA_") and not name.startswith(
+            ("NOSANA_TUI_CONFIG", "NOSANA_TUI_DATA")
+        ):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("NOSANA_API_URL", gateway.url)
+    monkeypatch.setenv("NOSANA_PIN_URL", gateway.url)
+    monkeypatch.setenv("NOSANA_IPFS_GATEWAY", f"{gateway.url}/ipfs")
+    monkeypatch.setenv("NOSANA_API_KEY", API_KEY)
+    monkeypatch.setenv("NOSANA_WALLET", str(tmp_path / "no-wallet.json"))
+    monkeypatch.setenv("NOSANA_TUI_NODE", "http://127.0.0.1:9")  # no local agent answers
+    if tunnel:
+        monkeypatch.setenv("NOSANA_TUI_NETWORK_NODE_URL", tunnel)
+    monkeypatch.setattr(network_node, "QUEUE_POLL", 0.3)
+    monkeypatch.setattr(network_node, "LIST_TTL", 0.5)
+    monkeypatch.setattr(network_node, "CREDITS_TTL", 0.5)
+    return NosanaApp(locations=Paths(tmp_path / "config", tmp_path / "data"), autostart=False)
+
+
+def seen(app: NosanaApp, stem: str) -> str:
+    """The screen as a user sees it; kept under $NOSANA_TUI_UI_CAPTURES when set."""
+    text = screen_text(app)
+    if SEEN is not None:
+        SEEN.mkdir(parents=True, exist_ok=True)
+        (SEEN / f"{stem}.txt").write_text(text + "\n", encoding="utf-8")
+    return text
+
+
+async def choose_market(app: NosanaApp, pilot: Any, template: str, slug: str) -> DeployTarget:
+    """From Templates: pick TEMPLATE, press d, move to the market SLUG and press enter."""
+    await until(pilot, lambda: app.node_error is not None)  # the local agent is not there
+    await pilot.press("slash", *template, "enter")
+    await pilot.press("d")
+    await until(pilot, lambda: isinstance(app.screen, DeployTarget))
+    modal = app.screen
+    assert isinstance(modal, DeployTarget)
+
+    def listed() -> bool:
+        """the deploy screen lists the stand-in's markets"""
+        return len(modal.markets) == 2
+
+    await until(pilot, listed)
+    address = next(m.address for m in modal.markets if m.slug == slug)
+    targets = modal.query_one("#deploy-targets")
+    for _ in range(10):
+        option = targets.highlighted_option  # type: ignore[attr-defined]
+        if option is not None and option.id == f"market:{address}":
+            break
+        await pilot.press("down")
+    await pilot.press("enter")
+    await until(pilot, lambda: modal.has_class("-confirming"))
+    return modal
+
+
+async def test_post_a_template_to_a_market_watch_it_stop_it_and_see_its_cost(
+    linked: Linked,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    gateway = linked.standin
+    app = on_network(monkeypatch, gateway, tmp_path, linked.tunnel)
+    async with app.run_test(size=(80, 24)) as pilot:
+        modal = await choose_market(app, pilot, "busybox-logs", "nvidia-3090")
+        asked = seen(app, "1-confirm")
+        assert "Post busybox-logs to nvidia-3090 for up to $0.22?" in asked, asked
+        assert "NVIDIA GeForce RTX 3090" in asked and "$0.22/hour" in asked, asked
+        assert "the most it can cost: $0.22" in asked, asked
+        assert not gateway.listed  # nothing is spent before y
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, JobScreen), 30)
+        screen = app.screen
+        assert isinstance(screen, JobScreen) and modal is not app.screen
+        assert len(gateway.listed) == 1
+        address = screen.job_id
+        assert address in gateway.jobs and app.node.network == "mainnet"
+
+        def state(name: str) -> Any:
+            def check() -> bool:
+                view = screen.view
+                return isinstance(view, NetworkJobView) and view.network.state == name
+
+            check.__doc__ = f"the job view says {name}"
+            return check
+
+        await until(pilot, state("QUEUED"), 30)
+        assert screen.view is not None and [o.id for o in screen.view.ops] == ["logs"]
+        queued = seen(app, "2-queued")
+        assert "QUEUED" in queued, queued
+
+        await gateway.assign(address)  # a node takes it from the market
+
+        def op_running() -> bool:
+            """the node's op state, running, reaches the view"""
+            view = screen.view
+            return (
+                isinstance(view, NetworkJobView)
+                and view.network.state == "RUNNING"
+                and view.op("logs").status is OpStatus.RUNNING
+            )
+
+        await until(pilot, op_running, 60)
+        log = screen.query_one(LogView)
+
+        def log_has(text: str) -> Any:
+            def check() -> bool:
+                return any(text in row for row in log.lines.lines)
+
+            check.__doc__ = f"the log shows {text!r}"
+            return check
+
+        await until(pilot, log_has("nosana: RUNNING on node"), 30)  # the system log
+        running = seen(app, "3-running")
+        assert "RUNNING on node" in running and "● running" in running, running
+        await pilot.press("l")  # the selected op's log, from the node's /flog
+        await until(pilot, log_has("INFO ok"), 30)
+        logs = seen(app, "4-op-log")
+        assert "INFO ok" in logs and "· logs ·" in logs, logs
+        assert API_KEY not in logs
+
+        await pilot.press("K")
+        await pilot.press("y")
+        await until(pilot, state("STOPPED"), 60)
+        view = screen.view
+        assert isinstance(view, NetworkJobView)
+        assert view.network.cost_usd is not None and view.network.time_start > 0
+        await pilot.press("L")  # the system log: the network's last word, with the cost
+        await until(pilot, log_has("nosana: STOPPED after"), 30)
+        stopped = seen(app, "5-stopped")
+        assert "STOPPED after" in stopped and "cost $" in stopped, stopped
+
+        await pilot.press("escape")  # Jobs: the network's jobs, with their cost
+
+        def listed_stopped() -> bool:
+            """Jobs lists the job as STOPPED with its cost"""
+            table = app.screen.query("#jobs-table")
+            if not table:
+                return False
+            rows = table.first().rows  # type: ignore[attr-defined]
+            return address in rows and "STOPPED" in str(
+                table.first().get_cell(address, "status")  # type: ignore[attr-defined]
+            )
+
+        await until(pilot, listed_stopped, 30)
+        jobs = seen(app, "5-jobs")
+        assert "STOPPED" in jobs and "nvidia-3090" in jobs and "$0.0" in jobs, jobs
+        assert API_KEY not in jobs
+        await pilot.press("q")
+
+
+async def test_cancel_at_the_confirmation_posts_nothing(
+    standin: Standin,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    app = on_network(monkeypatch, standin, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        modal = await choose_market(app, pilot, "busybox-hello", "nvidia-h100")
+        assert "for up to $2.20?" in screen_text(app)
+        await pilot.press("n")  # back to the list: nothing sent
+        assert not modal.has_class("-confirming") and isinstance(app.screen, DeployTarget)
+        await pilot.press("escape")  # cancel
+        await until(pilot, lambda: not isinstance(app.screen, DeployTarget))
+        await pilot.pause(0.3)
+        assert standin.listed == [] and standin.pinned == {}
+        assert ("POST", "/jobs/list") not in standin.requests
+        assert app.node.network is None  # still on the local node
+        await pilot.press("q")
+
+
+async def test_enter_in_nodes_switches_to_the_network_and_back(
+    standin: Standin,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    app = on_network(monkeypatch, standin, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_error is not None)
+        await pilot.press("3")
+        table = app.screen.query_one("#nodes-table")
+        await pilot.press("down")  # the network, after the local agent
+
+        def markets_shown() -> bool:
+            """the Nodes section shows the network's account, credits and markets"""
+            return "nvidia-h100" in screen_text(app)
+
+        await until(pilot, markets_shown, 15)
+        text = seen(app, "nodes-network")
+        assert "API key set" in text and "$100.00 available" in text, text
+        assert "NVIDIA H100 80GB HBM3" in text and "$2.20" in text, text
+        assert API_KEY not in text
+        await pilot.press("enter")
+        await until(pilot, lambda: app.node.network == "mainnet" and app.node_info is not None)
+        bar = seen(app, "nodes-network-used")
+        assert "credits $100.00" in bar, bar
+        await pilot.press("2")  # Jobs now lists the network's jobs (none yet), in its columns
+        await until(pilot, lambda: "MARKET" in screen_text(app))
+        await pilot.press("3", "up", "enter")
+        await until(pilot, lambda: app.node.network is None and app.node_error is not None)
+        assert table.row_count >= 2  # type: ignore[attr-defined]
+        await pilot.press("q")
