@@ -321,15 +321,17 @@ async def test_two_jobs_from_one_definition_run_side_by_side(client: NodeClient)
         await client.remove(view.id)
 
 
-async def test_unsupported_features_are_refused_before_anything_starts(
+async def test_a_malformed_resource_is_refused_before_anything_starts(
     client: NodeClient,
 ) -> None:
+    """Resources are fetched now (tests/resources/); one the network would reject (an Ollama
+    resource without its model) never reaches the engine."""
     before = len(await client.jobs())
-    definition = job(run_op("m", "true", args={"resources": [{"type": "Ollama", "model": "tiny"}]}))
+    definition = job(run_op("m", "true", args={"resources": [{"type": "Ollama"}]}))
     with pytest.raises(NodeError) as err:
         await client.submit(definition)
     assert err.value.status == 422
-    assert "resources" in str(err.value)
+    assert any("resources" in d["path"] for d in err.value.diagnostics), err.value.diagnostics
     assert len(await client.jobs()) == before
 
 
