@@ -24,6 +24,7 @@ import math
 import operator
 import os
 import re
+import signal
 import socket
 import struct
 import threading
@@ -686,7 +687,7 @@ class DockerBackend(ResourceVolumes):
             exec_id, sock = await self._call(start)
         except _Missing:
             raise BackendError("the op's container is gone") from None
-        session = _DockerExec(self.api, exec_id, sock, sink, tty)
+        session = _DockerExec(self.api, exec_id, sock, sink, tty, container_id)
         if tty:
             with contextlib.suppress(BackendError):
                 await session.resize(cols, rows)
@@ -751,8 +752,11 @@ class _DockerExec:
     """One exec's hijacked connection: written from the loop (in threads, one write at a time),
     read in a daemon thread."""
 
-    def __init__(self, api: Any, exec_id: str, sock: Any, sink: ExecSink, tty: bool) -> None:
+    def __init__(
+        self, api: Any, exec_id: str, sock: Any, sink: ExecSink, tty: bool, container_id: str
+    ) -> None:
         self._api, self._id, self._sink, self._tty = api, exec_id, sink, tty
+        self._container = container_id
         self._sock = getattr(sock, "_sock", sock)  # the socket under the SDK's SocketIO
         self._lock = asyncio.Lock()
         self._ended = threading.Event()
@@ -814,6 +818,68 @@ class _DockerExec:
             self._sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._sock.close()
+        threading.Thread(target=self._hang_up, daemon=True, name="docker-exec-hangup").start()
+
+    def _hang_up(self) -> None:
+        """The engine leaves an exec's command running when its connection goes, with or
+        without a TTY (moby/moby#9098: ``docker exec`` leaks the same way), so a client killed
+        in a shell would leave its commands in the op for good. A terminal's hang-up is done
+        here: SIGHUP to the command's process group (the engine makes each exec a session of
+        its own), SIGKILL if it is still there HANG_UP_GRACE seconds later."""
+        for sig in (signal.SIGHUP, signal.SIGKILL):
+            pid = self._running_pid()
+            if pid is None:
+                return
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                return
+            except PermissionError:  # an agent that is not root: the container's own kill
+                self._kill_inside(pid, sig)
+            deadline = time.monotonic() + HANG_UP_GRACE
+            while time.monotonic() < deadline and self._running_pid() is not None:
+                time.sleep(0.1)
+
+    def _running_pid(self) -> int | None:
+        """The exec's process (a host pid) while it runs and is the session the engine made
+        for it, seen from this pid namespace; None otherwise (then nothing is signalled)."""
+        try:
+            found = self._api.exec_inspect(self._id)
+        except (docker.errors.DockerException, *_GONE):
+            return None
+        pid = found.get("Pid")
+        if not found.get("Running") or not isinstance(pid, int) or pid <= 0:
+            return None
+        try:
+            if os.getpgid(pid) != pid or len(_ns_pids(pid)) < 2:
+                return None  # not the exec's session leader in a container, as seen from here
+        except OSError:
+            return None
+        return pid
+
+    def _kill_inside(self, pid: int, sig: signal.Signals) -> None:
+        ns_pid = _ns_pids(pid)[-1]
+        with contextlib.suppress(docker.errors.DockerException, *_GONE):
+            made = self._api.exec_create(
+                self._container, ["kill", f"-{sig.name.removeprefix('SIG')}", f"-{ns_pid}"]
+            )
+            self._api.exec_start(made["Id"])
+
+
+HANG_UP_GRACE = 5.0  # seconds between the hang-up and the kill of a command left running
+
+
+def _ns_pids(pid: int) -> list[str]:
+    """The pid of PID in each pid namespace it is in, outermost first (``NSpid`` of
+    /proc/PID/status): two or more for a process in a container."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("NSpid:"):
+                    return line.split()[1:]
+    except OSError:
+        pass
+    return []
 
 
 # --- reading a container's output -----------------------------------------------------------

@@ -187,7 +187,8 @@ class ExecSession(Protocol):
         ...
 
     def close(self) -> None:
-        """Hang up: the connection to the command is closed (with a TTY its shell gets SIGHUP)."""
+        """Hang up: the connection to the command is closed and a command still running gets
+        SIGHUP (its process group), then SIGKILL if it does not end."""
         ...
 
 
