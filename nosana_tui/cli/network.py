@@ -9,7 +9,6 @@ key. Hosts come from :func:`network_config` (the settings ``api_url``, ``pin_url
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import sys
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from nosana_tui.cli.jobs import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError, say
 
 if TYPE_CHECKING:
+    import asyncio
+
     from nosana_tui.api.models import TaskLog
     from nosana_tui.client.network import Job, Market, NetworkClient
     from nosana_tui.client.network_node import NetworkConfig
@@ -37,16 +38,9 @@ def network_config(network: str | None) -> NetworkConfig:
 
 
 def _client(args: argparse.Namespace) -> NetworkClient:
-    from nosana_tui.client.network import NetworkClient
+    from nosana_tui.client.network_node import network_client
 
-    conf = network_config(getattr(args, "network", None))
-    return NetworkClient(
-        conf.api_url,
-        conf.api_key,
-        pin_url=conf.pin_url,
-        ipfs_gateway=conf.ipfs_gateway,
-        pin_jwt=conf.pin_jwt,
-    )
+    return network_client(network_config(getattr(args, "network", None)))
 
 
 def run_network(
@@ -56,6 +50,8 @@ def run_network(
     fault (no key, an invalid job, a refused request), else 1."""
 
     def wrapper(args: argparse.Namespace) -> int:
+        import asyncio
+
         from nosana_tui.client import network as net
 
         try:
@@ -65,7 +61,7 @@ def run_network(
                 say(diag.render())
             say(f"error: {err}")
             return EXIT_INVALID
-        except (net.NoApiKey, net.BadRequest, net.NotFound) as err:
+        except (net.NoApiKey, net.BadRequest, net.NotFound, net.PlainHttp) as err:
             say(f"error: {err}")
             return EXIT_INVALID
         except net.NetworkError as err:
@@ -228,12 +224,20 @@ async def cmd_ps_network(args: argparse.Namespace) -> int:
             jobs = await client.my_jobs()
         view = None
         problem = ""
-        if args.job and jobs[0].node_address:
+        flow = None
+        if args.job and jobs[0].state.terminal:
+            flow, problem = await _result_of(client, jobs[0])
+        if flow is not None:
+            from nosana_tui.client.network_node import result_view
+
+            view = result_view(jobs[0], flow)
+        elif args.job and jobs[0].node_address:
             view, problem = await _node_view(args, client, jobs[0])
     if args.json:
         if args.job:
             data = _job_json(jobs[0])
             data["node_job"] = view.model_dump(mode="json") if view else None
+            data["result"] = flow.model_dump(mode="json") if flow else None
             if problem:
                 data["node_error"] = problem
             _dump(data)
@@ -258,7 +262,8 @@ async def cmd_ps_network(args: argparse.Namespace) -> int:
             from nosana_tui.cli.jobs import _print_ops
 
             print()
-            print(f"on the node: {view.status.value}  {view.message}".rstrip())
+            where = "in its result" if flow is not None else "on the node"
+            print(f"{where}: {view.status.value}  {view.message}".rstrip())
             _print_ops(view)
         elif problem:
             say(f"ops: {problem}")
@@ -284,7 +289,8 @@ async def _node_header(args: argparse.Namespace, client: NetworkClient, job: Job
 
 async def _node_of(args: argparse.Namespace, client: NetworkClient, job: Job) -> NodeClient:
     """A client of the node running JOB, signed as the job's poster."""
-    from nosana_tui.client.network import node_url
+    from nosana_tui.client.network import PlainHttp
+    from nosana_tui.client.network_node import node_of
     from nosana_tui.client.node import NodeClient
 
     address = job.node_address
@@ -292,8 +298,8 @@ async def _node_of(args: argparse.Namespace, client: NetworkClient, job: Job) ->
         raise CommandError(f"job {job.address} is queued: no node has taken it yet", EXIT_FAILED)
     conf = network_config(getattr(args, "network", None))
     try:
-        url = node_url(address, conf.node_url, conf.node_domain)
-    except ValueError as err:
+        url = node_of(conf, address)
+    except (ValueError, PlainHttp) as err:
         raise CommandError(f"job {job.address}: its node: {err}", EXIT_FAILED) from None
     header = await _node_header(args, client, job)
     return NodeClient(url, None, auth=lambda: header)
@@ -314,6 +320,18 @@ async def _node_view(args: argparse.Namespace, client: NetworkClient, job: Job) 
         return None, str(err)
 
 
+async def _result_of(client: NetworkClient, job: Job) -> tuple[Any, str]:
+    """The FlowState JOB left when it ended (``ipfsResult`` through the IPFS gateway, or the
+    indexer's ``jobResult``), or None and why not."""
+    from nosana_tui.client.network import NetworkError
+
+    try:
+        flow = await client.result(job)
+    except NetworkError as err:
+        return None, f"its result cannot be read: {err}"
+    return flow, "" if flow is not None else "the job has ended and left no result yet"
+
+
 def _log_line(entry: TaskLog) -> str:
     from nosana_tui.sanitize import clean_text
 
@@ -330,6 +348,8 @@ async def cmd_logs_network(args: argparse.Namespace) -> int:
     live one), or once the node has been quiet for a moment (a Nosana node keeps the socket
     open); with it, when the node closes the socket or the
     network says the job has ended."""
+    import asyncio
+
     from nosana_tui.client.node import NodeError
 
     if args.tail is not None or args.since is not None or args.timestamps:
@@ -340,6 +360,11 @@ async def cmd_logs_network(args: argparse.Namespace) -> int:
     op = getattr(args, "op", None) or (more[0] if more else None)
     async with _client(args) as client:
         job = await client.job(args.job)
+        if job.state.terminal:  # its node has let it go: the lines are in its result
+            flow, problem = await _result_of(client, job)
+            if flow is not None:
+                return _print_result_logs(job.address, flow, op)
+            say(f"logs: {problem}; asking its node")
         node = await _node_of(args, client, job)
         out = sys.stdout
         lines: asyncio.Queue[TaskLog | None] = asyncio.Queue()
@@ -380,6 +405,20 @@ async def cmd_logs_network(args: argparse.Namespace) -> int:
             raise CommandError(f"job {job.address}: {failed}", EXIT_FAILED)
         if failed is not None:
             raise failed
+    return EXIT_OK
+
+
+def _print_result_logs(address: str, flow: Any, op: str | None) -> int:
+    from nosana_tui.client.network_node import result_logs
+    from nosana_tui.sanitize import clean_text
+
+    entries = result_logs(address, flow, op)
+    if op and not any(s.operationId == op for s in flow.opStates):
+        raise CommandError(f"job {address}: no op {op!r} in its result", EXIT_INVALID)
+    for entry in entries:
+        line = clean_text(f"{entry.op_id} | {entry.text}", keep_colour=True)
+        sys.stdout.write(line + "\n")  # as /flog's lines come: both streams, in order
+    sys.stdout.flush()
     return EXIT_OK
 
 
@@ -430,7 +469,7 @@ def _dispatch(
 
 
 def add_network_commands(sub: Any) -> None:
-    """``markets``, ``credits``, ``extend``; and the network flags of ``run``, ``ps``, ``stop``
+    """``markets``, ``credits``, ``extend``, ``deployments``; and the network flags of ``run``, ``ps``, ``stop``
     (which ``cli.jobs`` defines for a local node)."""
     network_help = "the Nosana network (default: the `network` setting, else mainnet)"
 
@@ -462,6 +501,10 @@ def add_network_commands(sub: Any) -> None:
     run.set_defaults(
         func=_dispatch(run.get_default("func"), cmd_run_network, lambda a: bool(a.market))
     )
+
+    from nosana_tui.cli.deployments import add_deployments_commands
+
+    add_deployments_commands(sub)
 
     for name, remote in (
         ("ps", cmd_ps_network),

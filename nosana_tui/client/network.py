@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import enum
+import json
 import random
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -140,6 +141,28 @@ class BadAnswer(NetworkError):
     """An answer that does not have the documented shape (the API changed, or a wrong host)."""
 
 
+class PlainHttp(NetworkError):
+    """A credential (the API key, a pin JWT, a poster's signature) would go over plain http://
+    to a host off this machine: refused unless the ``allow_http`` setting says otherwise."""
+
+
+def refuse_plain_http(url: str, what: str, allow_http: bool) -> None:
+    """:class:`PlainHttp` when WHAT (a credential) would go to URL over plain http:// off this
+    machine and ``allow_http`` is off: anyone on the way could read it and reuse it. The same
+    rule as a node's token (``client.local.token_for``); loopback is this machine."""
+    from nosana_tui.config import is_loopback
+
+    if allow_http or httpx.URL(url).scheme.lower() == "https" or is_loopback(url):
+        return
+    from nosana_tui.settings import env_name
+
+    raise PlainHttp(
+        f"not sending {what} to {url}: plain http:// off this machine shows it to anyone on "
+        f"the way. Use https://, or set {env_name('allow_http')}=1 (the allow_http setting) "
+        "if you trust the network"
+    )
+
+
 # --- models (from @nosana/api's schemas; see tests/network/schemas.ts) ----------------------------
 
 
@@ -228,6 +251,7 @@ class Job(_Answer):
     usdRewardPerHour: float | None = None
     listedAt: int | None = None
     jobDefinition: Any = None  # the indexer's copy of the pinned definition (its plan, in the UI)
+    jobResult: Any = None  # the indexer's copy of the result (a FlowState) once it has ended
 
     @property
     def node_address(self) -> str | None:
@@ -282,6 +306,155 @@ class ApiKeyInfo(_Answer):
     valid: bool
     user: ApiKeyUser | None = None
     scopes: list[str] | None = None
+
+
+# --- deployments (the gateway's /deployments, reference §1.3 Deployments) -------------------------
+
+
+class Strategy(enum.StrEnum):
+    SIMPLE = "SIMPLE"
+    SIMPLE_EXTEND = "SIMPLE-EXTEND"
+    SCHEDULED = "SCHEDULED"
+    INFINITE = "INFINITE"
+
+
+class DeploymentStatus(enum.StrEnum):
+    DRAFT = "DRAFT"
+    ERROR = "ERROR"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    ARCHIVED = "ARCHIVED"
+
+
+class Endpoint(_Answer):
+    opId: str
+    port: int | str
+    url: str
+
+
+class Deployment(_Answer):
+    id: str
+    name: str
+    vault: str
+    market: str
+    owner: str
+    status: DeploymentStatus
+    replicas: int
+    timeout: int  # MINUTES
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    confidential: bool = False
+    active_revision: int = 0
+    active_jobs: int = 0
+    created_at: str = ""
+    updated_at: str = ""
+    strategy: Strategy
+    schedule: str | None = None  # SCHEDULED: a cron expression
+    rotation_time: int | None = None  # INFINITE: seconds
+
+    @property
+    def live(self) -> bool:
+        return self.status in (
+            DeploymentStatus.STARTING,
+            DeploymentStatus.RUNNING,
+            DeploymentStatus.STOPPING,
+        )
+
+
+class Pagination(_Answer):
+    cursor_next: str | None = None
+    cursor_prev: str | None = None
+    total_items: int = 0
+
+
+class DeploymentPage(_Answer):
+    deployments: list[Deployment]
+    pagination: Pagination
+
+
+class DeploymentJob(_Answer):
+    tx: str
+    job: str
+    deployment: str
+    market: str
+    revision: int
+    state: str  # QUEUED, RUNNING, COMPLETED, STOPPED
+    time_start: int = 0
+    created_at: str = ""
+    updated_at: str = ""
+
+
+class DeploymentJobPage(_Answer):
+    jobs: list[DeploymentJob]
+    pagination: Pagination
+
+
+class DeploymentChange(_Answer):
+    """The answer of start, stop and archive (the new status), and of a replica change."""
+
+    status: DeploymentStatus | None = None
+    replicas: int | None = None
+    updated_at: str = ""
+
+
+class DeploymentFrame(BaseModel):
+    """One frame of ``GET /deployments/{id}/stream``: ``type`` deployment (status, replicas,
+    active_revision), job (job, state, node, timeStart, timeEnd), event (category, event,
+    message, tx, created_at) or task (id, task, status, ...). Other fields are kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+    def text(self) -> str:
+        """One line a person reads."""
+        data = self.model_dump()
+        if self.type == "deployment":
+            return (
+                f"deployment {data.get('status')}: {data.get('replicas')} replicas, "
+                f"revision {data.get('active_revision')}"
+            )
+        if self.type == "job":
+            node = data.get("node") or "-"
+            return f"job {data.get('job')} {data.get('state')} on node {node}"
+        if self.type == "event":
+            tx = f" (tx {data['tx']})" if data.get("tx") else ""
+            return f"{data.get('category')} {data.get('event')}: {data.get('message')}{tx}"
+        if self.type == "task":
+            job = f" job {data['job']}" if data.get("job") else ""
+            return f"task {data.get('task') or data.get('id')} {data.get('status')}{job}"
+        return json.dumps({k: v for k, v in data.items() if k != "type"})
+
+
+# --- the result of a job that has ended (a FlowState, reference nosana.md §2.4) -------------------
+
+
+class ResultLog(_Answer):
+    type: str  # stdin, stdout, stderr, nodeerr
+    log: str | None = None
+    timestamp: str | int | float | None = None
+
+
+class OpResult(_Answer):
+    providerId: str | None = None
+    operationId: str | None = None
+    group: str | None = None
+    status: str | None = None
+    startTime: int | float | None = None
+    endTime: int | float | None = None
+    exitCode: int | None = None
+    logs: list[ResultLog] = Field(default_factory=list)
+    results: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class FlowState(_Answer):
+    status: str
+    startTime: int | float
+    endTime: int | float | None = None
+    errors: list[Any] | None = None
+    opStates: list[OpResult] = Field(default_factory=list)
 
 
 # --- retry ----------------------------------------------------------------------------------------
@@ -439,6 +612,7 @@ class NetworkClient:
         pin_url: str,
         ipfs_gateway: str = "",
         pin_jwt: str | None = None,
+        allow_http: bool = False,
         timeout: float = 30.0,
         attempts: int = 4,
         max_wait: float = 60.0,
@@ -450,6 +624,7 @@ class NetworkClient:
         self.ipfs_gateway = ipfs_gateway.rstrip("/")
         self._key = api_key or None
         self._pin_jwt = pin_jwt or None
+        self._allow_http = allow_http
         self._retry: dict[str, Any] = {"attempts": attempts, "max_wait": max_wait, "sleep": sleep}
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
         self._project: str | None = None
@@ -471,6 +646,7 @@ class NetworkClient:
     def _auth(self) -> dict[str, str]:
         if not self._key:
             raise NoApiKey()
+        refuse_plain_http(self.api_url, "the API key", self._allow_http)
         return {"Authorization": f"Bearer {self._key}"}
 
     async def _call(
@@ -501,6 +677,8 @@ class NetworkClient:
             raise Unreachable(f"{what}: cannot reach {host} ({type(err).__name__})") from None
         if response.status_code >= 400:
             raise error_for(response, what)
+        if response.status_code == 204 or not response.content:
+            return None
         try:
             return response.json()
         except ValueError:
@@ -542,7 +720,10 @@ class NetworkClient:
     async def pin(self, definition: dict[str, Any]) -> str:
         """Pin the job definition (Pinata's ``pinJSONToIPFS``: the definition itself is the
         body) and return its CIDv0, the form the chain stores (§3.2)."""
-        headers = {"Authorization": f"Bearer {self._pin_jwt}"} if self._pin_jwt else {}
+        headers = {}
+        if self._pin_jwt:
+            refuse_plain_http(self.pin_url, "the pin service's JWT", self._allow_http)
+            headers = {"Authorization": f"Bearer {self._pin_jwt}"}
         data = await self._call(
             "POST",
             f"{self.pin_url}/pinning/pinJSONToIPFS",
@@ -689,6 +870,221 @@ class NetworkClient:
         if signed.timestamp is not None:
             parts.append(str(signed.timestamp))
         return ":".join(parts)
+
+    # --- deployments (the API key's; reference §1.3 Deployments)
+
+    async def deployments(
+        self, *, page_size: int = 50, limit: int | None = None
+    ) -> list[Deployment]:
+        """The key's deployments, page by page (the gateway's cursor) until ``limit`` or the
+        end."""
+        found: list[Deployment] = []
+        cursor: str | None = None
+        while limit is None or len(found) < limit:
+            params: dict[str, Any] = {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            data = await self._call(
+                "GET", f"{self.api_url}/deployments", "list deployments", params=params
+            )
+            page: DeploymentPage = self._parse(DeploymentPage, data, "list deployments")
+            found.extend(page.deployments)
+            cursor = page.pagination.cursor_next
+            if not cursor or not page.deployments:
+                break
+        return found if limit is None else found[:limit]
+
+    async def deployment(self, deployment_id: str) -> Deployment:
+        what = f"deployment {deployment_id}"
+        data = await self._call("GET", f"{self.api_url}/deployments/{deployment_id}", what)
+        found: Deployment = self._parse(Deployment, data, what)
+        return found
+
+    async def create_deployment(
+        self,
+        name: str,
+        market: str,
+        replicas: int,
+        timeout_minutes: int,
+        strategy: Strategy | str,
+        job_definition: dict[str, Any],
+        *,
+        schedule: str | None = None,
+        rotation_time: int | None = None,
+    ) -> Deployment:
+        """A deployment of ``replicas`` copies of the job on ``market`` (its slug or address),
+        each for ``timeout_minutes`` (MINUTES, at least 60 when paid with credits). The
+        definition is validated here first; the Deployment Manager pins it itself."""
+        from nosana_tui.jobformat.diagnostics import Severity
+        from nosana_tui.jobformat.validate import validate_data
+
+        what = f"create deployment {name}"
+        self._auth()
+        strategy = Strategy(strategy)
+        job, diagnostics = validate_data(job_definition)
+        errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+        if job is None or errors:
+            raise InvalidJob("the job definition does not validate; nothing was created", errors)
+        if replicas < 1:
+            raise BadRequest(f"{what}: give at least one replica")
+        if timeout_minutes < MIN_CREDIT_TIMEOUT // 60:
+            raise BadRequest(
+                f"{what}: a timeout of {timeout_minutes} min: credit-paid deployments run "
+                f"each job at least {MIN_CREDIT_TIMEOUT // 60} minutes (1h)"
+            )
+        if strategy is Strategy.SCHEDULED and not schedule:
+            raise BadRequest(f"{what}: a SCHEDULED deployment needs a schedule (cron)")
+        address = (await self.market(market)).address
+        body: dict[str, Any] = {
+            "name": name,
+            "market": address,
+            "replicas": replicas,
+            "timeout": timeout_minutes,
+            "strategy": strategy.value,
+            "job_definition": job_definition,
+        }
+        if schedule and strategy is Strategy.SCHEDULED:
+            body["schedule"] = schedule
+        if rotation_time is not None and strategy is Strategy.INFINITE:
+            body["rotation_time"] = rotation_time
+        data = await self._call("POST", f"{self.api_url}/deployments/create", what, json=body)
+        created: Deployment = self._parse(Deployment, data, what)
+        return created
+
+    async def _deployment_change(
+        self, deployment_id: str, verb: str, method: str = "POST", json: Any = None
+    ) -> DeploymentChange:
+        what = f"{verb} deployment {deployment_id}"
+        data = await self._call(
+            method, f"{self.api_url}/deployments/{deployment_id}/{verb}", what, json=json
+        )
+        change: DeploymentChange = self._parse(DeploymentChange, data, what)
+        return change
+
+    async def start_deployment(self, deployment_id: str) -> DeploymentChange:
+        return await self._deployment_change(deployment_id, "start")
+
+    async def stop_deployment(self, deployment_id: str) -> DeploymentChange:
+        return await self._deployment_change(deployment_id, "stop")
+
+    async def archive_deployment(self, deployment_id: str) -> DeploymentChange:
+        return await self._deployment_change(deployment_id, "archive")
+
+    async def scale_deployment(self, deployment_id: str, replicas: int) -> DeploymentChange:
+        if replicas < 1:
+            raise BadRequest(f"scale deployment {deployment_id}: give at least one replica")
+        return await self._deployment_change(
+            deployment_id, "update-replica-count", "PATCH", {"replicas": replicas}
+        )
+
+    async def delete_deployment(self, deployment_id: str) -> None:
+        """Delete it for good: the Deployment Manager deletes only a STOPPED deployment, so a
+        live one is refused here, saying to stop it first."""
+        what = f"delete deployment {deployment_id}"
+        found = await self.deployment(deployment_id)
+        if found.status not in (
+            DeploymentStatus.STOPPED,
+            DeploymentStatus.DRAFT,
+            DeploymentStatus.ERROR,
+            DeploymentStatus.ARCHIVED,
+            DeploymentStatus.INSUFFICIENT_FUNDS,
+        ):
+            raise BadRequest(
+                f"{what}: it is {found.status.value}; stop it first "
+                f"(`nosana-tui deployments stop {deployment_id}`)"
+            )
+        await self._call("DELETE", f"{self.api_url}/deployments/{deployment_id}", what)
+
+    async def deployment_jobs(
+        self, deployment_id: str, *, page_size: int = 50
+    ) -> list[DeploymentJob]:
+        what = f"jobs of deployment {deployment_id}"
+        found: list[DeploymentJob] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            data = await self._call(
+                "GET", f"{self.api_url}/deployments/{deployment_id}/jobs", what, params=params
+            )
+            page: DeploymentJobPage = self._parse(DeploymentJobPage, data, what)
+            found.extend(page.jobs)
+            cursor = page.pagination.cursor_next
+            if not cursor or not page.jobs:
+                return found
+
+    async def deployment_events(
+        self, deployment_id: str, *, follow: bool = True, quiet: float = 2.0
+    ) -> AsyncIterator[DeploymentFrame]:
+        """The frames of ``GET /deployments/{id}/stream`` (SSE: a snapshot, then changes).
+        With ``follow`` a dropped stream is opened again after a growing pause (the gateway
+        replays its snapshot then); without it the frames end after ``quiet`` seconds with
+        none (the snapshot has come). Refusals (401, 403, 404) end it with their error."""
+        what = f"events of deployment {deployment_id}"
+        url = f"{self.api_url}/deployments/{deployment_id}/stream"
+        failures = 0
+        while True:
+            try:
+                async with self._http.stream(
+                    "GET",
+                    url,
+                    headers={**self._auth(), "Accept": "text/event-stream"},
+                    timeout=httpx.Timeout(30.0, read=None),
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise error_for(response, what)
+                    lines = response.aiter_lines()
+                    while True:
+                        try:
+                            line = await (
+                                asyncio.wait_for(anext(lines), quiet)
+                                if not follow
+                                else anext(lines)
+                            )
+                        except (StopAsyncIteration, TimeoutError):
+                            break
+                        if not line.startswith("data:"):
+                            continue  # ": keep-alive" comments, event names, blank lines
+                        failures = 0
+                        try:
+                            frame = DeploymentFrame.model_validate_json(line[5:].strip())
+                        except ValidationError:
+                            raise BadAnswer(
+                                f"{what}: a frame is not an event: {line[:80]!r}"
+                            ) from None
+                        yield frame
+            except httpx.TransportError as err:
+                if not follow:
+                    raise Unreachable(
+                        f"{what}: cannot reach {httpx.URL(url).host} ({type(err).__name__})"
+                    ) from None
+            except ServerError:
+                if not follow:
+                    raise
+            if not follow:
+                return
+            await self._retry["sleep"](_backoff(min(failures, 5), 1.0))
+            failures += 1
+
+    # --- the result of a job that has ended
+
+    async def result(self, job: Job) -> FlowState | None:
+        """The FlowState the node left when JOB ended: the indexer's ``jobResult`` where it
+        gives one, else ``ipfsResult`` read from the IPFS gateway (the ``ipfs_gateway``
+        setting). None while the job has not ended or no result is there."""
+        if not job.state.terminal:
+            return None
+        what = f"the result of job {job.address}"
+        if isinstance(job.jobResult, dict) and "opStates" in job.jobResult:
+            parsed: FlowState = self._parse(FlowState, job.jobResult, what)
+            return parsed
+        if not job.ipfsResult or not self.ipfs_gateway:
+            return None
+        data = await self._call("GET", f"{self.ipfs_gateway}/{job.ipfsResult}", what, auth=False)
+        found: FlowState = self._parse(FlowState, data, what)
+        return found
 
 
 def node_url(address: str, template: str, domain: str) -> str:

@@ -52,6 +52,7 @@ class NetworkConfig:
     node_domain: str = ""
     node_url: str = ""  # the network_node_url template
     wallet: Path | None = None
+    allow_http: bool = False  # send the key or a signature over plain http:// off this machine
 
     def __repr__(self) -> str:  # never the key
         return f"NetworkConfig({self.network}, {self.api_url})"
@@ -76,6 +77,7 @@ def network_config(network: str | None = None, config_file: Path | None = None) 
         node_domain=found.node_domain,
         node_url=found.network_node_url,
         wallet=found.wallet,
+        allow_http=found.allow_http,
     )
 
 
@@ -87,7 +89,17 @@ def network_client(conf: NetworkConfig) -> net.NetworkClient:
         pin_url=conf.pin_url,
         ipfs_gateway=conf.ipfs_gateway,
         pin_jwt=conf.pin_jwt,
+        allow_http=conf.allow_http,
     )
+
+
+def node_of(conf: NetworkConfig, address: str) -> str:
+    """The URL of the node at ADDRESS (``network_node_url``), where a poster's signature may
+    go: ValueError for an address that is no node's, :class:`~nosana_tui.client.network.PlainHttp`
+    for plain http:// off this machine without ``allow_http``."""
+    url = net.node_url(address, conf.node_url, conf.node_domain)
+    net.refuse_plain_http(url, "the job poster's signature", conf.allow_http)
+    return url
 
 
 def network_entry(conf: NetworkConfig) -> NodeEntry:
@@ -202,6 +214,7 @@ class NetworkNodeClient(NodeClient):
         self._jobs: dict[str, net.Job] = {}  # the last read of each job
         self._headers: dict[str, tuple[float, str]] = {}  # job -> (made, header)
         self._said: dict[str, dict[str, int]] = {}  # job -> state -> seq of its log line
+        self._results: dict[str, net.FlowState] = {}  # job -> its result, once read
 
     def __repr__(self) -> str:
         return f"NetworkNodeClient({self.conf.network}, {self.url!r})"
@@ -352,7 +365,24 @@ class NetworkNodeClient(NodeClient):
         return job
 
     async def job(self, job_id: str) -> JobView:
-        return await self._view(await self._job(job_id))
+        job = await self._job(job_id)
+        flow = await self._result(job) if job.state.terminal else None
+        if flow is not None:
+            return await self._view(job, result_view(job, flow))
+        return await self._view(job)
+
+    async def _result(self, job: net.Job) -> net.FlowState | None:
+        """The FlowState JOB left (read once: a result does not change), or None when there
+        is none (yet) or it cannot be read."""
+        if job.address not in self._results:
+            try:
+                flow = await self.net.result(job)
+            except net.NetworkError:
+                return None
+            if flow is None:
+                return None
+            self._results[job.address] = flow
+        return self._results[job.address]
 
     async def _node(self, job: net.Job) -> NodeClient:
         """A client of the node that runs JOB, signed as its poster."""
@@ -360,8 +390,8 @@ class NetworkNodeClient(NodeClient):
         if address is None:
             raise NodeError(f"job {job.address} is queued: no node has taken it yet")
         try:
-            url = net.node_url(address, self.conf.node_url, self.conf.node_domain)
-        except ValueError as err:
+            url = node_of(self.conf, address)
+        except (ValueError, net.PlainHttp) as err:
             raise NodeError(f"job {job.address}: its node: {err}") from None
         made = self._headers.get(job.address)
         if made is None or time.monotonic() - made[0] > HEADER_AGE:
@@ -385,6 +415,10 @@ class NetworkNodeClient(NodeClient):
         last_node: JobView | None = None
         while True:
             job = await self._job(job_id)
+            flow = await self._result(job) if job.state.terminal else None
+            if flow is not None:  # it has ended: the result says how (the node forgets it)
+                yield await self._view(job, result_view(job, flow))
+                await asyncio.Event().wait()
             if job.node_address is None:
                 yield await self._view(job, last_node)
                 if job.state.terminal:
@@ -405,7 +439,8 @@ class NetworkNodeClient(NodeClient):
                     note = f"its node does not answer ({err})"
             job = await self._job(job_id)
             if job.state.terminal:
-                yield await self._view(job, last_node)
+                flow = await self._result(job)
+                yield await self._view(job, result_view(job, flow) if flow else last_node)
                 await asyncio.Event().wait()
             if not note:  # the node's stream ended but the network says the job goes on
                 await asyncio.sleep(1.0)
@@ -460,6 +495,17 @@ class NetworkNodeClient(NodeClient):
                 seq=after, job_id=job_id, op_id=SYSTEM, stream=SYSTEM, ts=time.time(), text=text
             )
 
+        job = await self._job(job_id)
+        flow = await self._result(job) if job.state.terminal else None
+        if flow is not None:  # it has ended: its lines are in the result, not on a node
+            for entry in result_logs(job_id, flow, op):
+                if entry.seq > after:
+                    yield entry
+            if (said_line := await network_line(job)) is not None:
+                yield said_line
+            if follow:
+                await asyncio.Event().wait()
+            return
         while True:
             job = await self._job(job_id)
             said_line = await network_line(job, running=job.node_address is not None)
@@ -574,6 +620,94 @@ def _planned(job: net.Job) -> JobView:
                 created_at=float(job.listedAt or 0),
             )
     return JobView(id=job.address, name=job.address, created_at=float(job.listedAt or 0))
+
+
+# --- the result a node left when the job ended (reference nosana-network.md §2.5) -----------------
+
+_RESULT_STATUS = {
+    "success": "finished",
+    "finished": "finished",
+    "failed": "failed",
+    "stopped": "stopped",
+    "running": "running",
+    "pending": "pending",
+    "waiting": "waiting",
+}
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else float(ms) / 1000
+
+
+def result_view(job: net.Job, flow: net.FlowState) -> JobView:
+    """JOB as its FlowState left it: the plan (from the definition the network holds) with
+    each op's status, exit code and times from the result; ops the plan lacks are added."""
+    from nosana_tui.api.models import OpStatus, OpView
+
+    view = _planned(job)
+    ops = {op.id: op for op in view.ops}
+    for i, state in enumerate(flow.opStates):
+        op_id = state.operationId or f"op{i}"
+        status = _RESULT_STATUS.get((state.status or "").lower())
+        if status is None:  # a word we do not know: the exit code says how it ended
+            status = "finished" if state.exitCode == 0 else "failed"
+        results = {
+            k: v if isinstance(v, list) else [str(v)] for k, v in (state.results or {}).items()
+        }
+        change = {
+            "status": OpStatus(status),
+            "exit_code": state.exitCode,
+            "started_at": _seconds(state.startTime),
+            "ended_at": _seconds(state.endTime),
+            "results": results,
+            "message": str((state.error or {}).get("message") or ""),
+        }
+        if op_id in ops:
+            ops[op_id] = ops[op_id].model_copy(update=change)
+        else:
+            ops[op_id] = OpView(
+                id=op_id, index=len(ops), group=state.group or "", type="container/run", **change
+            )
+    failed = any(op.status.value == "failed" for op in ops.values())
+    status = _STATUS[job.state]
+    if job.state is net.JobState.COMPLETED and failed:
+        status = JobStatus.FAILED
+    return view.model_copy(
+        update={
+            "ops": list(ops.values()),
+            "status": status,
+            "ended_at": _seconds(flow.endTime),
+            "message": "from the job's result (the node has let it go)",
+        }
+    )
+
+
+def result_logs(job_id: str, flow: net.FlowState, op: str | None = None) -> list[LogEntry]:
+    """Each op's lines in the result (stdout and stderr; a node's own words as the system's),
+    numbered in order; OP: that op's only. Text as the node wrote it (readers clean it)."""
+    entries: list[LogEntry] = []
+    for i, state in enumerate(flow.opStates):
+        op_id = state.operationId or f"op{i}"
+        if op not in (None, op_id):
+            continue
+        for line in state.logs:
+            if line.log is None or line.type == "stdin":
+                continue
+            try:
+                ts = float(line.timestamp or 0)
+            except ValueError:
+                ts = 0.0
+            entries.append(
+                LogEntry(
+                    seq=len(entries) + 1,
+                    job_id=job_id,
+                    op_id=op_id,
+                    stream=line.type if line.type in ("stdout", "stderr") else SYSTEM,
+                    ts=ts / 1000 if ts > 1e11 else ts,
+                    text=line.log.rstrip("\n"),
+                )
+            )
+    return entries
 
 
 def connect_network(conf: NetworkConfig | None = None) -> NetworkNodeClient:

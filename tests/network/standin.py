@@ -15,6 +15,7 @@ the same job; same key, other body: 409), ``timeout`` under an hour: 400, a page
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -45,7 +46,14 @@ PROJECT_SECRET = bytes(PROJECT_KEY) + bytes(PROJECT_KEY.verify_key)
 PROJECT = address_of(bytes(PROJECT_KEY.verify_key))
 NODE = address_of(bytes(SigningKey(hashlib.sha256(b"stand-in node").digest()).verify_key))
 ALL_SCOPES = frozenset(
-    {"credits:read", "jobs:read", "jobs:write", "deployments:read", "wallet:sign"}
+    {
+        "credits:read",
+        "jobs:read",
+        "jobs:write",
+        "deployments:read",
+        "deployments:write",
+        "wallet:sign",
+    }
 )
 
 # Where the pinned schema (2.1.8, the dashboard gateway's) is older than the Client Manager's
@@ -82,6 +90,33 @@ VALIDATE_KEY_RESPONSE = {
     },
 }
 
+# The stream's frames are in no published schema: written from the Deployment Manager's
+# streamDeploymentEvents.ts (reference §1.3, "Stream frames").
+DEPLOYMENT_FRAME = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["type", "status", "replicas", "active_revision"],
+            "properties": {"type": {"const": "deployment"}},
+        },
+        {
+            "type": "object",
+            "required": ["type", "job", "state", "node", "timeStart", "timeEnd"],
+            "properties": {"type": {"const": "job"}},
+        },
+        {
+            "type": "object",
+            "required": ["type", "category", "event", "message", "created_at"],
+            "properties": {"type": {"const": "event"}},
+        },
+        {
+            "type": "object",
+            "required": ["type", "id", "task", "status"],
+            "properties": {"type": {"const": "task"}},
+        },
+    ]
+}
+
 
 def load_schemas(folder: Path) -> dict[str, dict[str, Any]]:
     schemas: dict[str, dict[str, Any]] = {}
@@ -103,6 +138,16 @@ def load_schemas(folder: Path) -> dict[str, dict[str, Any]]:
         "properties": {"jobs": {"type": "array", "items": row}, "totalJobs": {"type": "number"}},
     }
     schemas["ValidateKeyResponse"] = VALIDATE_KEY_RESPONSE
+    # the generator resolves the create body's nested JobDefinition to all of `components`
+    # (schemas.ts): the JobDefinition it exports at the top goes in its place
+    create = schemas["DeploymentCreateRequest"]
+    definition = copy.deepcopy(schemas.pop("DeploymentJobDefinition"))
+    definition.pop("$schema", None)
+    create.setdefault("definitions", {}).update(definition.pop("definitions", {}))
+    for name, found in list(create["definitions"].items()):
+        if "schemas" in found.get("properties", {}):
+            create["definitions"][name] = definition
+    schemas["DeploymentFrame"] = DEPLOYMENT_FRAME
     return schemas
 
 
@@ -138,6 +183,11 @@ class Standin:
     agent_url: str = ""  # a real node (our agent under --auth nosana) the jobs are assigned to
     assign_on_post: bool = False  # assign each listed job to it at once (else: assign_job)
     on_node: dict[str, str] = field(default_factory=dict)  # job address -> the agent's job id
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    frames: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # deployment -> frames
+    result_in_indexer: bool = False  # the indexer's jobResult holds the FlowState too
+    drop_stream_after: int = 0  # close the next stream after this many frames (0: never)
+    streams_opened: int = 0
 
     # --- a real node: what a node does when it takes a job from the market
 
@@ -177,14 +227,163 @@ class Standin:
         if view.status.terminal:
             stopped = view.status.value == "stopped"
             job.update(state=3 if stopped else 2, timeEnd=int(time.time()))
-            job["ipfsResult"] = cid_v0(f"result {address}".encode())
-            job["jobResult"] = {"status": view.status.value}
+            await self.pin_result(address, job_id, view)
+
+    async def pin_result(self, address: str, job_id: str, view: Any) -> None:
+        """What a node does when a job ends: its FlowState (op states, exit codes, each op's
+        logs; reference nosana.md §2.4), checked against ``@nosana/types``' FlowState, pinned
+        and named by ``ipfsResult``. The indexer's ``jobResult`` stays empty unless
+        ``result_in_indexer`` (the client reads it from IPFS then)."""
+        async with self._agent() as agent:
+            entries = [e async for e in agent.logs(job_id) if not isinstance(e, int)]
+        stream = {"stdout": "stdout", "stderr": "stderr"}
+        flow = {
+            "status": "success" if view.status.value == "success" else view.status.value,
+            "startTime": int(view.created_at * 1000),
+            "endTime": int((view.ended_at or time.time()) * 1000),
+            "opStates": [
+                {
+                    "providerId": op.container_id,
+                    "operationId": op.id,
+                    "group": op.group,
+                    "status": op.status.value,
+                    "startTime": int(op.started_at * 1000) if op.started_at else None,
+                    "endTime": int(op.ended_at * 1000) if op.ended_at else None,
+                    "exitCode": op.exit_code,
+                    "logs": [
+                        {
+                            "type": stream.get(e.stream, "nodeerr"),
+                            "log": e.text + "\n",
+                            "timestamp": str(int(e.ts * 1000)),
+                        }
+                        for e in entries
+                        if e.op_id == op.id
+                    ],
+                    "diagnostics": {
+                        "reason": {
+                            "hostShutDown": False,
+                            "jobStopped": view.status.value == "stopped",
+                            "jobExpired": False,
+                        }
+                    },
+                }
+                for op in view.ops
+            ],
+        }
+        self.check("FlowState", flow, "the FlowState a node pins")
+        cid = cid_v0(json.dumps(flow, sort_keys=True).encode())
+        self.pinned[cid] = flow
+        job = self.jobs[address]
+        job["ipfsResult"] = cid
+        job["jobResult"] = flow if self.result_in_indexer else None
 
     async def stop_on_node(self, address: str) -> None:
         job_id = self.on_node.get(address)
         if job_id is not None and self.jobs[address]["state"] == 1:
             async with self._agent() as agent:
                 await agent.stop_job(job_id)
+
+    # --- listing a job (POST /jobs/list, and a deployment's replicas)
+
+    def new_job(self, market: dict[str, Any], ipfs: str, timeout: int, node: str = "") -> str:
+        address = cid_v0(f"job{len(self.jobs)}".encode())[2:46]
+        self.jobs[address] = {
+            "address": address,
+            "ipfsJob": ipfs,
+            "ipfsResult": None,
+            "market": market["address"],
+            "node": node or QUEUED_NODE,
+            "payer": PROJECT,
+            "price": int(market["nos_job_price_per_second"] * 1e6),
+            "project": PROJECT,
+            "state": 0,
+            "type": None,
+            "jobDefinition": self.pinned[ipfs],
+            "jobResult": None,
+            "jobStatus": None,
+            "timeEnd": 0,
+            "timeStart": 0,
+            "benchmarkProcessedAt": None,
+            "timeout": timeout,
+            "usdRewardPerHour": market["usd_reward_per_hour"],
+            "listedAt": int(time.time()),
+        }
+        return address
+
+    # --- deployments: the Deployment Manager behind the gateway
+
+    def frame(self, deployment_id: str, frame: dict[str, Any]) -> None:
+        self.check("DeploymentFrame", frame, "a frame of GET /deployments/{id}/stream")
+        self.frames.setdefault(deployment_id, []).append(frame)
+
+    def _deployment_frame(self, found: dict[str, Any]) -> None:
+        self.frame(
+            found["id"],
+            {
+                "type": "deployment",
+                "status": found["status"],
+                "replicas": found["replicas"],
+                "active_revision": found["active_revision"],
+            },
+        )
+
+    async def list_replicas(self, found: dict[str, Any], count: int) -> None:
+        """List COUNT jobs of the deployment on its market (the DM's list task, timeout in
+        minutes × 60); handed to our agent when ``assign_on_post``."""
+        market = self.market(found["market"])
+        assert market is not None
+        for _ in range(count):
+            address = self.new_job(market, found["ipfs"], found["timeout"] * 60)
+            self.jobs[address]["deployment"] = found["id"]
+            found["jobs"].append(
+                {
+                    "tx": "tx" + address[:40],
+                    "job": address,
+                    "deployment": found["id"],
+                    "market": market["address"],
+                    "revision": found["active_revision"],
+                    "state": "QUEUED",
+                    "time_start": 0,
+                    "created_at": _now(),
+                    "updated_at": _now(),
+                }
+            )
+            self.frame(
+                found["id"],
+                {
+                    "type": "event",
+                    "category": "Event",
+                    "event": "JOB_LISTED",
+                    "message": f"job {address} listed",
+                    "tx": "tx" + address[:40],
+                    "created_at": _now(),
+                },
+            )
+            self.frame(
+                found["id"],
+                {
+                    "type": "job",
+                    "job": address,
+                    "state": "QUEUED",
+                    "node": None,
+                    "timeStart": 0,
+                    "timeEnd": 0,
+                },
+            )
+            if self.assign_on_post:
+                await self.assign(address)
+
+    def public(self, found: dict[str, Any]) -> dict[str, Any]:
+        """The deployment as the API shows it (its live jobs counted, STARTING/STOPPING done)."""
+        if found["status"] == "STARTING":
+            found["status"] = "RUNNING"
+            self._deployment_frame(found)
+        elif found["status"] == "STOPPING":
+            found["status"] = "STOPPED"
+            self._deployment_frame(found)
+        live = [j for j in found["jobs"] if self.jobs[j["job"]]["state"] < 2]
+        found["active_jobs"] = len(live)
+        return {k: v for k, v in found.items() if k not in ("jobs", "ipfs")}
 
     # --- what the tests drive
 
@@ -208,6 +407,10 @@ class Standin:
 
     def market(self, key: str) -> dict[str, Any] | None:
         return next((m for m in self.markets if key in (m["address"], m["slug"])), None)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
 
 def default_markets() -> list[dict[str, Any]]:
@@ -339,28 +542,7 @@ def build_app(state: Standin) -> FastAPI:
             if cost > key.credits:
                 return error(402, {"message": "Insufficient credits"})
             key.credits -= cost
-            address = cid_v0(f"job{len(state.jobs)}".encode())[2:46]
-            state.jobs[address] = {
-                "address": address,
-                "ipfsJob": body["ipfsHash"],
-                "ipfsResult": None,
-                "market": market["address"],
-                "node": body.get("node") or QUEUED_NODE,
-                "payer": PROJECT,
-                "price": int(market["nos_job_price_per_second"] * 1e6),
-                "project": PROJECT,
-                "state": 0,
-                "type": None,
-                "jobDefinition": state.pinned[body["ipfsHash"]],
-                "jobResult": None,
-                "jobStatus": None,
-                "timeEnd": 0,
-                "timeStart": 0,
-                "benchmarkProcessedAt": None,
-                "timeout": timeout,
-                "usdRewardPerHour": market["usd_reward_per_hour"],
-                "listedAt": int(time.time()),
-            }
+            address = state.new_job(market, body["ipfsHash"], timeout, body.get("node") or "")
             result = {
                 "tx": "tx" + address[:40],
                 "job": address,
@@ -503,6 +685,239 @@ def build_app(state: Standin) -> FastAPI:
             if when:
                 result["timestamp"] = int(when[0])
             return answer("SignMessageResponse", result, "sign-message/external")
+
+        # --- deployments (the Deployment Manager through the gateway, §1.3 Deployments)
+
+        def deployment_answer(found: dict[str, Any], what: str) -> Response:
+            data = state.public(found)
+            try:  # the gateway's schema and the Deployment Manager's own
+                state.check("DeploymentManagerDeployment", data, f"answer of {what}")
+            except jsonschema.ValidationError:
+                return JSONResponse({"error": "stand-in answer broke the schema"}, 500)
+            return answer("DeploymentResponse", data, what)
+
+        def owned(request: Request, scope: str, deployment_id: str) -> dict[str, Any] | Response:
+            key = need(request, scope)
+            if not isinstance(key, Key):
+                return key
+            found = state.deployments.get(deployment_id)
+            if found is None:
+                return error(404, {"error": "Deployment not found"})
+            return found
+
+        @app.get(f"{prefix}/deployments")
+        async def deployments(request: Request) -> Response:
+            key = need(request, "deployments:read")
+            if not isinstance(key, Key):
+                return key
+            limit = int(request.query_params.get("limit", 10))
+            if limit not in (10, 20, 50, 100):
+                return error(400, {"error": "limit must be 10, 20, 50 or 100"})
+            cursor = request.query_params.get("cursor")
+            start = int(base64.b64decode(cursor).decode()) if cursor else 0
+            rows = list(state.deployments.values())
+            page = [state.public(d) for d in rows[start : start + limit]]
+            after = start + limit
+            body = {
+                "deployments": page,
+                "pagination": {
+                    "cursor_next": base64.b64encode(str(after).encode()).decode()
+                    if after < len(rows)
+                    else None,
+                    "cursor_prev": base64.b64encode(str(max(0, start - limit)).encode()).decode()
+                    if start
+                    else None,
+                    "total_items": len(rows),
+                },
+            }
+            return answer("DeploymentsResponse", body, "GET /deployments")
+
+        @app.post(f"{prefix}/deployments/create")
+        async def create_deployment(request: Request) -> Response:
+            key = need(request, "deployments:write")
+            if not isinstance(key, Key):
+                return key
+            body = await body_of(request, "DeploymentCreateRequest")
+            market = state.market(body["market"])
+            if market is None:
+                return error(400, {"error": f"Market {body['market']} not found"})
+            if body["timeout"] < 60:
+                return error(400, {"error": "timeout must be at least 60 minutes"})
+            cost = float(market["usd_reward_per_hour"]) * 1.1 * body["timeout"] / 60
+            if cost * body["replicas"] > key.credits:
+                return error(402, {"error": "Insufficient credits"})
+            definition = {**body["job_definition"], "deployment_id": ""}
+            deployment_id = cid_v0(f"deployment{len(state.deployments)}".encode())[2:46]
+            definition["deployment_id"] = deployment_id
+            definition.setdefault("meta", {})["trigger"] = "deployment-manager"
+            ipfs = cid_v0(json.dumps(definition, sort_keys=True).encode())
+            state.pinned[ipfs] = definition  # the Deployment Manager pins it itself
+            found: dict[str, Any] = {
+                "id": deployment_id,
+                "name": body["name"],
+                "vault": PROJECT,
+                "market": market["address"],
+                "owner": PROJECT,
+                "status": "STARTING",
+                "replicas": body["replicas"],
+                "timeout": body["timeout"],
+                "endpoints": [],
+                "confidential": bool(body.get("confidential", False)),
+                "active_revision": 1,
+                "active_jobs": 0,
+                "created_at": _now(),
+                "updated_at": _now(),
+                "strategy": body["strategy"],
+                "jobs": [],
+                "ipfs": ipfs,
+            }
+            if body["strategy"] == "SCHEDULED":
+                found["schedule"] = body["schedule"]
+            if body["strategy"] == "INFINITE":
+                found["rotation_time"] = body.get("rotation_time", body["timeout"] * 60 - 600)
+            for op in definition.get("ops", []):
+                expose = op.get("args", {}).get("expose")
+                if isinstance(expose, int):
+                    found["endpoints"].append(
+                        {
+                            "opId": op["id"],
+                            "port": expose,
+                            "url": f"https://{deployment_id[:8].lower()}.node.example",
+                        }
+                    )
+            state.deployments[deployment_id] = found
+            state._deployment_frame(found)
+            await state.list_replicas(found, found["replicas"])
+            data = state.public(found)
+            found["status"] = "STARTING"  # the create answer says STARTING, reads say RUNNING
+            data["status"] = "STARTING"
+            state.check("DeploymentManagerDeployment", data, "answer of POST /deployments/create")
+            return answer("DeploymentCreateResponse", data, "POST /deployments/create")
+
+        @app.get(prefix + "/deployments/{deployment_id}")
+        async def get_deployment(deployment_id: str, request: Request) -> Response:
+            found = owned(request, "deployments:read", deployment_id)
+            if not isinstance(found, dict):
+                return found
+            return deployment_answer(found, "GET /deployments/{id}")
+
+        @app.delete(prefix + "/deployments/{deployment_id}")
+        async def delete_deployment(deployment_id: str, request: Request) -> Response:
+            found = owned(request, "deployments:write", deployment_id)
+            if not isinstance(found, dict):
+                return found
+            if state.public(found)["status"] not in ("STOPPED", "DRAFT", "ERROR", "ARCHIVED"):
+                return error(400, {"error": "Deployment must be stopped before it is deleted"})
+            del state.deployments[deployment_id]
+            return Response(status_code=204)
+
+        @app.post(prefix + "/deployments/{deployment_id}/{verb}")
+        async def change_deployment(deployment_id: str, verb: str, request: Request) -> Response:
+            found = owned(request, "deployments:write", deployment_id)
+            if not isinstance(found, dict):
+                return found
+            current = state.public(found)["status"]
+            if verb == "start":
+                if current not in ("STOPPED", "DRAFT", "ERROR", "INSUFFICIENT_FUNDS"):
+                    return error(400, {"error": f"Deployment is {current}"})
+                found.update(status="STARTING", updated_at=_now())
+                state._deployment_frame(found)
+                await state.list_replicas(found, found["replicas"])
+                name = "DeploymentStartResponse"
+            elif verb == "stop":
+                if current not in ("RUNNING", "STARTING"):
+                    return error(400, {"error": f"Deployment is {current}"})
+                for row in found["jobs"]:
+                    job = state.jobs[row["job"]]
+                    if job["state"] < 2:
+                        await state.stop_on_node(row["job"])
+                        job.update(state=3, timeEnd=int(time.time()))
+                        row["state"] = "STOPPED"
+                        state.frame(
+                            deployment_id,
+                            {
+                                "type": "job",
+                                "job": row["job"],
+                                "state": "STOPPED",
+                                "node": job["node"],
+                                "timeStart": job["timeStart"],
+                                "timeEnd": job["timeEnd"],
+                            },
+                        )
+                found.update(status="STOPPING", updated_at=_now())
+                state._deployment_frame(found)
+                name = "DeploymentStopResponse"
+            elif verb == "archive":
+                if current != "STOPPED":
+                    return error(400, {"error": "Deployment must be stopped before archiving"})
+                found.update(status="ARCHIVED", updated_at=_now())
+                name = "DeploymentArchiveResponse"
+            else:
+                return error(404, {"error": "Not found"})
+            body = {"status": found["status"], "updated_at": found["updated_at"]}
+            return answer(name, body, f"POST /deployments/{{id}}/{verb}")
+
+        @app.patch(prefix + "/deployments/{deployment_id}/update-replica-count")
+        async def scale_deployment(deployment_id: str, request: Request) -> Response:
+            found = owned(request, "deployments:write", deployment_id)
+            if not isinstance(found, dict):
+                return found
+            body = await body_of(request, "DeploymentReplicasRequest")
+            if body["replicas"] < 1:
+                return error(400, {"error": "replicas must be at least 1"})
+            more = body["replicas"] - found["replicas"]
+            found.update(replicas=body["replicas"], updated_at=_now())
+            state._deployment_frame(found)
+            if more > 0 and state.public(found)["status"] == "RUNNING":
+                await state.list_replicas(found, more)
+            result = {"replicas": found["replicas"], "updated_at": found["updated_at"]}
+            return answer("DeploymentReplicasResponse", result, "PATCH update-replica-count")
+
+        @app.get(prefix + "/deployments/{deployment_id}/jobs")
+        async def deployment_jobs(deployment_id: str, request: Request) -> Response:
+            found = owned(request, "deployments:read", deployment_id)
+            if not isinstance(found, dict):
+                return found
+            for row in found["jobs"]:
+                row["state"] = ["QUEUED", "RUNNING", "COMPLETED", "STOPPED"][
+                    state.jobs[row["job"]]["state"]
+                ]
+                row["time_start"] = state.jobs[row["job"]]["timeStart"]
+            body = {
+                "jobs": found["jobs"],
+                "pagination": {
+                    "cursor_next": None,
+                    "cursor_prev": None,
+                    "total_items": len(found["jobs"]),
+                },
+            }
+            return answer("DeploymentJobsResponse", body, "GET /deployments/{id}/jobs")
+
+        @app.get(prefix + "/deployments/{deployment_id}/stream")
+        async def deployment_stream(deployment_id: str, request: Request) -> Response:
+            found = owned(request, "deployments:read", deployment_id)
+            if not isinstance(found, dict):
+                return found
+            state.streams_opened += 1
+            drop, state.drop_stream_after = state.drop_stream_after, 0
+
+            async def frames() -> Any:
+                import asyncio
+
+                sent = 0
+                yield ": keep-alive\n\n"
+                while True:
+                    queue = state.frames.get(deployment_id, [])
+                    while sent < len(queue):
+                        yield f"data: {json.dumps(queue[sent])}\n\n"
+                        sent += 1
+                        if drop and sent >= drop:
+                            return  # the connection drops; the client comes back
+                    if await request.is_disconnected():
+                        return
+                    await asyncio.sleep(0.05)
+
+            return StreamingResponse(frames(), media_type="text/event-stream")
 
     @app.post("/pinning/pinJSONToIPFS")
     async def pin(request: Request) -> Response:

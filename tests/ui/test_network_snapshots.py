@@ -1,6 +1,7 @@
 """Snapshots of the Nosana network in the UI, with real content, at 80x24 and 160x48: the Nodes
-section with the network's row chosen (account, credits, markets with GPU and price per hour)
-and the deploy screen (its targets, then a market's confirmation with the most it can cost).
+section with the network's row chosen (account, credits, markets with GPU and price per hour),
+the deploy screen (its targets, then a market's confirmation with the most it can cost) and the
+network's deployments (``D`` on its row).
 
 The network is the stand-in gateway (tests/network/standin.py), served in-process at a fixed
 address so that every run draws the same picture; the local agent does not answer."""
@@ -30,13 +31,19 @@ GATEWAY = "https://gateway.example"
 
 
 @pytest.fixture
+def gateway(schemas: dict[str, dict[str, Any]]) -> Standin:
+    state = Standin(schemas=schemas, keys={API_KEY: Key()}, markets=default_markets())
+    state.url = GATEWAY
+    return state
+
+
+@pytest.fixture
 def network_app(
-    schemas: dict[str, dict[str, Any]],
+    gateway: Standin,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> NosanaApp:
-    state = Standin(schemas=schemas, keys={API_KEY: Key()}, markets=default_markets())
-    state.url = GATEWAY
+    state = gateway
     transport = httpx.ASGITransport(app=build_app(state))
 
     def client(conf: network_node.NetworkConfig) -> net.NetworkClient:
@@ -101,5 +108,54 @@ def test_deploy_screen(
         if confirm:
             await pilot.press("down", "down", "enter")  # nvidia-h100
             await wait(pilot, lambda: modal.has_class("-confirming"))
+
+    assert snap_compare(app, terminal_size=size, run_before=show)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_deployments_screen(
+    size: tuple[int, int], gateway: Standin, network_app: NosanaApp, snap_compare: Any
+) -> None:
+    import asyncio
+
+    from nosana_tui.ui.screens.deployments import DeploymentsScreen
+
+    job = {
+        "version": "0.1",
+        "type": "container",
+        "ops": [
+            {
+                "type": "container/run",
+                "id": "web",
+                "args": {"image": "busybox:latest", "cmd": "httpd -f", "expose": 8080},
+            }
+        ],
+    }
+
+    async def make() -> None:
+        transport = httpx.ASGITransport(app=build_app(gateway))
+        async with net.NetworkClient(
+            GATEWAY, API_KEY, pin_url=GATEWAY, transport=transport
+        ) as client:
+            await client.create_deployment("web-frontend", "nvidia-3090", 2, 60, "SIMPLE", job)
+            await client.create_deployment(
+                "batch-embeddings", "nvidia-h100", 1, 120, "SIMPLE-EXTEND", job
+            )
+            stopped = await client.create_deployment(
+                "llm-api", "nvidia-h100", 3, 600, "INFINITE", job
+            )
+            await client.stop_deployment(stopped.id)
+
+    asyncio.run(make())
+    app = network_app
+
+    async def show(pilot: Pilot[Any]) -> None:
+        await wait(pilot, lambda: app.node_error is not None)
+        await pilot.press("3", "down", "D")
+        await wait(pilot, lambda: isinstance(app.screen, DeploymentsScreen))
+        screen = app.screen
+        assert isinstance(screen, DeploymentsScreen)
+        await wait(pilot, lambda: len(screen.deployments) == 3)
+        await pilot.press("down")
 
     assert snap_compare(app, terminal_size=size, run_before=show)

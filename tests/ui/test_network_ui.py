@@ -245,3 +245,74 @@ async def test_enter_in_nodes_switches_to_the_network_and_back(
         await until(pilot, lambda: app.node.network is None and app.node_error is not None)
         assert table.row_count >= 2  # type: ignore[attr-defined]
         await pilot.press("q")
+
+
+async def test_deployments_from_the_network_row_start_and_stop(
+    standin: Standin,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """D on the network's row in Nodes: its deployments (name, status, jobs of replicas,
+    strategy, market, endpoints) at 80x24; x stops the highlighted one, s starts it, each
+    after y at the question."""
+    from nosana_tui.client import network as net
+    from nosana_tui.ui.screens.deployments import DeploymentsScreen
+
+    job = {
+        "version": "0.1",
+        "type": "container",
+        "ops": [
+            {
+                "type": "container/run",
+                "id": "web",
+                "args": {"image": "busybox:latest", "cmd": "httpd -f", "expose": 8080},
+            }
+        ],
+    }
+    async with net.NetworkClient(standin.url, API_KEY, pin_url=standin.url) as client:
+        web = await client.create_deployment("web", "nvidia-3090", 2, 60, "SIMPLE", job)
+        await client.create_deployment("batch", "nvidia-h100", 1, 120, "SIMPLE-EXTEND", job)
+    app = on_network(monkeypatch, standin, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_error is not None)
+        await pilot.press("3", "down")
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, DeploymentsScreen))
+        screen = app.screen
+        assert isinstance(screen, DeploymentsScreen)
+
+        def listed() -> bool:
+            """the deployments screen lists both deployments"""
+            return "batch" in screen_text(app) and "web" in screen_text(app)
+
+        await until(pilot, listed, 15)
+        text = seen(app, "deployments")
+        assert "NAME" in text and "STATUS" in text and "ENDPOINTS" in text, text
+        assert "RUNNING" in text and "2/2" in text and "SIMPLE-EXTEND" in text, text
+        assert "nvidia-3090" in text and ".node.example" in text, text
+        assert API_KEY not in text
+        await pilot.press("x")
+        await until(pilot, lambda: "Stop web?" in screen_text(app))
+        await pilot.press("y")
+
+        def stopped() -> bool:
+            """the stopped deployment shows STOPPED in place"""
+            return screen.deployments[web.id].status.value == "STOPPED"
+
+        await until(pilot, stopped, 15)
+        assert "STOPPED" in seen(app, "deployments-stopped")
+        assert ("POST", f"/deployments/{web.id}/stop") in standin.requests
+        await pilot.press("s")
+        await until(pilot, lambda: "Start web?" in screen_text(app))
+        await pilot.press("n")  # no: nothing sent
+        assert ("POST", f"/deployments/{web.id}/start") not in standin.requests
+        await pilot.press("s", "y")
+
+        def running() -> bool:
+            """the started deployment shows RUNNING again"""
+            return screen.deployments[web.id].status.value == "RUNNING"
+
+        await until(pilot, running, 15)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DeploymentsScreen))
+        await pilot.press("q")

@@ -81,6 +81,13 @@ class NodesScreen(Screen[None]):
         Binding("d", "remove", "Remove", id="nodes.remove"),
         Binding("i", "info", "Info", id="nodes.info"),
         Binding(
+            "D",
+            "deployments",
+            "Deployments",
+            id="nodes.deployments",
+            tooltip="The Nosana network's deployments (on the network's row)",
+        ),
+        Binding(
             "g",
             "toggle_gpus",
             "GPUs",
@@ -293,6 +300,22 @@ class NodesScreen(Screen[None]):
                 self.render_rows()
 
         self.app.push_screen(Confirm(f"Forget node {node.name} ({node.url})?"), answered)
+
+    def action_deployments(self) -> None:
+        """The highlighted network's deployments (its own screen: a table of them)."""
+        from nosana_tui.client.network_node import network_config
+        from nosana_tui.ui.screens.deployments import DeploymentsScreen
+
+        node = self._current_row()
+        if node is None or node.network is None:
+            self.notify(
+                "deployments are the Nosana network's: highlight its row first",
+                severity="warning",
+                markup=False,
+            )
+            return
+        conf = network_config(node.network, nosana_app(self).locations.config_file)
+        self.app.push_screen(DeploymentsScreen(conf))
 
     @on(DataTable.RowHighlighted, "#nodes-table")
     def highlighted(self) -> None:
