@@ -112,6 +112,33 @@ class FetchState(BaseModel):
             return 1.0
         return self.bytes_done / self.bytes_total if self.bytes_total else None
 
+    @property
+    def progress(self) -> str:
+        """``3/5 files, 12.0 MiB of 40.0 MiB (30%), 5.1 MiB/s``: what the system log, the job
+        view and the op panel show of it."""
+        files = f"{self.files_done}" + (f"/{self.files_total}" if self.files_total else "")
+        text = f"{files} file{'' if self.files_total == 1 else 's'}, {_size(self.bytes_done)}"
+        if self.bytes_total:
+            text += f" of {_size(self.bytes_total)} ({self.bytes_done / self.bytes_total:.0%})"
+        if self.rate:
+            text += f", {_size(self.rate)}/s"
+        return text
+
+    @property
+    def summary(self) -> str:
+        """Two lines (so that each fits 80 columns beside a label): ``HF org/model → /models``,
+        then ``  fetching 0/1 file, ...`` (or ``cached``, ``fetched``)."""
+        word = "cached" if self.cached else "fetched" if self.done else "fetching"
+        return f"{self.source} → {self.target}\n  {word} {self.progress}"
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"  # pragma: no cover
+
 
 class OpView(BaseModel):
     id: str

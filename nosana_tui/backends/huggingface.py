@@ -10,6 +10,7 @@ the totals of the progress.
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -21,6 +22,9 @@ from nosana_tui.jobformat import model as m
 
 POLL_S = 0.25
 _GLOB = set("*?[")
+# the hub's own rule for a repository id (``huggingface_hub``'s ``validate_repo_id``), checked
+# before anything is fetched so that the op's message says what is wrong, in our words
+_REPO = re.compile(r"(?:[\w\-.]+/)?[\w\-.]+")
 
 
 class HubFetcher:
@@ -28,6 +32,13 @@ class HubFetcher:
         self.endpoint = endpoint.rstrip("/")
 
     def identity(self, resource: m.HFResource) -> dict[str, Any]:
+        repo = resource.repo
+        bad = "--" in repo or ".." in repo or repo[:1] in "-." or repo[-1:] in "-."
+        if not _REPO.fullmatch(repo) or bad or len(repo) > 96:
+            raise FetchError(
+                f"repo {repo!r} is not a Hugging Face repository id: write owner/name (letters, "
+                "digits, '-', '_' and '.')"
+            )
         return {
             "endpoint": self.endpoint,
             "repo": resource.repo,

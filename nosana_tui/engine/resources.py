@@ -177,25 +177,6 @@ def volume_name(resource: AnyResource, key: str) -> str:
     return f"{VOLUME_PREFIX}{resource.type.lower()}-{key[:24]}"
 
 
-def _size(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"  # pragma: no cover
-
-
-def progress_text(state: FetchState) -> str:
-    """``3/5 files, 12.0 MiB of 40.0 MiB (30%), 5.1 MiB/s``: what the log and the UI show."""
-    files = f"{state.files_done}" + (f"/{state.files_total}" if state.files_total else "")
-    text = f"{files} file{'' if state.files_total == 1 else 's'}, {_size(state.bytes_done)}"
-    if state.bytes_total:
-        text += f" of {_size(state.bytes_total)} ({state.bytes_done / state.bytes_total:.0%})"
-    if state.rate:
-        text += f", {_size(state.rate)}/s"
-    return text
-
-
 @dataclass
 class _Rate:
     """Bytes per second over the last few seconds of updates."""
@@ -261,11 +242,18 @@ class ResourceCache:
             source = self.fetcher.describe(resource)
         except FetchError as err:
             raise BackendError(f"{resource.type} resource: {err}") from None
+        target = target_of(resource)
+        if not target.startswith("/") or target.rstrip("/") == "":
+            # Docker would refuse the mount, but only after the download: say so first
+            raise BackendError(
+                f"{resource.type} resource {source}: target {target!r} is not a folder it can "
+                "be mounted at: give an absolute path other than /"
+            )
         return FetchState(
             kind=resource.type,
             source=source,
             volume=volume_name(resource, key),
-            target=target_of(resource),
+            target=target,
         )
 
     async def _provide(
@@ -292,7 +280,7 @@ class ResourceCache:
             state.cached = state.done = True
             state.bytes_done = state.bytes_total = int(str(used.get("bytes") or 0))
             state.files_done = state.files_total = int(str(used.get("files") or 0))
-            log(f"reused cached volume {name} ({source}: {progress_text(state)})")
+            log(f"reused cached volume {name} ({source}: {state.progress})")
             changed()
             return
         if _lost_credentials(resource):
@@ -339,7 +327,7 @@ class ResourceCache:
             await asyncio.to_thread(shutil.rmtree, dest, True)
         state.done = True
         state.bytes_total = state.bytes_total or state.bytes_done
-        log(f"fetched {source} into volume {name}: {progress_text(state)} in {elapsed:.1f} s")
+        log(f"fetched {source} into volume {name}: {state.progress} in {elapsed:.1f} s")
         changed()
 
     async def _download(
@@ -371,7 +359,7 @@ class ResourceCache:
                 changed()
             if now - last["log"] > LOG_EVERY_S:
                 last["log"] = now
-                log(f"fetching {state.source}: {progress_text(state)}")
+                log(f"fetching {state.source}: {state.progress}")
 
         def progress(p: FetchProgress) -> None:
             loop.call_soon_threadsafe(apply, p)

@@ -2,12 +2,14 @@
 (``/job/{job}/stats/stream``): followed only while the screen is seen and an op of the job runs.
 
 The CPU and MEM columns appear once the first figures arrive (after STATE, or GPU MEM), so a
-node without the route, or a job with nothing running, shows the table as it was.
+node without the route, or a job with nothing running, shows the table as it was. The op panel
+follows the same stream and keeps each figure's history (``OpHistory``) for its sparklines.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 STATS_COLUMNS = (("cpu", "CPU"), ("mem", "MEM"))
 STATS_INTERVAL = 2.0  # seconds between the node's frames
 RETRY = 2.0  # seconds before following again after the stream broke off
+HISTORY = 60  # figures an op's sparklines hold: two minutes, a frame every STATS_INTERVAL
 
 
 def cpu_text(stat: TaskStat) -> str:
@@ -31,12 +34,56 @@ def cpu_text(stat: TaskStat) -> str:
 
 
 def memory_text(stat: TaskStat) -> str:
-    value = float(stat.memory.memory_usage)
+    return size_text(float(stat.memory.memory_usage))
+
+
+def size_text(value: float) -> str:
     for unit in ("B", "KiB", "MiB"):
         if value < 1024:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def rate_text(value: float) -> str:
+    return f"{size_text(value)}/s"
+
+
+class OpHistory:
+    """One op's figures, oldest first, at most SIZE of each: CPU (percent of one CPU), memory
+    (bytes), and network and disk traffic (bytes a second, from the totals of two samples in a
+    row). A sample seen before (the node sends its latest again) adds nothing."""
+
+    def __init__(self, size: int = HISTORY) -> None:
+        self.size = size
+        self.cpu: deque[float] = deque(maxlen=size)
+        self.memory: deque[float] = deque(maxlen=size)
+        self.network: deque[float] = deque(maxlen=size)
+        self.disk: deque[float] = deque(maxlen=size)
+        self.last: TaskStat | None = None
+
+    def add(self, stat: TaskStat) -> bool:
+        """Keep STAT's figures; False when it is not newer than the last."""
+        last = self.last
+        if last is not None and stat.timestamp <= last.timestamp:
+            return False
+        if last is not None:
+            seconds = (stat.timestamp - last.timestamp) / 1000
+            net = stat.network.received + stat.network.sent
+            net -= last.network.received + last.network.sent
+            disk = stat.disk.read + stat.disk.write - last.disk.read - last.disk.write
+            # a restarted op's container counts from 0 again: no negative rate
+            self.network.append(max(0, net) / seconds)
+            self.disk.append(max(0, disk) / seconds)
+        self.cpu.append(stat.cpu.cpu_percent)
+        self.memory.append(float(stat.memory.memory_usage))
+        self.last = stat
+        return True
+
+    def padded(self, series: deque[float]) -> list[float]:
+        """SERIES as a sparkline draws it: SIZE figures, the missing older ones 0, so that the
+        line grows from the right and its floor is 0, not the lowest figure so far."""
+        return [0.0] * (self.size - len(series)) + list(series)
 
 
 def insert_columns(table: DataTable[Any], new: Sequence[tuple[str, str]], after: str) -> None:
@@ -66,6 +113,7 @@ class OpStats:
         self.client = client
         self.render = render  # draws the table again (``put_columns`` and ``cells`` inside)
         self.latest: dict[str, TaskStat] = {}
+        self.unsupported = False  # the node has no stats stream (an old or foreign node)
         self._worker: Worker[None] | None = None
 
     # --- following ----------------------------------------------------------------------------
@@ -90,6 +138,8 @@ class OpStats:
     async def _follow(self) -> None:
         client = self.client()
         if client is None or not hasattr(client, "stats_stream"):
+            self.unsupported = client is not None
+            self.render()
             return
         while True:
             try:
@@ -99,6 +149,8 @@ class OpStats:
                 return  # the job has ended: the last figures stay
             except NodeError as err:
                 if err.status in (400, 401, 404):  # a node without the route, the job gone
+                    self.unsupported = err.status != 404 or not self.latest
+                    self.render()
                     return
             await asyncio.sleep(RETRY)
 

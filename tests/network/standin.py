@@ -334,7 +334,6 @@ class Standin:
         assert market is not None
         for _ in range(count):
             address = self.new_job(market, found["ipfs"], found["timeout"] * 60)
-            self.jobs[address]["deployment"] = found["id"]
             found["jobs"].append(
                 {
                     "tx": "tx" + address[:40],

@@ -200,3 +200,49 @@ def test_a_node_that_does_not_answer_is_shown(linked: Linked, tmp_path: Path) ->
     logs = node_cli(linked, tmp_path, "logs", address, "--network", "mainnet", env_extra=gone)
     assert logs.returncode == 1 and "error:" in logs.stderr
     assert "Traceback" not in logs.stderr
+
+
+def test_a_deployments_replicas_run_on_the_node_and_stop_with_it(
+    linked: Linked, tmp_path: Path
+) -> None:
+    """A deployment made from the CLI: the gateway lists its replicas, the node runs each (real
+    containers), ``ps --network`` follows them, and stopping the deployment stops them there."""
+    linked.standin.assign_on_post = True
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(COUNTING))
+    made = node_cli(
+        linked,
+        tmp_path,
+        *("deployments", "create", str(path), "--market", "nvidia-3090"),
+        *("--replicas", "2", "--timeout", "1h", "--yes"),
+    )
+    assert made.returncode == 0, made.stderr
+    deployment_id = made.stdout.strip()
+    replicas = [row["job"] for row in linked.standin.deployments[deployment_id]["jobs"]]
+    assert len(replicas) == 2 and all(a in linked.standin.on_node for a in replicas)
+
+    for address in replicas:
+        last: list[Any] = []
+
+        def running(address: str = address, last: list[Any] = last) -> Any:
+            last[:] = [node_cli(linked, tmp_path, "ps", address, "--network", "mainnet")]
+            return last[0] if " running " in last[0].stdout else None
+
+        assert wait_until(running), f"replica {address} never ran: {last[0].stdout}{last[0].stderr}"
+
+    shown = json.loads(
+        node_cli(linked, tmp_path, "deployments", "show", deployment_id, "--json").stdout
+    )
+    assert shown["status"] == "RUNNING" and shown["active_jobs"] == 2
+    assert sorted(j["job"] for j in shown["jobs"]) == sorted(replicas)
+
+    stopped = node_cli(linked, tmp_path, "deployments", "stop", deployment_id)
+    assert stopped.returncode == 0, stopped.stderr
+
+    async def on_node() -> list[str]:
+        async with linked.standin._agent() as agent:
+            return [(await agent.job(linked.standin.on_node[a])).status.value for a in replicas]
+
+    assert asyncio.run(on_node()) == ["stopped", "stopped"]  # the stop reached the node
+    events = node_cli(linked, tmp_path, "deployments", "events", deployment_id)
+    assert events.returncode == 0 and events.stdout.count("STOPPED") >= 2, events.stdout

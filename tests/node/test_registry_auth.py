@@ -1,10 +1,6 @@
 """Registry ``authentication`` on the real engine: a private image pulled from a real registry that
-wants a login (Debian's ``docker-registry`` with htpasswd, on a free loopback port of its own), by
-a real agent.
-
-The registry holds an image made here (busybox plus a marker file, so the op proves which image it
-ran), pushed with the Docker SDK and then removed locally, so every pull really downloads it.
-127.0.0.0/8 is an insecure registry range by default, so Docker talks plain HTTP to it.
+wants a login (``tests.resources.privateregistry``: Debian's ``docker-registry`` with htpasswd, on
+a free loopback port of its own), by a real agent.
 """
 
 from __future__ import annotations
@@ -12,15 +8,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import secrets
-import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +18,9 @@ import pytest
 
 from nosana_tui.api.models import JobStatus, OpStatus
 from nosana_tui.client.node import NodeClient, job_done
-from tests.dockerenv import JOB_LABEL, TEST_LABEL
+from tests.dockerenv import JOB_LABEL
 from tests.node.conftest import (
     AgentProcess,
-    free_port,
     job,
     op_log,
     run_op,
@@ -39,95 +28,24 @@ from tests.node.conftest import (
     system_log,
     wait_for,
 )
+from tests.resources.privateregistry import (
+    MARKER,
+    USER,
+    Registry,
+    has_image,
+    private_credentials,
+    private_registry,
+)
 
-bcrypt = pytest.importorskip("bcrypt")
 docker = pytest.importorskip("docker")
 
 pytestmark = pytest.mark.anyio
 
-USER = "alice"
-MARKER = "served by the private test registry"
-
-
-@dataclass
-class Registry:
-    host: str  # 127.0.0.1:PORT
-    image: str  # the private image it holds
-    password: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=1)
-    except urllib.error.HTTPError as err:
-        return err.code == 401  # up, and it wants a login
-    except OSError:
-        return False
-    return False  # no login asked: not the registry this test set up
-
 
 @pytest.fixture(scope="module")
 def registry(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """A registry with htpasswd authentication (bcrypt, as the registry wants), holding one
-    private image; the registry is ours alone and stopped afterwards."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.fail("docker-registry is not installed: run scripts/docker-env.sh --registry")
-    root = tmp_path_factory.mktemp("registry")
-    password = "pw-" + secrets.token_hex(8)
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
-    (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
-    port = free_port()
-    host = f"127.0.0.1:{port}"
-    (root / "config.yml").write_text(
-        "version: 0.1\n"
-        "log:\n  level: warn\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: {host}\n  secret: {secrets.token_hex(8)}\n"
-        f"auth:\n  htpasswd:\n    realm: nosana-tui-test\n    path: {root / 'htpasswd'}\n"
-    )
-    log = root / "registry.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [binary, "serve", str(root / "config.yml")], stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while not _answers(f"http://{host}/v2/"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"registry did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        image = f"{host}/private/busybox:latest"
-        _push_private_image(image, password)
-        yield Registry(host, image, password, process, log)
-    finally:
-        process.terminate()
-        process.wait(10)
-        with contextlib.suppress(Exception):
-            docker.from_env().images.remove(f"{host}/private/busybox:latest", force=True)
-
-
-def _push_private_image(image: str, password: str) -> None:
-    """busybox plus /marker, committed as IMAGE, pushed with the credentials, removed here."""
-    client = docker.from_env()
-    made = client.containers.run(
-        "busybox:latest",
-        ["sh", "-c", f"echo '{MARKER}' > /marker"],
-        detach=True,
-        labels={TEST_LABEL: "registry-auth"},
-    )
-    try:
-        made.wait(timeout=30)
-        repo, tag = image.rsplit(":", 1)
-        made.commit(repository=repo, tag=tag)
-    finally:
-        made.remove(force=True)
-    auth = {"username": USER, "password": password}
-    for event in client.api.push(repo, tag=tag, stream=True, decode=True, auth_config=auth):
-        assert "error" not in event, event
-    client.images.remove(image)
+    with private_registry(tmp_path_factory.mktemp("registry")) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")
@@ -157,16 +75,8 @@ async def client(agent: AgentProcess) -> AsyncIterator[NodeClient]:
 def private_op(op_id: str, registry: Registry, password: str, **extra: Any) -> dict[str, Any]:
     found = run_op(op_id, "cat /marker", **extra)
     found["args"]["image"] = registry.image
-    found["args"]["authentication"] = {"docker": {"username": USER, "password": password}}
+    found["args"]["authentication"] = private_credentials(password)
     return found
-
-
-def has_image(image: str) -> bool:
-    try:
-        docker.from_env().images.get(image)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
 
 
 def containers_of(job_id: str) -> list[str]:

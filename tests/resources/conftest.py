@@ -7,13 +7,15 @@
 - Hugging Face: ``hubstandin`` (no server implementation of the hub is published).
 
 Every cached volume a test makes is removed by the test's clean-up (by its resource label), so
-the session's leftover check sees none of them.
+the session's leftover check sees none of them: ``resource_agent`` starts an agent pointed at the
+servers a module needs and removes, when the module is done, the volumes it made.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -26,10 +28,12 @@ from typing import Any
 from unittest import mock
 
 import docker
+import httpx
 import pytest
 
 from nosana_tui.api.models import JobStatus, JobView
 from nosana_tui.client.node import NodeClient
+from tests.dockerenv import REGISTRY
 from tests.node.conftest import (  # noqa: F401  (docker_engine: a fixture used here)
     AgentProcess,
     docker_engine,
@@ -41,6 +45,9 @@ from tests.node.conftest import (  # noqa: F401  (docker_engine: a fixture used 
 
 LABEL_RESOURCE = "nosana-tui.resource"
 MARKER = ".nosana-tui-resource.json"
+
+REGISTRY_URL = f"http://{REGISTRY}"  # Ollama models are pushed here
+MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 
 # moto lets this many requests through before it checks credentials: the three that make the
 # test's IAM user and its key (create_user, put_user_policy, create_access_key)
@@ -128,11 +135,104 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         log.close()
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
 @contextlib.contextmanager
 def agent_with(root: Path, env: dict[str, str]) -> Iterator[AgentProcess]:
     """An agent (``started_agent``) whose environment has ENV besides."""
     with mock.patch.dict(os.environ, env), started_agent(root) as proc:
         yield proc
+
+
+@contextlib.contextmanager
+def resource_agent(root: Path, env: dict[str, str]) -> Iterator[AgentProcess]:
+    """``agent_with``, and afterwards the cached volumes made while it ran removed."""
+    before = set(resource_volumes())
+    try:
+        with agent_with(root, env) as proc:
+            yield proc
+    finally:
+        remove_volumes(sorted(set(resource_volumes()) - before))
+
+
+def endpoints(
+    s3: S3Server | None = None, hf: str | None = None, ollama: bool = False
+) -> dict[str, str]:
+    """The agent's environment that points its fetchers at the test servers."""
+    env = {}
+    if s3 is not None:
+        env["NOSANA_TUI_S3_ENDPOINT"] = s3.url
+    if hf is not None:
+        env["HF_ENDPOINT"] = hf
+    if ollama:
+        env["NOSANA_TUI_OLLAMA_REGISTRY"] = REGISTRY_URL
+    return env
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_model(name: str, tag: str, weights: bytes | None = None) -> dict[str, bytes]:
+    """Push a small model to the local registry as ``ollama push`` lays one out (blob uploads,
+    then a manifest with Ollama's media types); returns {path in the volume: bytes}."""
+    weights = os.urandom(4 << 20) if weights is None else weights
+    template = b"{{ .Prompt }}"
+    params = b'{"stop": ["</s>"]}'
+    layers = [
+        ("application/vnd.ollama.image.model", weights),
+        ("application/vnd.ollama.image.template", template),
+        ("application/vnd.ollama.image.params", params),
+    ]
+    config = json.dumps(
+        {
+            "model_format": "gguf",
+            "model_family": "llama",
+            "model_type": "tiny",
+            "file_type": "Q4_0",
+            "rootfs": {"type": "layers", "diff_ids": [_digest(d) for _, d in layers]},
+        }
+    ).encode()
+    with httpx.Client(base_url=REGISTRY_URL, trust_env=False, timeout=30) as http:
+        for data in (config, *(d for _, d in layers)):
+            start = http.post(f"/v2/library/{name}/blobs/uploads/")
+            assert start.status_code == 202, start.text
+            location = start.headers["Location"]
+            joiner = "&" if "?" in location else "?"
+            done = http.put(
+                f"{location}{joiner}digest={_digest(data)}",
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            assert done.status_code == 201, done.text
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": MANIFEST_TYPE,
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "digest": _digest(config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {"mediaType": kind, "digest": _digest(data), "size": len(data)}
+                    for kind, data in layers
+                ],
+            }
+        ).encode()
+        put = http.put(
+            f"/v2/library/{name}/manifests/{tag}",
+            content=manifest,
+            headers={"Content-Type": MANIFEST_TYPE},
+        )
+        assert put.status_code == 201, put.text
+    files = {f"blobs/{_digest(d).replace(':', '-')}": d for d in (config, template, params)}
+    files[f"blobs/{_digest(weights).replace(':', '-')}"] = weights
+    files[f"manifests/registry.ollama.ai/library/{name}/{tag}"] = manifest
+    return files
 
 
 def remove_volumes(names: list[str]) -> None:

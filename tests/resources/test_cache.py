@@ -17,9 +17,9 @@ from tests.node.conftest import AgentProcess, job, op_log, system_log
 from tests.resources.conftest import (
     MARKER,
     S3Server,
-    agent_with,
     checksum_op,
-    remove_volumes,
+    endpoints,
+    resource_agent,
     resource_volumes,
     run_job,
     sha256,
@@ -31,21 +31,12 @@ pytestmark = pytest.mark.anyio
 DATA = b"cached bytes\n"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def cache_agent(
     s3_server: S3Server, docker_engine: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AgentProcess]:
-    before = set(resource_volumes())
-    with agent_with(
-        tmp_path_factory.mktemp("cache-agent"), {"NOSANA_TUI_S3_ENDPOINT": s3_server.url}
-    ) as proc:
+    with resource_agent(tmp_path_factory.mktemp("cache-agent"), endpoints(s3=s3_server)) as proc:
         yield proc
-    remove_volumes(sorted(set(resource_volumes()) - before))
 
 
 def one_file_bucket(server: S3Server) -> str:

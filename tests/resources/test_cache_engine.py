@@ -27,11 +27,6 @@ from tests.engine.fakebackend import FakeBackend
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FilesFetcher:
     """Serves ``files`` for any resource; ``fail`` makes the next fetch fail half-way (after
     writing a file), ``refuse`` makes ``authorize`` refuse."""

@@ -15,10 +15,10 @@ import pytest
 from nosana_tui.api.models import JobStatus, OpStatus
 from tests.node.conftest import AgentProcess, job, op_log, system_log
 from tests.resources.conftest import (
-    agent_with,
     checksum_op,
+    endpoints,
     failed_with,
-    remove_volumes,
+    resource_agent,
     resource_volumes,
     run_job,
     sha256,
@@ -39,11 +39,6 @@ PUBLIC = {
 }
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def hub() -> Iterator[Hub]:
     with Hub() as server:
@@ -59,10 +54,8 @@ def hub() -> Iterator[Hub]:
 def hf_agent(
     hub: Hub, docker_engine: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AgentProcess]:
-    before = set(resource_volumes())
-    with agent_with(tmp_path_factory.mktemp("hf-agent"), {"HF_ENDPOINT": hub.url}) as proc:
+    with resource_agent(tmp_path_factory.mktemp("hf-agent"), endpoints(hf=hub.url)) as proc:
         yield proc
-    remove_volumes(sorted(set(resource_volumes()) - before))
 
 
 def hf(repo: str, **extra: Any) -> dict[str, Any]:

@@ -5,9 +5,6 @@ as ``ollama push`` does. The volume must hold Ollama's own layout, byte for byte
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
 import threading
 import uuid
@@ -19,13 +16,14 @@ import httpx
 import pytest
 
 from nosana_tui.api.models import JobStatus, OpStatus
-from tests.dockerenv import REGISTRY
 from tests.node.conftest import AgentProcess, job, op_log, system_log
 from tests.resources.conftest import (
-    agent_with,
+    REGISTRY_URL,
     checksum_op,
+    endpoints,
     failed_with,
-    remove_volumes,
+    push_model,
+    resource_agent,
     resource_volumes,
     run_job,
     sha256,
@@ -33,76 +31,6 @@ from tests.resources.conftest import (
 )
 
 pytestmark = pytest.mark.anyio
-
-REGISTRY_URL = f"http://{REGISTRY}"
-MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def push_model(name: str, tag: str) -> dict[str, bytes]:
-    """Push a small model as Ollama lays one out; returns {path in the volume: bytes}."""
-    weights = os.urandom(4 << 20)
-    template = b"{{ .Prompt }}"
-    params = b'{"stop": ["</s>"]}'
-    layers = [
-        ("application/vnd.ollama.image.model", weights),
-        ("application/vnd.ollama.image.template", template),
-        ("application/vnd.ollama.image.params", params),
-    ]
-    config = json.dumps(
-        {
-            "model_format": "gguf",
-            "model_family": "llama",
-            "model_type": "tiny",
-            "file_type": "Q4_0",
-            "rootfs": {"type": "layers", "diff_ids": [_digest(d) for _, d in layers]},
-        }
-    ).encode()
-    with httpx.Client(base_url=REGISTRY_URL, trust_env=False, timeout=30) as http:
-        for data in (config, *(d for _, d in layers)):
-            start = http.post(f"/v2/library/{name}/blobs/uploads/")
-            assert start.status_code == 202, start.text
-            location = start.headers["Location"]
-            joiner = "&" if "?" in location else "?"
-            done = http.put(
-                f"{location}{joiner}digest={_digest(data)}",
-                content=data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            assert done.status_code == 201, done.text
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": MANIFEST_TYPE,
-                "config": {
-                    "mediaType": "application/vnd.docker.container.image.v1+json",
-                    "digest": _digest(config),
-                    "size": len(config),
-                },
-                "layers": [
-                    {"mediaType": kind, "digest": _digest(data), "size": len(data)}
-                    for kind, data in layers
-                ],
-            }
-        ).encode()
-        put = http.put(
-            f"/v2/library/{name}/manifests/{tag}",
-            content=manifest,
-            headers={"Content-Type": MANIFEST_TYPE},
-        )
-        assert put.status_code == 201, put.text
-    files = {f"blobs/{_digest(d).replace(':', '-')}": d for d in (config, template, params)}
-    files[f"blobs/{_digest(weights).replace(':', '-')}"] = weights
-    files[f"manifests/registry.ollama.ai/library/{name}/{tag}"] = manifest
-    return files
 
 
 class BreakingProxy:
@@ -132,9 +60,12 @@ class BreakingProxy:
                     if key in upstream.headers:
                         self.send_header(key, upstream.headers[key])
                 self.send_header("Content-Length", str(len(body)))
+                if blob:
+                    # said on a HEAD too: a client must not take the connection, closed below,
+                    # for one to reuse (an attempt lost on it never reached the proxy)
+                    self.send_header("Connection", "close")
                 if blob and self.command == "GET":
                     proxy.blob_gets += 1
-                    self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command == "GET":
                     self.wfile.write(body[: len(body) // 2] if blob else body)
@@ -163,12 +94,8 @@ def model() -> tuple[str, dict[str, bytes]]:
 def ollama_agent(
     docker_engine: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AgentProcess]:
-    before = set(resource_volumes())
-    with agent_with(
-        tmp_path_factory.mktemp("ollama-agent"), {"NOSANA_TUI_OLLAMA_REGISTRY": REGISTRY_URL}
-    ) as proc:
+    with resource_agent(tmp_path_factory.mktemp("ollama-agent"), endpoints(ollama=True)) as proc:
         yield proc
-    remove_volumes(sorted(set(resource_volumes()) - before))
 
 
 def ollama(model_name: str, **extra: Any) -> dict[str, Any]:

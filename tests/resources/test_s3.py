@@ -21,10 +21,10 @@ from nosana_tui.api.models import JobStatus, OpStatus
 from tests.node.conftest import AgentProcess, job, op_log, system_log
 from tests.resources.conftest import (
     S3Server,
-    agent_with,
     checksum_op,
+    endpoints,
     failed_with,
-    remove_volumes,
+    resource_agent,
     resource_volumes,
     run_job,
     sha256,
@@ -38,11 +38,6 @@ FILES = {
     "config.json": b'{"layers": 2}\n',
     "tokenizer/vocab.txt": b"a\nb\nc\n",
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +55,8 @@ def bucket(s3_server: S3Server) -> str:
 def s3_agent(
     s3_server: S3Server, docker_engine: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AgentProcess]:
-    before = set(resource_volumes())
-    with agent_with(
-        tmp_path_factory.mktemp("s3-agent"), {"NOSANA_TUI_S3_ENDPOINT": s3_server.url}
-    ) as proc:
+    with resource_agent(tmp_path_factory.mktemp("s3-agent"), endpoints(s3=s3_server)) as proc:
         yield proc
-    remove_volumes(sorted(set(resource_volumes()) - before))
 
 
 def s3_resource(server: S3Server, bucket: str, **extra: Any) -> dict[str, Any]:

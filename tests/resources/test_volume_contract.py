@@ -19,11 +19,6 @@ from tests.resources.conftest import MARKER
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["fake", "docker"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     made: Backend

@@ -265,3 +265,32 @@ def test_jobs_list_snapshot(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=show)
+
+
+@pytest.mark.parametrize("size", ((80, 24), (160, 48)), ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_endpoint_reads_whole_at_80_columns(
+    size: tuple[int, int], tmp_path: Path, frozen: None
+) -> None:
+    """At 80 columns the ENDPOINTS column started at column 71 and its URL ran off the screen
+    (``http://1``): the narrow table leaves the column out and the line under it shows the
+    highlighted job's endpoints whole; at 160 the column has room and is there."""
+    app = offline_app(tmp_path)
+    client = JobsNode(listed_jobs())
+    async with app.run_test(size=size) as pilot:
+        await attach_node(app, pilot, client)
+        await pilot.press("2")
+        await until(pilot, lambda: len(rows(app)) == 4)
+        await pilot.pause()
+        text = screen_text(app)
+        assert cursor(app) == "e53d11d632dd"
+        assert "http://127.0.0.1:32781" in text, text
+        for header in ("AGE", "TIME", "ENDED"):
+            assert header in text, text
+        if size[0] == 80:
+            assert "e53d11d632dd endpoints: http://127.0.0.1:32781 (web)" in text, text
+            assert "ENDPOINTS" not in text
+            await pilot.press("down")  # fails.json (by age): no endpoint
+            await pilot.pause()
+            assert "31f8d2c9ab70 endpoints: none" in screen_text(app)
+        else:
+            assert "ENDPOINTS" in text and "endpoints:" not in text, text

@@ -88,6 +88,31 @@ def _status_cell(op: OpView, variables: dict[str, str], job: JobStatus | None = 
     return text
 
 
+def short_id(job_id: str) -> str:
+    """A job's id as the title shows it: a network job's 44-character address shortened
+    (``5HxQab…Zk3q``, as Jobs shows it), so that the job's name and state fit at 80 columns."""
+    from nosana_tui.client.network_node import short  # the network's code, when there is one
+
+    return short(job_id)
+
+
+def title(view: JobView) -> str:
+    """``job ID · NAME · STATE``; a network job's ``job ADDRESS · STATE · NAME``, its name (the
+    market, the network's state, the cost so far) being long enough to push the state off the
+    header at 80 columns."""
+    from nosana_tui.client.network_node import NetworkJobView
+
+    if isinstance(view, NetworkJobView):
+        return f"job {short_id(view.id)} · {view.status.value} · {view.name}"
+    return f"job {short_id(view.id)} · {view.name} · {view.status.value}"
+
+
+def _unlisted(key: str, action: str, description: str, tooltip: str) -> Binding:
+    """A binding of the job screen kept out of the footer, which is full at 80 columns; Help
+    (?) and the command palette list it. Its id is ``job.ACTION``."""
+    return Binding(key, action, description, id=f"job.{action}", show=False, tooltip=tooltip)
+
+
 class JobScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         # the footer has room for the everyday keys at 80 columns; the rest are in Help (?) and
@@ -95,13 +120,11 @@ class JobScreen(Screen[None]):
         Binding("escape", "back", "Back", id="job.back"),
         Binding("l", "logs", "Logs", id="job.logs", tooltip="Follow the selected op's log"),
         Binding("L", "system_logs", "System log", id="job.system", show=False),
-        Binding(
+        _unlisted(
             "a",
             "all_logs",
             "All logs",
-            id="job.all_logs",
-            show=False,  # the footer is full at 80 columns; Help (?) and the palette list it
-            tooltip="Every op's lines in one log, by time, each op in its own colour",
+            "Every op's lines in one log, by time, each op in its own colour",
         ),
         Binding(
             "enter",
@@ -118,13 +141,11 @@ class JobScreen(Screen[None]):
         Binding("X", "stop_group", "Stop group", id="job.stop_group", show=False),
         Binding("R", "restart_group", "Restart group", id="job.restart_group", show=False),
         Binding("K", "stop_job", "Stop job", id="job.stop_job", show=False),
-        Binding(
+        _unlisted(
             "s",
             "shell",
             "Shell",
-            id="job.shell",
-            show=False,  # the footer is full at 80 columns; Help (?) and the palette list it
-            tooltip="A shell (sh) in the selected op, if it runs: the UI lends it the terminal",
+            "A shell (sh) in the selected op, if it runs: the UI lends it the terminal",
         ),
         Binding(
             "D",
@@ -162,7 +183,7 @@ class JobScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"job {self.job_id}"
+        self.sub_title = f"job {short_id(self.job_id)}"
         self.query_one("#job-graph", OpGraph).focus()
         self.watch(nosana_app(self), "client", self.client_changed)  # and now, with the one there
 
@@ -201,7 +222,7 @@ class JobScreen(Screen[None]):
     def apply(self, view: JobView) -> None:
         first = self.view is None
         self.view = view
-        self.sub_title = f"job {view.id} · {view.name} · {view.status.value}"
+        self.sub_title = title(view)
         graph = self.query_one("#job-graph", OpGraph)
         graph.job = view
         self.render_ops(view)
@@ -400,7 +421,7 @@ class JobScreen(Screen[None]):
         every = target == ALL_OPS
         log = self.query_one("#job-log", LogView)
         log.show_op = target == SYSTEM or every
-        generation = log.reset(f"{self.job_id} · {'all ops' if every else target}")
+        generation = log.reset(f"{short_id(self.job_id)} · {'all ops' if every else target}")
         if every and self.view is not None:
             log.colour_ops(op.id for op in self.view.ops)
         client = self.client

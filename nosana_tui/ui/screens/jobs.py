@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
@@ -39,6 +39,11 @@ COLUMNS = (
     ("ended", "ENDED"),
     ("endpoints", "ENDPOINTS"),
 )
+NARROW_COLUMNS = COLUMNS[:-1]
+"""Below WIDE columns the ENDPOINTS column would start near the right edge and its URLs run off
+the screen: the table leaves it out, and a line under the table shows the highlighted job's
+endpoints whole."""
+WIDE = 100  # columns of the screen from which the table has room for ENDPOINTS
 
 SORTS = ("age", "state", "name")
 """The orders the list can take; ``s`` goes through them in this order."""
@@ -126,8 +131,17 @@ def finished(jobs: list[JobView]) -> list[JobView]:
     return [j for j in jobs if job_done(j)]
 
 
+def endpoints_line(job: JobView) -> str:
+    """The job's endpoints, whole, for the line under a narrow table."""
+    urls = [f"{e.url} ({o.id})" for o in job.ops for e in o.endpoints if e.url]
+    return f"{job.id} endpoints: " + ("  ".join(urls) if urls else "none")
+
+
 class JobsScreen(Screen[None]):
     SUB_TITLE = section_tabs("Jobs")
+    DEFAULT_CSS = """
+    JobsScreen #jobs-detail { height: auto; max-height: 3; padding: 0 1; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="jobs.filter", key_display="/"),
         Binding("enter", "open", "Open", id="jobs.open"),
@@ -165,6 +179,7 @@ class JobsScreen(Screen[None]):
         self.reverse = False
         self.state: JobStatus | None = None
         self._timer: Timer | None = None
+        self._narrow_shown = False  # the table's columns are those of a narrow screen
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -175,10 +190,12 @@ class JobsScreen(Screen[None]):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
+        yield Static(id="jobs-detail", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#jobs-filter").display = False
+        self.query_one("#jobs-detail").display = False
         self.query_one("#jobs-table", DataTable).focus()
         self.watch(nosana_app(self), "client", self.client_changed, init=False)
         self.show_status()
@@ -227,7 +244,9 @@ class JobsScreen(Screen[None]):
         from nosana_tui.ui.network import NETWORK_COLUMNS, network_cells, use_columns
 
         # the Nosana network's jobs have their own columns (issue 12)
-        use_columns(table, NETWORK_COLUMNS if nosana_app(self).node.network else COLUMNS)
+        narrow = self._narrow_shown = self.size.width < WIDE
+        columns = NARROW_COLUMNS if narrow else COLUMNS
+        use_columns(table, NETWORK_COLUMNS if nosana_app(self).node.network else columns)
         for row_key in list(table.rows):
             if row_key.value not in keys:
                 table.remove_row(row_key)
@@ -246,6 +265,8 @@ class JobsScreen(Screen[None]):
                 "ended": ended(job),
                 "endpoints": urls,
             }
+            if narrow:
+                del cells["endpoints"]  # on the line under the table
             put_row(table, job.id, cells)
         # rows are added at the bottom: put them in the list's order, in place (the cursor
         # stays on its job; nothing is cleared)
@@ -259,6 +280,27 @@ class JobsScreen(Screen[None]):
             if current in place:
                 table.move_cursor(row=place[current], animate=False)
         self.show_status()
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        """The highlighted job's endpoints under a table too narrow for them (local jobs)."""
+        detail = self.query_one("#jobs-detail", Static)
+        table: DataTable[Any] = self.query_one("#jobs-table", DataTable)
+        job_id = self.cursor_job()
+        job = next((j for j in self.jobs if j.id == job_id), None)
+        shown = job is not None and "endpoints" not in table.columns and "ready" in table.columns
+        detail.display = shown
+        if job is not None and shown:
+            detail.update(endpoints_line(job))
+
+    def on_resize(self, event: events.Resize) -> None:
+        # only when the width crosses WIDE: a render on every resize event starved the polls
+        if (event.size.width < WIDE) != (self._narrow_shown):
+            self.render_rows()
+
+    @on(DataTable.RowHighlighted, "#jobs-table")
+    def row_highlighted(self) -> None:
+        self.show_detail()
 
     def cursor_job(self) -> str | None:
         table: DataTable[Any] = self.query_one("#jobs-table", DataTable)

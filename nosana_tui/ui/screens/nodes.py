@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
@@ -319,7 +320,17 @@ class NodesScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted, "#nodes-table")
     def highlighted(self) -> None:
+        self.refresh_bindings()  # D is the network's: in the footer on its row only
         self.action_info()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "deployments":
+            try:
+                node = self._current_row()
+            except NoMatches:  # not mounted yet
+                return False
+            return node is not None and node.network is not None
+        return True
 
     @work(exclusive=True, group="node-info-view", exit_on_error=False)
     async def action_info(self) -> None:

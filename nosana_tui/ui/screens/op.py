@@ -4,7 +4,9 @@ State, the whole message, exit code, restarts and times from the job's live stat
 command, env (secrets masked), mounts and ports from the job's definition with ``global`` merged
 in (``jobformat.plan``); its endpoints, each to copy (OSC 52) or open (the system opener, where
 there is one), with the ``ssh -L`` line that reaches a loopback endpoint from another machine;
-and its last log lines. An op that will never start reads ``skipped``, with the reason.
+and its last log lines. An op that will never start reads ``skipped``, with the reason. While
+it runs, its CPU, memory, network and disk use, live from the node's stats stream
+(``/job/{job}/stats/stream``), each with a sparkline of the last two minutes.
 
 What a node says is cleaned before it is shown (``sanitize``): escape sequences in a message,
 an env value or a log line never act on the terminal. Secrets are masked as soon as the
@@ -31,23 +33,25 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Footer, Header, OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
-from nosana_tui.api.models import Endpoint, JobView, LogEntry, OpView
+from nosana_tui.api.models import Endpoint, JobView, LogEntry, OpStatus, OpView
 from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.jobformat import model as m
 from nosana_tui.jobformat.plan import merged_args
 from nosana_tui.jobformat.secrets import redact
 from nosana_tui.sanitize import clean_line, clean_text
 from nosana_tui.ui.app import nosana_app
+from nosana_tui.ui.opstats import STATS_INTERVAL, OpHistory, OpStats, rate_text, size_text
 from nosana_tui.ui.style import ENDPOINT_STATUS, HEALTH, SKIPPED, op_look, theme_style
 
 LAST_LINES = 20  # log lines the panel shows
 LABEL = 12  # width of the labels column
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+USAGE = (("cpu", "CPU"), ("memory", "Memory"), ("network", "Network"), ("disk", "Disk"))
 
 
 def _clean(value: Any) -> str:
@@ -172,6 +176,13 @@ class OpScreen(Screen[None]):
         & .op-section { height: auto; }
         & #op-endpoints { height: auto; max-height: 8; border: none; padding: 0; }
         & #op-endpoints.-empty { display: none; }
+        & .op-usage { height: 1; }
+        & .op-usage-label { width: 12; color: $foreground-muted; }
+        & .op-usage Sparkline { width: 1fr; max-width: 60; }
+        & .op-usage-value { width: auto; min-width: 22; padding: 0 0 0 1; }
+        & #op-usage.-empty { display: none; }
+        & #op-usage-note.-shown { display: block; }
+        & #op-usage-note { display: none; }
     }
     """
 
@@ -185,6 +196,9 @@ class OpScreen(Screen[None]):
         self.definition_error = ""
         self.last_lines: list[LogEntry] | None = None
         self._endpoints: list[Endpoint] = []
+        # its CPU, memory, network and disk, while it runs and the panel is seen (``ui.opstats``)
+        self.history = OpHistory()
+        self.op_stats = OpStats(self, job_id, lambda: self.client, self._stats_arrived)
 
     @property
     def op(self) -> OpView | None:
@@ -203,6 +217,13 @@ class OpScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="op-body"):
             yield Static(id="op-state", classes="op-section", markup=False)
+            yield Static(id="op-usage-note", classes="op-section", markup=False)
+            with Vertical(id="op-usage", classes="op-section -empty"):
+                for key, label in USAGE:
+                    with Horizontal(classes="op-usage"):
+                        yield Static(label, classes="op-usage-label", markup=False)
+                        yield Sparkline([], id=f"op-spark-{key}")
+                        yield Static(id=f"op-value-{key}", classes="op-usage-value", markup=False)
             yield Static(id="op-spec", classes="op-section", markup=False)
             yield Static(id="op-endpoints-title", classes="op-section", markup=False)
             yield OptionList(id="op-endpoints")
@@ -214,6 +235,13 @@ class OpScreen(Screen[None]):
         self.render_all()
         self.load()
         self.watch_job()
+        self.op_stats.want(self.view)
+
+    def on_screen_suspend(self) -> None:
+        self.op_stats.stop()
+
+    def on_screen_resume(self) -> None:
+        self.op_stats.want(self.view)
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -256,6 +284,7 @@ class OpScreen(Screen[None]):
                     if before is None or after is None or before.status != after.status:
                         await self.read_last_lines(client)
                     self.render_all()
+                    self.op_stats.want(view)
             except NodeError as err:
                 if err.status == 404:
                     return
@@ -271,7 +300,51 @@ class OpScreen(Screen[None]):
         self.query_one("#op-state", Static).update(self._state_text(v))
         self.query_one("#op-spec", Static).update(self._spec_text(v))
         self._render_endpoints(v)
+        self._render_usage(v)
         self.query_one("#op-log", Static).update(self._log_text(v))
+
+    def _stats_arrived(self) -> None:
+        stat = self.op_stats.latest.get(self.op_id)
+        if stat is not None and self.history.add(stat):
+            v = self._variables()
+            self.query_one("#op-state", Static).update(self._state_text(v))  # its time so far
+            self._render_usage(v)
+        elif self.op_stats.unsupported:
+            self._render_usage(self._variables())
+
+    def _render_usage(self, v: dict[str, str]) -> None:
+        """The sparklines, once there are figures; else a line that says why there are none."""
+        history, op = self.history, self.op
+        running = op is not None and op.status is OpStatus.RUNNING
+        note = self.query_one("#op-usage-note", Static)
+        rows = self.query_one("#op-usage")
+        rows.set_class(history.last is None, "-empty")
+        # an op that never ran here (or ran before the panel opened) has nothing to show
+        note.set_class(running if history.last is None else not running, "-shown")
+        if history.last is None:
+            why = (
+                "- (the node sends no figures)"
+                if self.op_stats.unsupported
+                else f"waiting for the first figures (every {STATS_INTERVAL:g} s)"
+            )
+            note.update(Text(f"{'Usage':<{LABEL}}{why}", theme_style(v, "foreground-muted")))
+            return
+        if not running:
+            note.update(Text(f"{'Usage':<{LABEL}}the last figures before it stopped running",
+                             theme_style(v, "foreground-muted")))  # fmt: skip
+        last = history.last
+        limit = size_text(float(last.memory.memory_limit))
+        values = {
+            "cpu": f"{last.cpu.cpu_percent:.1f}% of a CPU",
+            "memory": f"{size_text(float(last.memory.memory_usage))} of {limit}",
+            "network": rate_text(history.network[-1]) if history.network else "-",
+            "disk": rate_text(history.disk[-1]) if history.disk else "-",
+        }
+        for key, _label in USAGE:
+            self.query_one(f"#op-spark-{key}", Sparkline).data = history.padded(
+                getattr(history, key)
+            )
+            self.query_one(f"#op-value-{key}", Static).update(values[key])
 
     def _row(self, text: Table, label: str, value: str | Text, v: dict[str, str]) -> None:
         """``label  value``: a long value wraps (and folds) in its own column."""
@@ -312,6 +385,8 @@ class OpScreen(Screen[None]):
         else:
             times = "never started" if look is SKIPPED else "not started"
         self._row(text, "Time", times, v)
+        if op.fetch:  # its S3/HF/Ollama resources, as the node fetches them (or found them)
+            self._row(text, "Resources", "\n".join(_clean(f.summary) for f in op.fetch), v)
         if op.depends_on:
             self._row(text, "Waits for", ", ".join(op.depends_on), v)
         if op.container_id:

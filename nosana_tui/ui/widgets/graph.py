@@ -55,6 +55,7 @@ _STAGE_RUNNING = Look("●", "running", "primary")
 _STAGE_READY = Look("●", "ready", "success")  # every op ready or finished; services run on
 _STAGE_PENDING = Look("○", "pending", "foreground-muted")
 _STAGE_SKIPPED = Look(SKIPPED.glyph, "skipped", SKIPPED.role)
+_STAGE_STOPPED = Look("■", "stopped", "foreground-muted")
 
 
 # --- layout (pure) ------------------------------------------------------------------------------
@@ -175,7 +176,9 @@ def _stage_look(ops: Sequence[OpView], job: JobStatus | None = None) -> Look:
     if all(op.status is OpStatus.STOPPED and op.started_at is None for op in ops):
         return _STAGE_SKIPPED  # its job was stopped before it began
     if all(op.status.terminal for op in ops):
-        return _STAGE_DONE
+        # stopped by hand (x, X, K): not done
+        stopped = any(op.status is OpStatus.STOPPED for op in ops)
+        return _STAGE_STOPPED if stopped else _STAGE_DONE
     if all(op.status.terminal or op.ready for op in ops):
         return _STAGE_READY
     return _STAGE_RUNNING
