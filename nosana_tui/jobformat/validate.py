@@ -727,6 +727,20 @@ def _check_plan(data: dict[str, Any]) -> list[Diagnostic]:
                 )
             )
 
+        resources = args.get("resources")
+        for j, resource in enumerate(resources if isinstance(resources, list) else []):
+            target = resource.get("target") if isinstance(resource, dict) else None
+            if isinstance(target, str) and (not target.startswith("/") or not target.strip("/")):
+                out.append(
+                    Diagnostic(
+                        "resource-target",
+                        f"resource target {target!r} is not a folder a volume can be mounted at",
+                        ("ops", i, "args", "resources", j, "target"),
+                        "give an absolute path other than /, e.g. /models",
+                        own_rule="the container engine refuses the mount, after the whole download",
+                    )
+                )
+
     if isinstance(data.get("ops"), list) and not data["ops"] and "logistics" not in data:
         out.append(
             Diagnostic(

@@ -183,3 +183,20 @@ def test_args_of_the_other_op_type_are_our_own_rule() -> None:
     assert all("container/create-volume args" in e.own_rule for e in errors)
     volume = _with(("ops", 0, "type"), "container/create-volume")
     assert all("needs args.name" in e.own_rule for e in _errors(volume))
+
+
+@pytest.mark.parametrize("target", ["models", "/", "//", "./data"])
+def test_a_resource_target_that_cannot_be_mounted_is_refused_before_any_download(
+    target: str,
+) -> None:
+    """The network's validator takes any string (checked with @nosana/types: {"valid": true});
+    the engine refuses the mount only after the whole download, so we say it first."""
+    resource = {"type": "HF", "repo": "org/model", "target": target}
+    [error] = _errors(_with(("ops", 0, "args", "resources"), [resource]))
+    assert error.code == "resource-target" and error.field == "ops[0].args.resources[0].target"
+    assert "absolute path" in error.hint and "refuses the mount" in error.own_rule
+
+
+def test_an_ollama_resource_without_a_target_takes_the_default_and_is_fine() -> None:
+    resource = {"type": "Ollama", "model": "qwen3:0.6b"}
+    assert _errors(_with(("ops", 0, "args", "resources"), [resource])) == []
