@@ -6,18 +6,31 @@ max) and the CPU time the process used (user + system, median): on a shared mach
 time moves less than the wall time.
 
 - ``python -c pass``: the floor of any command (the interpreter alone).
+- ``python -c 'import httpx'``: the floor of a command that would reach a node through httpx
+  (the stub of httpx's own command line in place, as ``nosana_tui.entry`` does).
+- ``nosana-tui --version``: the program's own floor (the entry and the CLI's parser).
 - ``nosana-tui ps``: ``python -m nosana_tui ps`` against a real agent (started here, on a free
-  port, its config and data in a temp folder), from ``Popen`` to exit.
+  port, its config and data in a temp folder, one job in it), from ``Popen`` to exit.
+- ``nosana-tui logs JOB``: that job's log (a few lines), one request, to exit.
 - ``bare Textual``: the floor of the UI: an ``App`` with one ``Static``, headless at 80x24,
   from ``Popen`` to its first frame (``run_test``, one refresh after mount).
 - ``UI first frame``: ``NosanaApp`` headless at 80x24 (the Templates section painted, no node
   answering, as ``tui_startup.py`` measures it), from ``Popen`` to its first frame; the child
-  imports ``nosana_tui.entry`` first, as the program does.
+  imports ``nosana_tui.entry`` first, as the program does. The node is the local one
+  (``NOSANA_TUI_NODE`` at a port where nothing answers, no autostart), as ``nosana-tui`` with
+  no arguments starts; before 2026-12-01 it was ``node_url=`` that port, a ``--node URL`` start
+  (which also lists the Nosana network before the first frame, to tell whether URL is it).
 
 ``--before DIR`` runs ``ps`` and the UI also from another checkout (e.g. ``git archive HEAD |
 tar -x -C DIR``), with this virtual environment, for a before/after in the same run.
+``--only ps,ui,...`` keeps the variants whose names contain one of the words.
 
-    .venv/bin/python bench/startup.py [-n 15] [--before DIR]
+Bytecode: every child writes and reads its ``.pyc`` files under a temp ``PYTHONPYCACHEPREFIX``
+(filled by the warm-up round), with ``PYTHONDONTWRITEBYTECODE`` taken out of its environment:
+an installed program has its bytecode, and a shell that sets that variable would otherwise
+have every run compile the project's sources again (~0.1 s of ``ps``).
+
+    .venv/bin/python bench/startup.py [-n 15] [--before DIR] [--only WORDS]
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,7 +72,8 @@ asyncio.run(main())
 """
 
 UI = r"""
-import asyncio, tempfile, time
+import asyncio, os, tempfile, time
+os.environ["NOSANA_TUI_NODE"] = "http://127.0.0.1:9"  # the local node; nothing answers there
 import nosana_tui.entry  # as the program starts: the entry first, then the UI
 from pathlib import Path
 from nosana_tui.config import Paths
@@ -66,8 +81,7 @@ from nosana_tui.ui.app import NosanaApp
 
 async def main():
     root = Path(tempfile.mkdtemp())
-    app = NosanaApp(locations=Paths(root / "c", root / "d"), autostart=False,
-                    node_url="http://127.0.0.1:9")
+    app = NosanaApp(locations=Paths(root / "c", root / "d"), autostart=False)
     async with app.run_test(size=(80, 24)) as pilot:
         while not app.screen.query("#template-list"):
             await pilot.pause(0)
@@ -102,23 +116,38 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=15)
     parser.add_argument("--before", type=Path, help="another checkout to run ps and the UI from")
+    parser.add_argument("--only", help="comma-separated words: the variants whose names have one")
     args = parser.parse_args()
     print_machine()
     import textual
 
     print(f"  textual         {textual.__version__}")
+    print(f"  load average    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (before)")
     agent = await start_agent()
     env = {**agent.env, "NOSANA_TUI_SKIP_DOCKER": "1"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="nosana-bench-pyc-")
+    job = _a_job(env)
+    ps = ["-m", "nosana_tui", "ps"]
+    logs = ["-m", "nosana_tui", "logs", job]
+    httpx = "import sys; sys.modules['httpx._main'] = None; import httpx"
     variants: dict[str, tuple[list[str], Path, bool]] = {
         "python -c pass": ([PY, "-c", "pass"], ROOT, False),
-        "nosana-tui ps": ([PY, "-m", "nosana_tui", "ps"], ROOT, False),
+        "python -c 'import httpx'": ([PY, "-c", httpx], ROOT, False),
+        "nosana-tui --version": ([PY, "-m", "nosana_tui", "--version"], ROOT, False),
+        "nosana-tui ps": ([PY, *ps], ROOT, False),
+        "nosana-tui logs JOB": ([PY, *logs], ROOT, False),
         "bare Textual first frame": ([PY, "-c", BARE], ROOT, True),
         "UI first frame": ([PY, "-c", UI], ROOT, True),
     }
     if args.before:
         before = args.before.resolve()
-        variants["nosana-tui ps (before)"] = ([PY, "-m", "nosana_tui", "ps"], before, False)
+        variants["nosana-tui ps (before)"] = ([PY, *ps], before, False)
+        variants["nosana-tui logs JOB (before)"] = ([PY, *logs], before, False)
         variants["UI first frame (before)"] = ([PY, "-c", UI], before, True)
+    if args.only:
+        words = args.only.split(",")
+        variants = {k: v for k, v in variants.items() if any(w in k for w in words)}
     results: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in variants}
     try:
         for command, cwd, frame in variants.values():  # warm-up: disk caches, .pyc
@@ -129,19 +158,39 @@ async def main() -> None:
                 results[name][0].append(wall)
                 results[name][1].append(cpu)
     finally:
+        subprocess.run([PY, "-m", "nosana_tui", "rm", job], env=env, capture_output=True)
         agent.stop()
-    print(f"\nn={args.n}, load average after: {os.getloadavg()[0]:.2f}")
-    print(f"{'':28} {'wall median':>11} {'min':>7} {'max':>7} {'CPU median':>11}")
+    loads = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nn={args.n}, load average after: {loads}")
+    print(f"{'':30} {'wall median':>11} {'min':>7} {'max':>7} {'CPU median':>11}")
     for name, (walls, cpus) in results.items():
         print(
-            f"{name:28} {statistics.median(walls):10.3f}s {min(walls):6.3f}s {max(walls):6.3f}s "
+            f"{name:30} {statistics.median(walls):10.3f}s {min(walls):6.3f}s {max(walls):6.3f}s "
             f"{statistics.median(cpus):10.3f}s"
         )
-    ps = statistics.median(results["nosana-tui ps"][0])
-    bare = statistics.median(results["bare Textual first frame"][0])
-    ui = statistics.median(results["UI first frame"][0])
-    floor = statistics.median(results["python -c pass"][0])
-    print(f"\nps: {ps / floor:.1f}x python -c pass;  UI first frame: {ui / bare:.2f}x bare Textual")
+
+
+def _a_job(env: dict[str, str]) -> str:
+    """A job that prints a few lines and ends, on the agent: ``ps`` has a row, ``logs`` text."""
+    job = Path(env["PYTHONPYCACHEPREFIX"]) / "job.json"
+    job.write_text(
+        '{"version": "0.1", "type": "container", "ops": [{"type": "container/run", "id": "hello",'
+        ' "args": {"image": "busybox:latest", "cmd": ["sh", "-c", "seq 1 20"]}}]}'
+    )
+    done = subprocess.run(
+        [PY, "-m", "nosana_tui", "run", str(job), "--wait", "done"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    listing = subprocess.run(
+        [PY, "-m", "nosana_tui", "ps"], env=env, capture_output=True, text=True, check=True
+    )
+    rows = listing.stdout.splitlines()[1:]
+    if not rows:
+        raise RuntimeError(f"no job: {done.stdout}{done.stderr}")
+    return rows[0].split()[0]
 
 
 if __name__ == "__main__":

@@ -14,16 +14,16 @@ still told the one way (``SettingError``). tests/test_startup.py holds the two r
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 APP = "nosana-tui"  # settings.APP: the folder name under the platform's folders
 DEFAULT_NODE = "http://127.0.0.1:5001"  # settings.DEFAULT_NODE
 
 
-@dataclass(frozen=True)
-class Paths:
+# a NamedTuple, not a dataclass: `dataclasses` (inspect, ast) was a third of `ps`'s imports
+class Paths(NamedTuple):
     config_dir: Path
     data_dir: Path
 

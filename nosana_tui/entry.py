@@ -81,6 +81,11 @@ def serve_ui(port: int, node_url: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments == ["--version"]:  # before the CLI's modules: as its parser says it
+        from nosana_tui import __version__
+
+        print(f"nosana-tui {__version__}")
+        return 0
     if wants_ui(arguments):
         try:
             return run_ui(arguments)

@@ -1,8 +1,12 @@
 """What start-up may skip, and that skipping it changes nothing.
 
-``nosana-tui ps`` against an answering local node loads neither pydantic nor pydantic-settings
-(nor Textual, the node's servers, websockets or the signing keys): the import graph of a real
-run is checked, not its time (bench/startup.py measures that). The quick readings that make it
+``nosana-tui ps`` and ``logs JOB`` against an answering local agent load neither pydantic nor
+pydantic-settings (nor Textual, the node's servers, websockets or the signing keys), nor httpx
+and asyncio: one synchronous request (``client.oneshot``) answers them, and what they print is
+what the full path (``NodeClient``) prints, which answers whenever the one-shot path does not.
+``--version`` loads not even the CLI. The UI's first frame is drawn before the client, the
+network's models and the other sections are imported. The import graph of a real run is
+checked, not its time (bench/startup.py measures that). The quick readings that make it
 possible (``config.paths``, ``config.local_node_url``, ``ps``'s table from the node's JSON)
 agree with the settings and the models they stand in for.
 """
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from nosana_tui import config
+from nosana_tui import __version__, config
 from nosana_tui.api import ready
 from nosana_tui.api.models import Endpoint, JobStatus, JobView, OpStatus, OpView
 from nosana_tui.cli.jobs import _job_rows
@@ -59,14 +63,44 @@ HEAVY = (
     "nosana_tui.ui",
     "nosana_tui.node",
 )
+# ... and what the one-shot path spares a command that the node answers in one request
+CLIENT = ("httpx", "httpcore", "anyio", "asyncio", "nosana_tui.client.node")
 
 _MODULES_AT_EXIT = """
 import atexit, sys
 out, sys.argv = sys.argv[1], ["nosana-tui", *sys.argv[2:]]
-atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
+atexit.register(lambda: open(out, "w").write(
+    "\\n".join(sorted(k for k, v in sys.modules.items() if v is not None))  # not the stubs
+))
 from nosana_tui.entry import run
 run()
 """
+
+
+def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in names))
+
+
+def _run(
+    tmp_path: Path, node: str, *arguments: str, token: str | None = "t0k3n"
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """``nosana-tui ARGUMENTS`` against NODE as the local agent (its token file holding TOKEN,
+    none when None): the result and the modules it had loaded when it exited."""
+    config = tmp_path / "config"
+    config.mkdir(exist_ok=True)
+    (config / "token").unlink(missing_ok=True)
+    if token is not None:
+        (config / "token").write_text(token + "\n")
+    listing = tmp_path / "modules.txt"
+    result = subprocess.run(
+        [sys.executable, "-c", _MODULES_AT_EXIT, str(listing), *arguments],
+        cwd=ROOT,
+        env={**os.environ, "NOSANA_TUI_NODE": node, "NOSANA_TUI_CONFIG_DIR": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return result, set(listing.read_text().split())
 
 
 def _jobs() -> list[JobView]:
@@ -90,15 +124,37 @@ def _jobs() -> list[JobView]:
     ]
 
 
+LOG = "web | \x1b[31mred\x1b[0m line\nweb | a title\x1b]0;pwned\x07 here\n" + "x" * 70_000 + "\nend"
+SEEN: list[tuple[str, str | None]] = []  # (path, authorization) of each request
+
+
 @pytest.fixture
 def node() -> Iterator[str]:
-    """A node that answers ``/`` and ``/api/jobs`` with the models' JSON, on this machine."""
+    """A node that answers ``/`` and ``/api/jobs`` with the models' JSON, the log of job
+    ``e53d11d632dd`` (chunked, as the agent streams it) and a 404 for any other job's log."""
     body = json.dumps([j.model_dump(mode="json") for j in _jobs()]).encode()
+    SEEN.clear()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self) -> None:
-            answer = body if self.path == "/api/jobs" else b"{}"
-            self.send_response(200)
+            SEEN.append((self.path, self.headers.get("Authorization")))
+            if self.path.startswith("/api/jobs/e53d11d632dd/logs?"):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                data = LOG.encode()
+                for start in range(0, len(data), 5000):
+                    piece = data[start : start + 5000]
+                    self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+                return
+            status, answer = 200, body if self.path == "/api/jobs" else b"{}"
+            if "/logs" in self.path:
+                status, answer = 404, b'{"error": "no job \\u001b[2Jnope"}'
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
@@ -116,16 +172,8 @@ def node() -> Iterator[str]:
         server.server_close()
 
 
-def test_ps_loads_no_pydantic_no_settings_no_ui(node: str, tmp_path: Path) -> None:
-    listing = tmp_path / "modules.txt"
-    result = subprocess.run(
-        [sys.executable, "-c", _MODULES_AT_EXIT, str(listing), "ps"],
-        cwd=ROOT,
-        env={**os.environ, "NOSANA_TUI_NODE": node},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_ps_loads_no_pydantic_no_settings_no_ui_no_httpx(node: str, tmp_path: Path) -> None:
+    result, modules = _run(tmp_path, node, "ps")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["JOB", "NAME", "STATUS", "READY", "AGE", "ENDPOINTS"]
@@ -138,10 +186,119 @@ def test_ps_loads_no_pydantic_no_settings_no_ui(node: str, tmp_path: Path) -> No
         "http://127.0.0.1:32781",
     ]
     assert lines[2].split()[:4] == ["0a1b2c3d4e5f", "empty", "success", "0/0"]
-    modules = set(listing.read_text().split())
-    assert "nosana_tui.client.node" in modules and "httpx" in modules  # it did ask the node
-    loaded = sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
-    assert not loaded
+    assert "nosana_tui.client.oneshot" in modules  # it did ask the node, in one request
+    assert SEEN == [("/api/jobs", "Bearer t0k3n")]
+    assert not _loaded(modules, HEAVY + CLIENT)
+
+
+def test_ps_prints_what_the_client_prints(node: str, tmp_path: Path) -> None:
+    """No token file (an agent that never started): the full path answers, the same table."""
+    fast, _ = _run(tmp_path, node, "ps")
+    full, modules = _run(tmp_path, node, "ps", token=None)
+    assert full.returncode == 0, full.stderr
+    assert "httpx" in modules and not _loaded(modules, HEAVY)
+    assert full.stderr == fast.stderr == ""
+    assert _without_age(full.stdout) == _without_age(fast.stdout)
+
+
+def _without_age(table: str) -> list[list[str]]:
+    return [row[:4] + row[5:] for row in (line.split() for line in table.splitlines())]
+
+
+def test_logs_is_one_request_and_prints_what_the_client_prints(node: str, tmp_path: Path) -> None:
+    fast, modules = _run(tmp_path, node, "logs", "e53d11d632dd", "web", "--tail", "5")
+    assert fast.returncode == 0, fast.stderr
+    assert not _loaded(modules, HEAVY + CLIENT)
+    path, authorization = SEEN[-1]
+    assert authorization == "Bearer t0k3n"
+    assert path.startswith("/api/jobs/e53d11d632dd/logs?")
+    query = dict(part.split("=") for part in path.split("?")[1].split("&"))
+    assert query == {"format": "text", "follow": "false", "timestamps": "false", "op": "web"} | {
+        "tail": "5"
+    }
+    full, modules = _run(tmp_path, node, "logs", "e53d11d632dd", "web", "--tail", "5", token=None)
+    assert full.returncode == 0 and "httpx" in modules
+    assert fast.stdout == full.stdout
+    assert "\x1b[31mred" in fast.stdout and "pwned" not in fast.stdout  # colour kept, OSC not
+    assert fast.stdout.endswith("x" * 70_000 + "\nend")
+
+
+def test_logs_an_error_is_the_clients(node: str, tmp_path: Path) -> None:
+    """The one-shot path takes only a 2xx answer: an error is told by the full path, in the
+    node's words (cleaned), with its exit code."""
+    result, modules = _run(tmp_path, node, "logs", "0a1b2c3d")
+    assert result.returncode == 2
+    assert result.stderr == "error: no job nope (HTTP 404)\n"  # the escape taken out
+    assert "httpx" in modules  # the full path told it
+    asked = [p for p, _ in SEEN if "/logs" in p]
+    assert len(asked) == 2 and asked[0] == asked[1]  # the one-shot path asked as the client did
+
+
+def test_version_loads_not_even_the_cli(tmp_path: Path) -> None:
+    from nosana_tui.cli.main import build_parser
+
+    result, modules = _run(tmp_path, "http://127.0.0.1:9", "--version")
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])  # argparse's own answer, to compare
+    assert "nosana_tui.cli.main" not in modules and not _loaded(modules, HEAVY + CLIENT)
+    assert result.stdout == f"nosana-tui {__version__}\n"
+
+
+def test_help_of_a_command_loads_no_client(tmp_path: Path) -> None:
+    result, modules = _run(tmp_path, "http://127.0.0.1:9", "ps", "--help")
+    assert result.returncode == 0 and result.stdout.startswith("usage: nosana-tui ps")
+    assert not _loaded(modules, HEAVY + CLIENT)
+
+
+_FIRST_FRAME = """
+import asyncio, os, sys, tempfile
+from pathlib import Path
+import nosana_tui.entry
+from nosana_tui.config import Paths
+from nosana_tui.ui.app import NosanaApp
+
+async def main():
+    root = Path(tempfile.mkdtemp())
+    app = NosanaApp(locations=Paths(root / "c", root / "d"), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not app.screen.query("#template-list"):
+            await pilot.pause(0)
+        print(" ".join(sorted(k for k, v in sys.modules.items() if v is not None)))
+        await app.workers.wait_for_complete()
+        app.exit()
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_frame_comes_before_the_client_and_the_other_sections(tmp_path: Path) -> None:
+    """What the Templates section does not draw waits: httpx (the node's client connects after
+    the first frame), the network's models (listed on the first look at the nodes), the Jobs
+    and Nodes sections (imported when shown)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _FIRST_FRAME],
+        cwd=ROOT,
+        env={**os.environ, "NOSANA_TUI_NODE": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    modules = set(result.stdout.split())
+    assert "nosana_tui.ui.screens.templates" in modules
+    later = (
+        "httpx",
+        "httpcore",
+        "docker",
+        "nosana_tui.client.node",
+        "nosana_tui.client.network",
+        "nosana_tui.client.network_node",
+        "nosana_tui.ui.screens.jobs",
+        "nosana_tui.ui.screens.nodes",
+        "nosana_tui.jobformat.dstack",
+    )
+    assert not _loaded(modules, later)
 
 
 def test_ps_table_counts_ready_as_the_models_do() -> None:

@@ -17,11 +17,9 @@ is the terminal the person asked it for.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -30,6 +28,8 @@ from nosana_tui.cli.jobs import _node_url, run_async, say
 from nosana_tui.config import paths
 
 if TYPE_CHECKING:
+    import asyncio
+
     from nosana_tui.api.models import TaskStat
     from nosana_tui.client.node import NodeClient
     from nosana_tui.client.terminal import TerminalSession
@@ -64,6 +64,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if tty and not stdin_tty:
         say("error: exec -t: stdin is not a terminal (leave out -t, or give -T)")
         return EXIT_INVALID
+    import asyncio
+
     try:
         return asyncio.run(_exec(args, cmd or [DEFAULT_SHELL], tty))
     except ExecRefused as err:
@@ -125,6 +127,9 @@ def _window() -> tuple[int, int]:
 async def _drive(session: TerminalSession, tty: bool) -> None:
     """Our stdin to the command, its output to our stdout and stderr, the window's size (with a
     terminal) as it changes, until the command ends."""
+    import asyncio
+    import signal
+
     loop = asyncio.get_running_loop()
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
     stdin_fd = _fileno(sys.stdin)

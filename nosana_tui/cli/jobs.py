@@ -11,7 +11,6 @@ Each command imports what it needs when it runs: a CLI call pays for its own imp
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import math
@@ -23,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nosana_tui.config import LOOPBACK_HOSTS, paths
+from nosana_tui.config import LOOPBACK_HOSTS, local_node_url, paths
 
 if TYPE_CHECKING:
     from nosana_tui.api.models import JobView
@@ -50,6 +49,8 @@ def run_async(
     fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
 ) -> Callable[[argparse.Namespace], int]:
     def wrapper(args: argparse.Namespace) -> int:
+        import asyncio  # ~0.1 s of start-up: not for what the one-shot path answers
+
         from nosana_tui.client.node import NodeError
 
         try:
@@ -233,6 +234,8 @@ async def _follow(client: NodeClient, view: JobView) -> JobView:
     prefixed with its op (coloured on a terminal; lines cleaned of escape sequences) until the
     job has succeeded, failed or been stopped; then the lines that were still on their way.
     The final view."""
+    import asyncio
+
     from nosana_tui.api.models import SYSTEM
     from nosana_tui.client.node import job_decided, job_done
     from nosana_tui.sanitize import clean_line
@@ -340,8 +343,25 @@ def _print_ops(view: JobView) -> None:
 # --- ps -------------------------------------------------------------------------------------------
 
 
+def cmd_ps(args: argparse.Namespace) -> int:
+    """``ps``: the table from one synchronous request when the local agent answers it
+    (``client.oneshot``: no httpx, no asyncio), else through the client."""
+    if not args.job and not args.json:
+        from nosana_tui.client.oneshot import get_json
+
+        data = get_json(paths(), args.node, "/api/jobs")
+        if isinstance(data, list):
+            _print_job_table([j for j in data if isinstance(j, dict)])
+            return EXIT_OK
+    return _cmd_ps(args)
+
+
+def _print_job_table(jobs: list[dict[str, Any]]) -> None:
+    _table(["JOB", "NAME", "STATUS", "READY", "AGE", "ENDPOINTS"], _job_rows(jobs))
+
+
 @run_async
-async def cmd_ps(args: argparse.Namespace) -> int:
+async def _cmd_ps(args: argparse.Namespace) -> int:
     async with await _client(args) as client:
         if args.job:
             view = await client.find(args.job)
@@ -355,10 +375,7 @@ async def cmd_ps(args: argparse.Namespace) -> int:
             jobs = await client.jobs()
             print(json.dumps([j.model_dump(mode="json") for j in jobs], indent=2))
             return EXIT_OK
-        _table(
-            ["JOB", "NAME", "STATUS", "READY", "AGE", "ENDPOINTS"],
-            _job_rows(await client.jobs_data()),
-        )
+        _print_job_table(await client.jobs_data())
         return EXIT_OK
 
 
@@ -467,8 +484,38 @@ def _gpus(text: str) -> str:
     return text
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    """``logs JOB [OP]`` without ``-f``: one synchronous request when the local agent answers
+    it (``client.oneshot``: no httpx, no asyncio), else through the client (:func:`_cmd_logs`)."""
+    if not args.follow and len(args.more) <= 1:
+        from urllib.parse import quote
+
+        from nosana_tui.client.oneshot import StreamBroken, text_stream
+
+        params = {"format": "text", "follow": False, "timestamps": args.timestamps}
+        params |= {"op": args.more[0] if args.more else None}
+        params |= {"tail": args.tail, "since": args.since}
+        chunks = text_stream(
+            paths(), args.node, f"/api/jobs/{quote(args.job, safe='')}/logs", params
+        )
+        if chunks is not None:
+            out = sys.stdout
+            try:
+                for text in chunks:
+                    out.write(text)
+            except StreamBroken as err:  # once begun: as the client says it
+                out.flush()
+                node = args.node or local_node_url()
+                say(f"error: {node}: the log stream broke off ({err})")
+                return EXIT_FAILED
+            finally:
+                out.flush()
+            return EXIT_OK
+    return _cmd_logs(args)
+
+
 @run_async
-async def cmd_logs(args: argparse.Namespace) -> int:
+async def _cmd_logs(args: argparse.Namespace) -> int:
     """``logs JOB [OP]``: one request; the node resolves the job prefix and the op, renders the
     text, and the client neutralises escape sequences (``NodeClient.log_text``).
     ``logs JOB JOB...``: several jobs' lines, interleaved by time, each prefixed with its job
@@ -523,6 +570,8 @@ async def _several_logs(client: NodeClient, targets: list[str], args: argparse.N
     """The logs of several jobs: what they have (``--tail``/``--since`` per job) merged by
     time, then, with ``-f``, their new lines as they come, until every job has ended. Each line
     starts with ``<job id, 8 characters>/<op> | `` (coloured on a terminal)."""
+    import asyncio
+
     from nosana_tui.sanitize import clean_line
 
     views: list[JobView] = []

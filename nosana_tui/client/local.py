@@ -6,18 +6,22 @@ The token rule lives here alone (:func:`token_for`); the CLI and the UI both ask
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from nosana_tui.client.node import NodeClient, NodeError
-from nosana_tui.client.nodes import load_nodes
 from nosana_tui.config import EXIT_AGENT_ALREADY_RUNS, Paths, is_loopback, local_node_url
 from nosana_tui.sanitize import clean_text
+
+if TYPE_CHECKING:
+    from nosana_tui.client.node import NodeClient
+
+# The client (httpx) and asyncio are imported where they are used: the one-shot path of `ps`
+# and `logs` reads the token and the node's address from here without them (client.oneshot).
 
 START_TIMEOUT = 20.0
 
@@ -65,6 +69,8 @@ def token_for(paths: Paths, url: str, saved: str | None = None) -> str | None:
     """
     if is_local_agent(url):
         return read_token(paths)
+    from nosana_tui.client.node import NodeError
+    from nosana_tui.client.nodes import load_nodes
     from nosana_tui.settings import env_name, load_settings  # pydantic-settings: not for `ps`
 
     settings = load_settings(paths.config_file)
@@ -137,6 +143,10 @@ async def wait_for_agent(
     """Wait until the agent just started answers. If it exits, say why in its own words (the
     last lines of its log); if it exits because another agent already serves the data folder
     (one that was slow to answer), wait for that one instead."""
+    import asyncio
+
+    from nosana_tui.client.node import NodeError
+
     deadline = time.monotonic() + START_TIMEOUT
     other = False
     while time.monotonic() < deadline:
@@ -171,6 +181,8 @@ async def connect(
     paths: Paths, url: str | None = None, *, autostart: bool = True, say: object = None
 ) -> NodeClient:
     """A client of the node at ``url`` (default: the local agent, started if none answers)."""
+    from nosana_tui.client.node import NodeClient, NodeError
+
     target = url or local_node_url()
     client = NodeClient(target, token_for(paths, target))
     if await client.alive():
@@ -239,6 +251,8 @@ def stop_agent(paths: Paths, url: str, timeout: float = STOP_TIMEOUT) -> int | N
     (SIGTERM: containers keep running, the next agent re-adopts them); its pid, or None when
     none runs. NodeError when it has not exited within TIMEOUT seconds."""
     import signal
+
+    from nosana_tui.client.node import NodeError
 
     pid = agent_pid(paths, url)
     if pid is None:

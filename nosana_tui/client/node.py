@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from nosana_tui.client.oneshot import clean_data
 from nosana_tui.config import is_loopback
 from nosana_tui.sanitize import clean_text
 
@@ -498,21 +499,6 @@ def _fingerprint(data: dict[str, Any]) -> tuple[Any, ...]:
         data.get("timestamp"),
         json.dumps(message, sort_keys=True, default=str),
     )
-
-
-def clean_data(value: Any) -> Any:
-    """VALUE (decoded JSON) with every string, keys included, cleaned of terminal escapes and
-    its other control characters made visible (``^[``), newlines and tabs kept. What a node
-    says (job names, messages, GPU names and notes, engine details) reaches the user's terminal
-    through the UI and the CLI, and a node, a remote one above all, is not trusted to have done
-    this itself. Job definitions are data and stay as they are."""
-    if isinstance(value, str):
-        return clean_text(value, keep_colour=False)
-    if isinstance(value, list):
-        return [clean_data(v) for v in value]
-    if isinstance(value, dict):
-        return {clean_data(k): clean_data(v) for k, v in value.items()}
-    return value
 
 
 def _error(response: httpx.Response) -> NodeError:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, on, work
 from textual.app import App, SystemCommand
@@ -24,10 +24,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from nosana_tui.api.models import NodeInfo
 from nosana_tui.client.local import connect, is_local, token_for
-from nosana_tui.client.network_node import connect_network, network_config, network_entry
-from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.config import Paths, local_node_url, paths
 from nosana_tui.ui.settings import (
     SECTIONS,
@@ -39,6 +36,14 @@ from nosana_tui.ui.settings import (
     save_theme,
 )
 from nosana_tui.ui.themes import builtin_themes_dir, load_themes
+
+if TYPE_CHECKING:
+    from nosana_tui.api.models import NodeInfo
+    from nosana_tui.client.node import NodeClient
+
+# Before the first frame the app imports only what draws it: the client (httpx) comes with the
+# first connection, the network's models (client.network_node) with the first look at the nodes
+# (bench/README.md, "Start-up").
 
 NODE_POLL = 5.0
 
@@ -74,20 +79,39 @@ class NosanaApp(App[int]):
         self.open_file = open_file
         self.autostart = autostart
         local = NodeEntry("local", local_node_url())
-        self.nodes: list[NodeEntry] = [
+        self._node_entries: list[NodeEntry] = [
             local,
             *(n for n in self.settings.nodes if n.url != local.url),
         ]
-        # the Nosana network itself, after the agents (issue 12)
-        self.nodes.append(network_entry(network_config(None, self.locations.config_file)))
-        self.node: NodeEntry = next((n for n in self.nodes if n.url == node_url), local)
+        self._network_listed = False  # the network's entry: see `nodes`
+        self.node: NodeEntry = next((n for n in self._node_entries if n.url == node_url), local)
         if node_url and self.node.url != node_url:
-            self.node = NodeEntry(node_url, node_url)
-            self.nodes.append(self.node)
+            self.node = next((n for n in self.nodes if n.url == node_url), local)  # the network?
+            if self.node.url != node_url:
+                self.node = NodeEntry(node_url, node_url)
+                self.nodes.append(self.node)
         self.node_info: NodeInfo | None = None
         self.node_error: str | None = None
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             self.animation_level = "none"  # over SSH every frame costs
+
+    @property
+    def nodes(self) -> list[NodeEntry]:
+        """The local agent, the nodes added, then the Nosana network itself (issue 12): its
+        entry is made on the first look at the list, not before the first frame (it imports the
+        network's client). Its settings were checked with the others' (``load_settings``)."""
+        if not self._network_listed:
+            from nosana_tui.client.network_node import network_config, network_entry
+
+            self._network_listed = True
+            conf = network_config(None, self.locations.config_file)
+            self._node_entries.append(network_entry(conf))
+        return self._node_entries
+
+    @nodes.setter
+    def nodes(self, value: list[NodeEntry]) -> None:
+        self._network_listed = True  # a list made from this one: the network is in it
+        self._node_entries = value
 
     # --- start-up -------------------------------------------------------------------------
 
@@ -107,19 +131,17 @@ class NosanaApp(App[int]):
             self.set_keymap(self.settings.keys)
         for problem in [*self.settings.problems, *problems]:
             self.notify(problem, severity="warning", timeout=8, markup=False)
-        from nosana_tui.ui.screens.jobs import JobsScreen
-        from nosana_tui.ui.screens.nodes import NodesScreen
-        from nosana_tui.ui.screens.templates import TemplatesScreen
-
-        self.add_mode("templates", TemplatesScreen)
-        self.add_mode("jobs", JobsScreen)
-        self.add_mode("nodes", NodesScreen)
+        # each section's module is imported when the section is first shown
+        self.add_mode("templates", _templates_screen)
+        self.add_mode("jobs", _jobs_screen)
+        self.add_mode("nodes", _nodes_screen)
         # the section it was left on (a file to open: its preview, in Templates); once the node
         # answers, Jobs if it has jobs, else Templates (``choose_start``)
         remembered = self.settings.section
         self.switch_mode("templates" if self.open_file or remembered is None else remembered)
         self._start_switches = self._switches
-        self.connect_node()
+        # the first frame first: the client (httpx) and the node's first answers come after it
+        self.call_after_refresh(self.connect_node)
 
     _switches = 0  # sections switched to since start: a person who moved is not moved back
     _start_switches: int | None = None  # until the start section is chosen
@@ -146,6 +168,8 @@ class NosanaApp(App[int]):
         """The first time the node answers: open on Jobs when it has jobs, else on Templates
         (the issue's "the UI opens on Templates even when jobs are running"), unless the person
         has moved on, or opened something, already."""
+        from nosana_tui.client.node import NodeError
+
         switches, self._start_switches = self._start_switches, None
         if switches is None or self.open_file is not None:
             return
@@ -158,7 +182,11 @@ class NosanaApp(App[int]):
         if jobs and self.current_mode == "templates":
             self.switch_mode("jobs")
         elif not jobs and self.current_mode == "jobs":
-            self.switch_mode("templates")
+            await self.switch_mode("templates")
+            # as on a start on Templates, the list has the focus: Textual's auto-focus gives a
+            # screen shown by a switch its search box, which would take the next key ("3")
+            self.screen.set_focus(None)
+            await self.screen.run_action("focus_list")
 
     def theme_picked(self, theme: Any) -> None:
         """A theme chosen in the palette is written to config.toml, so the next start has it."""
@@ -173,6 +201,8 @@ class NosanaApp(App[int]):
 
     @work(exclusive=True, group="connect", exit_on_error=False)
     async def connect_node(self) -> None:
+        from nosana_tui.client.node import NodeClient, NodeError
+
         old, self.client = self.client, None
         if old is not None:
             await old.close()
@@ -182,6 +212,8 @@ class NosanaApp(App[int]):
         client: NodeClient
         try:
             if entry.network is not None:
+                from nosana_tui.client.network_node import connect_network, network_config
+
                 client = connect_network(network_config(entry.network, self.locations.config_file))
             elif entry.name == "local" and is_local(entry.url):
                 client = await connect(
@@ -204,6 +236,8 @@ class NosanaApp(App[int]):
 
     @work(exclusive=True, group="node-info", exit_on_error=False)
     async def poll_node(self) -> None:
+        from nosana_tui.client.node import NodeError
+
         client = self.client
         if client is None:
             return
@@ -279,6 +313,8 @@ class NosanaApp(App[int]):
     def worker_failed(self, event: Worker.StateChanged) -> None:
         """One place where background failures become notifications."""
         if event.state is WorkerState.ERROR and event.worker.error is not None:
+            from nosana_tui.client.node import NodeError
+
             error = event.worker.error
             text = (
                 str(error) if isinstance(error, NodeError) else f"{type(error).__name__}: {error}"
@@ -288,6 +324,24 @@ class NosanaApp(App[int]):
     async def on_unmount(self) -> None:
         if self.client is not None:
             await self.client.close()
+
+
+def _templates_screen() -> Screen[Any]:
+    from nosana_tui.ui.screens.templates import TemplatesScreen
+
+    return TemplatesScreen()
+
+
+def _jobs_screen() -> Screen[Any]:
+    from nosana_tui.ui.screens.jobs import JobsScreen
+
+    return JobsScreen()
+
+
+def _nodes_screen() -> Screen[Any]:
+    from nosana_tui.ui.screens.nodes import NodesScreen
+
+    return NodesScreen()
 
 
 def nosana_app(node: DOMNode) -> NosanaApp:

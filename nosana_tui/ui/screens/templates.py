@@ -31,10 +31,8 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from nosana_tui.api.models import planned_view
-from nosana_tui.client.node import NodeClient, NodeError
 from nosana_tui.jobformat import templates as tpl
 from nosana_tui.jobformat.diagnostics import OWN_RULE, Diagnostic, Severity, printable
-from nosana_tui.jobformat.dstack.convert import convert_file
 from nosana_tui.jobformat.secrets import redact
 from nosana_tui.jobformat.validate import validate_file
 from nosana_tui.ui.app import nosana_app
@@ -67,6 +65,8 @@ def _render(template: tpl.Template, sets: dict[str, str]) -> Rendered:
 
 def _render_file(path: Path) -> Rendered:
     if tpl.is_dstack_file(path):
+        from nosana_tui.jobformat.dstack.convert import convert_file
+
         result = convert_file(path)
         return Rendered(result.data, result.report.diagnostics, str(path))
     job, report = validate_file(path)
@@ -325,6 +325,8 @@ class TemplatesScreen(Screen[None]):
     ) -> None:
         """Submit to ENTRY (default: the app's node); the app then talks to that node and shows
         the job."""
+        from nosana_tui.client.node import NodeClient, NodeError
+
         app = nosana_app(self)
         entry = entry or app.node
         client, own = app.client, False
