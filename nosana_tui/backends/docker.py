@@ -818,17 +818,27 @@ class _DockerExec:
             self._sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._sock.close()
-        threading.Thread(target=self._hang_up, daemon=True, name="docker-exec-hangup").start()
+        self.hang_up = threading.Thread(
+            target=self._hang_up, daemon=True, name="docker-exec-hangup"
+        )
+        self.hang_up.start()
 
     def _hang_up(self) -> None:
         """The engine leaves an exec's command running when its connection goes, with or
         without a TTY (moby/moby#9098: ``docker exec`` leaks the same way), so a client killed
         in a shell would leave its commands in the op for good. A terminal's hang-up is done
-        here: SIGHUP to the command's process group (the engine makes each exec a session of
-        its own), SIGKILL if it is still there HANG_UP_GRACE seconds later."""
+        here: SIGHUP to the process group the engine made for the command (each exec is a
+        session of its own), SIGKILL to it HANG_UP_GRACE seconds later if its leader is still
+        there. A child that made a session of its own escapes both, as from a terminal.
+
+        The engine names the command by its pid in the engine's pid namespace. It is signalled
+        only when that pid, seen from here, is a session leader in this container's cgroup
+        (its full id in /proc/PID/cgroup) and in a pid namespace below this one; else (an
+        engine in a VM or on another machine, an agent in a container of its own) nothing is
+        signalled: that pid would be some other process here."""
         for sig in (signal.SIGHUP, signal.SIGKILL):
             pid = self._running_pid()
-            if pid is None:
+            if pid is None or not self._ours(pid):
                 return
             try:
                 os.killpg(pid, sig)
@@ -841,8 +851,7 @@ class _DockerExec:
                 time.sleep(0.1)
 
     def _running_pid(self) -> int | None:
-        """The exec's process (a host pid) while it runs and is the session the engine made
-        for it, seen from this pid namespace; None otherwise (then nothing is signalled)."""
+        """The exec's process (a pid in the engine's pid namespace) while it runs."""
         try:
             found = self._api.exec_inspect(self._id)
         except (docker.errors.DockerException, *_GONE):
@@ -850,18 +859,26 @@ class _DockerExec:
         pid = found.get("Pid")
         if not found.get("Running") or not isinstance(pid, int) or pid <= 0:
             return None
-        try:
-            if os.getpgid(pid) != pid or len(_ns_pids(pid)) < 2:
-                return None  # not the exec's session leader in a container, as seen from here
-        except OSError:
-            return None
         return pid
 
+    def _ours(self, pid: int) -> bool:
+        try:
+            full_id = str(self._api.inspect_container(self._container)["Id"])
+            with open(f"/proc/{pid}/cgroup") as cgroups:
+                in_container = len(full_id) == 64 and full_id in cgroups.read()
+            return in_container and os.getpgid(pid) == pid and len(_ns_pids(pid)) >= 2
+        except (OSError, KeyError, docker.errors.DockerException, *_GONE):
+            return False
+
     def _kill_inside(self, pid: int, sig: signal.Signals) -> None:
-        ns_pid = _ns_pids(pid)[-1]
+        """The container's own ``kill`` on the command's process group, by its pid inside the
+        container (``_ours`` has checked that PID is the command's, in the container)."""
+        inside = _ns_pids(pid)[-1:]
+        if not inside or inside[0] == "1":
+            return  # gone meanwhile; never the container's first process
         with contextlib.suppress(docker.errors.DockerException, *_GONE):
             made = self._api.exec_create(
-                self._container, ["kill", f"-{sig.name.removeprefix('SIG')}", f"-{ns_pid}"]
+                self._container, ["kill", f"-{sig.name.removeprefix('SIG')}", f"-{inside[0]}"]
             )
             self._api.exec_start(made["Id"])
 

@@ -187,8 +187,9 @@ class ExecSession(Protocol):
         ...
 
     def close(self) -> None:
-        """Hang up: the connection to the command is closed and a command still running gets
-        SIGHUP (its process group), then SIGKILL if it does not end."""
+        """Hang up: the connection to the command is closed, and a command still running gets
+        SIGHUP, then SIGKILL if it has not ended (the process group made for it: a child
+        that made a session of its own escapes, as from a terminal)."""
         ...
 
 

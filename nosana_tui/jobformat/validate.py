@@ -730,7 +730,11 @@ def _check_plan(data: dict[str, Any]) -> list[Diagnostic]:
         resources = args.get("resources")
         for j, resource in enumerate(resources if isinstance(resources, list) else []):
             target = resource.get("target") if isinstance(resource, dict) else None
-            if isinstance(target, str) and (not target.startswith("/") or not target.strip("/")):
+            if (
+                isinstance(target, str)
+                and "%%" not in target  # a literal: the engine checks what it becomes
+                and (not target.startswith("/") or not target.strip("/"))
+            ):
                 out.append(
                     Diagnostic(
                         "resource-target",

@@ -200,3 +200,10 @@ def test_a_resource_target_that_cannot_be_mounted_is_refused_before_any_download
 def test_an_ollama_resource_without_a_target_takes_the_default_and_is_fine() -> None:
     resource = {"type": "Ollama", "model": "qwen3:0.6b"}
     assert _errors(_with(("ops", 0, "args", "resources"), [resource])) == []
+
+
+def test_a_resource_target_given_by_a_literal_is_left_to_the_engine() -> None:
+    data = _with(("ops", 0, "args", "resources"), [{"type": "HF", "repo": "o/m", "target": "x"}])
+    data["ops"][0]["args"]["resources"][0]["target"] = "%%global.variables.DIR%%"
+    data["global"] = {"variables": {"DIR": "/models"}}
+    assert [e.code for e in _errors(data)] == []
