@@ -12,6 +12,7 @@ is kept.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _ESCAPES = re.compile(
     r"""
@@ -73,6 +74,44 @@ def clean_text(text: str, *, keep_colour: bool = True) -> str:
     if _NEEDS_CLEANING.search(text) is None:
         return text
     return "\n".join(clean_line(line, keep_colour=keep_colour) for line in text.split("\n"))
+
+
+class LineChunks:
+    """A text stream cleaned (:func:`clean_text`) in pieces that end at line ends, so that an
+    escape sequence cut in two by the reads is cleaned whole: :meth:`feed` each piece read,
+    :meth:`end` once at the end of the stream; print what they return."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+
+    def feed(self, text: str) -> str:
+        """The stream up to its last line end so far, cleaned ("" while no line has ended)."""
+        self.pending += text
+        cut = self.pending.rfind("\n") + 1
+        if not cut:
+            return ""
+        done, self.pending = self.pending[:cut], self.pending[cut:]
+        return clean_text(done)
+
+    def end(self) -> str:
+        """What is left after the last line end, cleaned."""
+        rest, self.pending = self.pending, ""
+        return clean_text(rest) if rest else ""
+
+
+def clean_data(value: Any) -> Any:
+    """VALUE (decoded JSON) with every string, keys included, cleaned of terminal escapes and
+    its other control characters made visible (``^[``), newlines and tabs kept. What a node
+    says (job names, messages, GPU names and notes, engine details) reaches the user's terminal
+    through the UI and the CLI, and a node, a remote one above all, is not trusted to have done
+    this itself. Job definitions are data and stay as they are."""
+    if isinstance(value, str):
+        return clean_text(value, keep_colour=False)
+    if isinstance(value, list):
+        return [clean_data(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_data(k): clean_data(v) for k, v in value.items()}
+    return value
 
 
 _JSON_UNSAFE = re.compile(f"[\\x7f-\\x9f{_INVISIBLE}{_JOINERS}\\u2028\\u2029]")

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from nosana_tui.client.oneshot import clean_data
 from nosana_tui.config import is_loopback
-from nosana_tui.sanitize import clean_text
+from nosana_tui.sanitize import LineChunks, clean_data, clean_text
 
 if TYPE_CHECKING:
     from nosana_tui.api.models import (
@@ -369,15 +368,12 @@ class NodeClient:
         params = {"format": "text", "follow": follow, "timestamps": timestamps}
         params |= {"op": op, "tail": tail, "since": since}
         async with self._log_stream(job_id, params) as response:
-            pending = ""
+            chunks = LineChunks()
             async for chunk in response.aiter_text():
-                pending += chunk
-                cut = pending.rfind("\n") + 1
-                if cut:
-                    yield clean_text(pending[:cut])
-                    pending = pending[cut:]
-            if pending:
-                yield clean_text(pending)
+                if text := chunks.feed(chunk):
+                    yield text
+            if text := chunks.end():
+                yield text
 
     @contextlib.asynccontextmanager
     async def _log_stream(

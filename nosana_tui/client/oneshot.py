@@ -7,7 +7,7 @@ none of them: no TLS, no proxy, no pool, no retry. Only an answer the agent give
 status is taken here; anything else (no agent, another node, no token yet, an error status, a
 redirect) is None, and the caller takes the full path (:class:`NodeClient` through
 ``client.local.connect``), which starts the agent, says the error in the node's own words, and
-cleans what it prints the same way (:func:`clean_data`, ``sanitize.clean_text``).
+cleans what it prints the same way (``sanitize.clean_data``, ``sanitize.LineChunks``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlparse
 
 from nosana_tui.config import Paths, is_loopback, local_node_url
-from nosana_tui.sanitize import clean_text
+from nosana_tui.sanitize import LineChunks, clean_data
+
+# clean_data lived here; it is the sanitising rule's now (sanitize.py), and still importable here
+__all__ = ["StreamBroken", "clean_data", "get_json", "text_stream"]
 
 if TYPE_CHECKING:
     from http.client import HTTPConnection, HTTPResponse
@@ -28,21 +31,6 @@ TIMEOUT = 30.0  # as NodeClient's
 
 class StreamBroken(Exception):
     """A text stream broke off after it had begun (the caller has printed part of it)."""
-
-
-def clean_data(value: Any) -> Any:
-    """VALUE (decoded JSON) with every string, keys included, cleaned of terminal escapes and
-    its other control characters made visible (``^[``), newlines and tabs kept. What a node
-    says (job names, messages, GPU names and notes, engine details) reaches the user's terminal
-    through the UI and the CLI, and a node, a remote one above all, is not trusted to have done
-    this itself. Job definitions are data and stay as they are."""
-    if isinstance(value, str):
-        return clean_text(value, keep_colour=False)
-    if isinstance(value, list):
-        return [clean_data(v) for v in value]
-    if isinstance(value, dict):
-        return {clean_data(k): clean_data(v) for k, v in value.items()}
-    return value
 
 
 def _open(
@@ -87,8 +75,8 @@ def _param(value: Any) -> str:
 def get_json(
     paths: Paths, url: str | None, path: str, params: Mapping[str, Any] | None = None
 ) -> Any | None:
-    """The agent's JSON answer to ``GET path``, every string cleaned (:func:`clean_data`), or None
-    when the full path must answer instead. URL: the ``--node`` given, None for the local one."""
+    """The agent's JSON answer to ``GET path``, every string cleaned (``sanitize.clean_data``), or
+    None when the full path must answer instead. URL: the ``--node`` given, None for the local one."""
     opened = _open(paths, url, path, params)
     if opened is None:
         return None
@@ -106,7 +94,7 @@ def text_stream(
     paths: Paths, url: str | None, path: str, params: Mapping[str, Any] | None = None
 ) -> Iterator[str] | None:
     """The agent's text answer to ``GET path`` in chunks that end at line ends, each cleaned
-    (``sanitize.clean_text``, colour kept), or None when the full path must answer instead.
+    (``sanitize.LineChunks``, colour kept), or None when the full path must answer instead.
     A stream that breaks off once begun raises :class:`StreamBroken`."""
     opened = _open(paths, url, path, params)
     if opened is None:
@@ -119,7 +107,7 @@ def _chunks(connection: HTTPConnection, response: HTTPResponse) -> Iterator[str]
     from http.client import HTTPException
 
     decoder = getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
+    chunks = LineChunks()
 
     def read() -> bytes:
         try:
@@ -129,13 +117,9 @@ def _chunks(connection: HTTPConnection, response: HTTPResponse) -> Iterator[str]
 
     try:
         while block := read():
-            pending += decoder.decode(block)
-            cut = pending.rfind("\n") + 1
-            if cut:
-                yield clean_text(pending[:cut])
-                pending = pending[cut:]
-        pending += decoder.decode(b"", final=True)
-        if pending:
-            yield clean_text(pending)
+            if text := chunks.feed(decoder.decode(block)):
+                yield text
+        if text := chunks.feed(decoder.decode(b"", final=True)) + chunks.end():
+            yield text
     finally:
         connection.close()

@@ -1,7 +1,8 @@
 """The node's ``/job/{job}/job-definition`` over HTTP from a real agent (issue 13): every secret
 a job can hold is masked, and nothing else is. Registry passwords, S3 keys and Hugging Face
 tokens by their field; env and ``global.variables`` values by a secret name (``HF_TOKEN``), by
-a token's shape under any name (``hf_…``, ``sk-…``), a URL's password in place. Its clients (the
+a token's shape under any name (``hf_…``, ``sk-…``), a URL's password in place, and a variable
+of any name that a secret value names (``HF_TOKEN: "%%global.variables.HUB%%"``). Its clients (the
 op panel, which masks again, and Jobs' "save as template") read it to show and to copy a job: a
 restart never reads it (the agent keeps the job as posted), so nobody needs the secrets."""
 
@@ -32,6 +33,7 @@ SECRETS = {
     "shaped": HF,
     "shaped_variable": OPENAI,
     "url": "url-password-6",
+    "referenced": "abc123secretvalue",  # in a variable of a harmless name, named by a secret
 }
 
 
@@ -47,6 +49,7 @@ def secret_job() -> dict[str, Any]:
                 "MODEL_AUTH": SECRETS["shaped"],
                 "DATABASE_URL": f"postgres://app:{SECRETS['url']}@db:5432/app",
                 "HF_TOKEN": "%%global.variables.HF_TOKEN%%",
+                "HUB_TOKEN": "%%global.variables.HUB%%",
                 "PLAIN": "hello",
             },
             "authentication": {"docker": {"username": "me", "password": SECRETS["registry"]}},
@@ -73,7 +76,16 @@ def secret_job() -> dict[str, Any]:
     return job(
         first,
         second,
-        **{"global": {"variables": {"HF_TOKEN": SECRETS["variable"], "KEY": OPENAI, "N": "3"}}},
+        **{
+            "global": {
+                "variables": {
+                    "HF_TOKEN": SECRETS["variable"],
+                    "KEY": OPENAI,
+                    "HUB": SECRETS["referenced"],
+                    "N": "3",
+                }
+            }
+        },
     )
 
 
@@ -102,9 +114,15 @@ async def test_job_definition_masks_every_secret(agent: AgentProcess, client: No
             "MODEL_AUTH": MASK,
             "DATABASE_URL": f"postgres://app:{MASK}@db:5432/app",
             "HF_TOKEN": MASK,
+            "HUB_TOKEN": MASK,
             "PLAIN": "hello",
         }
-        assert served["global"]["variables"] == {"HF_TOKEN": MASK, "KEY": MASK, "N": "3"}
+        assert served["global"]["variables"] == {
+            "HF_TOKEN": MASK,
+            "KEY": MASK,
+            "HUB": MASK,
+            "N": "3",
+        }
         # the rest as posted; the client reads the same
         assert served["ops"][0]["args"]["cmd"] == "exit 1"
         assert json.dumps(await client.definition(view.id)) == json.dumps(served)

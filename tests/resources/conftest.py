@@ -6,9 +6,11 @@
   ``scripts/docker-env.sh --registry``); the tests push models to it through its own API.
 - Hugging Face: ``hubstandin`` (no server implementation of the hub is published).
 
-Every cached volume a test makes is removed by the test's clean-up (by its resource label), so
-the session's leftover check sees none of them: ``resource_agent`` starts an agent pointed at the
-servers a module needs and removes, when the module is done, the volumes it made.
+Every cached volume a test makes is removed by the test's clean-up, so the session's leftover
+check sees none of them: ``resource_agent`` starts an agent pointed at the servers a module needs
+and removes, when the module is done, the volumes its jobs name. Other sessions use the same
+engine at the same time: a test looks only at the volumes its own resources would make
+(``volume_of``, ``made``), never at every volume with the resource label.
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ from unittest import mock
 import docker
 import httpx
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from nosana_tui.api.models import JobStatus, JobView
+from nosana_tui.backends.downloads import Downloads, Endpoints
 from nosana_tui.client.node import NodeClient
+from nosana_tui.engine.resources import AnyResource, FetchError, resource_key, volume_name
 from tests.dockerenv import REGISTRY
 from tests.node.conftest import (  # noqa: F401  (docker_engine: a fixture used here)
     AgentProcess,
@@ -95,7 +100,6 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    port = free_port()
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")  # noqa: SIM115
     env = {
         **os.environ,
@@ -103,14 +107,26 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         "AWS_ACCESS_KEY_ID": "x",
         "AWS_SECRET_ACCESS_KEY": "x",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
+    # moto takes a port number, not 0: a free one is picked, and picked again when another
+    # process took it first (moto then exits) - the machine is shared
+    for tries_left in reversed(range(5)):
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            _wait_port(port, process, "moto")
+            break
+        except RuntimeError:
+            if process.poll() is None or not tries_left:
+                process.terminate()
+                process.wait(10)
+                log.close()
+                raise
     try:
-        _wait_port(port, process, "moto")
         import boto3
 
         iam = boto3.session.Session().client(
@@ -149,13 +165,36 @@ def agent_with(root: Path, env: dict[str, str]) -> Iterator[AgentProcess]:
 
 @contextlib.contextmanager
 def resource_agent(root: Path, env: dict[str, str]) -> Iterator[AgentProcess]:
-    """``agent_with``, and afterwards the cached volumes made while it ran removed."""
+    """``agent_with``, and afterwards the cached volumes its jobs made removed: those its jobs
+    name (``fetch[].volume``), not every volume made meanwhile (other sessions share the engine,
+    and may be using theirs)."""
     before = set(resource_volumes())
+    fetched: set[str] = set()
     try:
         with agent_with(root, env) as proc:
-            yield proc
+            try:
+                yield proc
+            finally:
+                fetched = fetched_volumes(proc)
     finally:
-        remove_volumes(sorted(set(resource_volumes()) - before))
+        remove_volumes(sorted(fetched - before))
+
+
+def fetched_volumes(agent: AgentProcess) -> set[str]:
+    """The volumes the resources of the agent's jobs (those not removed) were fetched into."""
+    headers = {"Authorization": f"Bearer {agent.token}"}
+    try:
+        answer = httpx.get(f"{agent.url}/api/jobs", headers=headers, timeout=10, trust_env=False)
+        answer.raise_for_status()
+    except httpx.HTTPError:
+        return set()  # (the agent is gone: a test stopped it)
+    return {
+        fetch["volume"]
+        for view in answer.json()
+        for op in view.get("ops") or []
+        for fetch in op.get("fetch") or []
+        if fetch.get("volume")
+    }
 
 
 def endpoints(
@@ -238,14 +277,42 @@ def push_model(name: str, tag: str, weights: bytes | None = None) -> dict[str, b
 def remove_volumes(names: list[str]) -> None:
     api = docker.from_env().api
     for name in names:
-        with contextlib.suppress(docker.errors.NotFound):
+        try:
             api.remove_volume(name, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as err:
+            if err.status_code != 409:  # in use: another session's job reuses it; leave it
+                raise
 
 
 def resource_volumes() -> dict[str, dict[str, str]]:
     api = docker.from_env().api
     found = api.volumes(filters={"label": LABEL_RESOURCE}).get("Volumes") or []
     return {v["Name"]: v.get("Labels") or {} for v in found}
+
+
+def volume_of(env: dict[str, str], resource: dict[str, Any]) -> str | None:
+    """The cached volume an agent started with ENV (``endpoints``) makes for RESOURCE, named as
+    the agent names it (the key of what the fetcher says the resource is); None for a resource it
+    cannot name. Other sessions share the engine and make resource volumes of their own: a test
+    looks at the names its own resources would make, never at every labelled volume."""
+    ends = Endpoints(
+        s3=env.get("NOSANA_TUI_S3_ENDPOINT", Endpoints.s3),
+        hf=env.get("HF_ENDPOINT", Endpoints.hf),
+        ollama=env.get("NOSANA_TUI_OLLAMA_REGISTRY", Endpoints.ollama),
+    )
+    try:
+        parsed: AnyResource = TypeAdapter(AnyResource).validate_python(resource)
+        return volume_name(parsed, resource_key(Downloads(ends).identity(parsed), parsed))
+    except (ValidationError, FetchError):
+        return None
+
+
+def made(env: dict[str, str], *resources: dict[str, Any]) -> set[str]:
+    """Which of the volumes RESOURCES would make (``volume_of``) are on the engine."""
+    names = {volume_of(env, r) for r in resources}
+    return {n for n in names if n is not None} & set(resource_volumes())
 
 
 def sha256(data: bytes) -> str:

@@ -61,26 +61,18 @@ def private_registry(root: Path) -> Iterator[Registry]:
     password = "pw-" + secrets.token_hex(8)
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
     (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
-    host = f"127.0.0.1:{free_port()}"
-    (root / "config.yml").write_text(
-        "version: 0.1\n"
-        "log:\n  level: warn\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: {host}\n  secret: {secrets.token_hex(8)}\n"
-        f"auth:\n  htpasswd:\n    realm: nosana-tui-test\n    path: {root / 'htpasswd'}\n"
-    )
     log = root / "registry.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [binary, "serve", str(root / "config.yml")], stdout=out, stderr=out
-        )
+    # the registry takes a port number, not 0: a free one is picked, and picked again if another
+    # process binds it first (the engine's machine is shared)
+    for _ in range(5):
+        host = f"127.0.0.1:{free_port()}"
+        process = _serve(binary, root, host, log)
+        if _started(process, host, log):
+            break
+    else:
+        pytest.fail(f"registry did not start: {log.read_text()[-2000:]}")
     image = f"{host}/private/busybox:latest"
     try:
-        deadline = time.monotonic() + 20
-        while not _answers(f"http://{host}/v2/"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"registry did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
         _push_private_image(image, password)
         yield Registry(host, image, password, process, log)
     finally:
@@ -88,6 +80,34 @@ def private_registry(root: Path) -> Iterator[Registry]:
         process.wait(10)
         with contextlib.suppress(Exception):
             docker.from_env().images.remove(image, force=True)
+
+
+def _serve(binary: str, root: Path, host: str, log: Path) -> subprocess.Popen[bytes]:
+    (root / "config.yml").write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: {host}\n  secret: {secrets.token_hex(8)}\n"
+        f"auth:\n  htpasswd:\n    realm: nosana-tui-test\n    path: {root / 'htpasswd'}\n"
+    )
+    with open(log, "wb") as out:  # this try's words alone
+        return subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=out, stderr=out)
+
+
+def _started(process: subprocess.Popen[bytes], host: str, log: Path) -> bool:
+    """True once the registry answers at HOST; False if it exited because the port was taken."""
+    deadline = time.monotonic() + 20
+    while not _answers(f"http://{host}/v2/"):
+        if process.poll() is not None:
+            if "address already in use" in log.read_text(errors="replace"):
+                return False
+            pytest.fail(f"registry exited: {log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            process.terminate()
+            process.wait(10)
+            pytest.fail(f"registry did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return True
 
 
 def _push_private_image(image: str, password: str) -> None:

@@ -6,6 +6,7 @@ after the op; a second job reuses the three volumes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -158,6 +159,7 @@ async def test_a_private_image_with_a_resource_of_each_kind_then_all_reused(
             if JobStatus(shown["status"]).terminal:
                 break
             seen += [f for f in shown["ops"][0].get("fetch") or [] if not f["done"]]
+            await asyncio.sleep(0.2)  # a user's pace: no back-to-back subprocesses on a shared box
         first = await node.job(first.id)
         assert first.status is JobStatus.SUCCESS, first.model_dump_json(indent=1)
         hf = [f for f in seen if f["kind"] == "HF" and 0 < f["bytes_done"] < len(SLOW)]
@@ -185,5 +187,7 @@ async def test_a_private_image_with_a_resource_of_each_kind_then_all_reused(
         assert "fetching " not in log2
         assert [f.cached for f in second.ops[0].fetch] == [True, True, True]
         assert not has_image(registry.image)
-        # measured: both pull the private image; only the first downloads the resources
-        assert took(second) < took(first), (took(first), took(second))
+        # both pull the private image; only the first downloads the resources. Reuse is proven by
+        # the log and `cached` above; the timings are printed, never asserted (STYLE: no
+        # wall-clock assertions in tests)
+        print(f"start to container start: first {took(first):.2f} s, second {took(second):.2f} s")

@@ -18,8 +18,8 @@ from tests.resources.conftest import (
     checksum_op,
     endpoints,
     failed_with,
+    made,
     resource_agent,
-    resource_volumes,
     run_job,
     sha256,
     sums,
@@ -139,14 +139,14 @@ async def test_failures_name_what_is_missing_and_leave_no_volume(
     hf_agent: AgentProcess, hub: Hub, resource: dict[str, Any], expected: str
 ) -> None:
     hub.repos["tiny/broken"].broken["big.bin"] = "always"
-    before = set(resource_volumes())
+    assert not made(endpoints(hf=hub.url), resource)
     async with hf_agent.client() as client:
         view, log = await failed_with(client, job(checksum_op("/hf", resources=[resource])))
     op = view.ops[0]
     assert op.status is OpStatus.FAILED
     assert expected in op.message and op.message.startswith("HF resource"), op.message
     assert expected in log
-    assert set(resource_volumes()) == before
+    assert not made(endpoints(hf=hub.url), resource)
 
 
 async def test_interrupted_download_is_resumed(hf_agent: AgentProcess, hub: Hub) -> None:

@@ -22,9 +22,9 @@ from tests.resources.conftest import (
     checksum_op,
     endpoints,
     failed_with,
+    made,
     push_model,
     resource_agent,
-    resource_volumes,
     run_job,
     sha256,
     sums,
@@ -145,7 +145,9 @@ async def test_missing_model_and_tag_fail_with_the_registrys_words(
     ollama_agent: AgentProcess, model: tuple[str, dict[str, bytes]]
 ) -> None:
     name, _ = model
-    before = set(resource_volumes())
+    tried = [ollama(m, target="/m") for m in ("no-such-model:7b", f"{name}:no-such-tag")]
+    tried.append(ollama("Not A Name!", target="/m"))
+    assert not made(endpoints(ollama=True), *tried)
     async with ollama_agent.client() as client:
         for wanted in ("no-such-model:7b", f"{name}:no-such-tag"):
             view, log = await failed_with(
@@ -160,7 +162,7 @@ async def test_missing_model_and_tag_fail_with_the_registrys_words(
             client, job(checksum_op("/m", resources=[ollama("Not A Name!", target="/m")]))
         )
         assert "is not an Ollama model name" in bad.ops[0].message
-    assert set(resource_volumes()) == before
+    assert not made(endpoints(ollama=True), *tried)
 
 
 async def test_broken_download_fails_after_retries_and_leaves_nothing(
@@ -168,22 +170,15 @@ async def test_broken_download_fails_after_retries_and_leaves_nothing(
 ) -> None:
     name, _ = model
     proxy = BreakingProxy()
-    before = set(resource_volumes())
+    resource = ollama(f"{proxy.host}/library/{name}:q4", target="/m")
     try:
         async with ollama_agent.client() as client:
-            view, log = await failed_with(
-                client,
-                job(
-                    checksum_op(
-                        "/m", resources=[ollama(f"{proxy.host}/library/{name}:q4", target="/m")]
-                    )
-                ),
-            )
+            view, log = await failed_with(client, job(checksum_op("/m", resources=[resource])))
     finally:
         proxy.close()
     message = view.ops[0].message
     assert "broke off" in message and "3 tries" in message, message
     assert message in log
     assert proxy.blob_gets == 3  # tried three times, then gave up
-    assert set(resource_volumes()) == before
+    assert not made(endpoints(ollama=True), resource)
     assert not any((ollama_agent.data_dir / "downloads").iterdir())

@@ -11,6 +11,7 @@ busybox op without a GPU: the resource part is what is tested here.
 from __future__ import annotations
 
 import copy
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,14 +19,14 @@ import pytest
 
 from nosana_tui.api.models import JobStatus, OpStatus
 from nosana_tui.jobformat import templates as tpl
-from tests.node.conftest import AgentProcess, free_port, op_log, system_log
+from tests.node.conftest import AgentProcess, op_log, system_log
 from tests.resources.conftest import (
     MARKER,
     endpoints,
     failed_with,
+    made,
     push_model,
     resource_agent,
-    resource_volumes,
     run_job,
     sha256,
     sums,
@@ -54,6 +55,8 @@ def test_the_ollama_template_uses_an_ollama_resource_and_validates() -> None:
     assert report.ok, report
     (op,) = data["ops"]
     assert op["args"]["resources"] == [{"type": "Ollama", "model": "%%global.variables.MODEL%%"}]
+    # the model is mounted read-only: the server must not prune it when it starts
+    assert op["args"]["env"] == {"OLLAMA_NOPRUNE": "1"}
     assert data["global"]["variables"]["MODEL"] == "llama3.2:1b"
 
 
@@ -77,14 +80,24 @@ def on_this_machine(data: dict[str, Any]) -> dict[str, Any]:
 def unreachable_agent(
     docker_engine: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[AgentProcess, str]]:
-    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    env = {
+    # a port held bound and never listened on: a connection is refused, and no other process
+    # (another session's server) can take the port while the module runs
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{held.getsockname()[1]}"
+        with resource_agent(
+            tmp_path_factory.mktemp("unreachable-agent"), closed_env(closed)
+        ) as proc:
+            yield proc, closed
+
+
+def closed_env(closed: str) -> dict[str, str]:
+    """The agent's environment: every service at the closed port."""
+    return {
         "NOSANA_TUI_S3_ENDPOINT": closed,
         "HF_ENDPOINT": closed,
         "NOSANA_TUI_OLLAMA_REGISTRY": closed,
     }
-    with resource_agent(tmp_path_factory.mktemp("unreachable-agent"), env) as proc:
-        yield proc, closed
 
 
 @pytest.mark.parametrize("template", resource_templates(), ids=lambda t: t.id)
@@ -93,7 +106,8 @@ async def test_a_resource_template_says_what_it_could_not_reach(
 ) -> None:
     agent, closed = unreachable_agent
     _, data, _ = tpl.render(template, {})
-    before = set(resource_volumes())
+    resources = [r for op in data["ops"] for r in op["args"].get("resources", [])]
+    assert resources
     async with agent.client() as client:
         view, log = await failed_with(client, on_this_machine(data))
     op = view.ops[0]
@@ -103,7 +117,7 @@ async def test_a_resource_template_says_what_it_could_not_reach(
     assert closed.removeprefix("http://") in op.message, op.message
     assert "could not connect" in op.message.lower() or "refused" in op.message, op.message
     assert op.message in log
-    assert set(resource_volumes()) == before  # nothing half-made
+    assert not made(closed_env(closed), *resources)  # nothing half-made
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,13 @@
 """The op panel's usage sparklines (issue 13) against the real agent and the real Docker engine:
-a busy op (busybox ``while :; do :; done``) gets CPU, memory, network and disk figures from the
+a busy op (busybox ``while :; do :; done``, for BUSY seconds at most: the machine is shared, and
+the op is stopped and removed at the end) gets CPU, memory, network and disk figures from the
 node's stats stream, a point a frame, its CPU above 0, drawn as Textual ``Sparkline`` widgets at
 80x24; an op that does not run shows none. ``OpHistory`` keeps rates from the totals."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from textual.pilot import Pilot
 from textual.widgets import Sparkline
 
 from nosana_tui.api.models import OpStatus, TaskStat
+from nosana_tui.client.node import NodeError
 from nosana_tui.config import Paths
 from nosana_tui.ui import opstats
 from nosana_tui.ui.app import NosanaApp
@@ -30,6 +33,9 @@ from tests.ui.test_snapshots_job_view import SIZES, DescribedNode, open_op, runn
 from tests.ui.test_snapshots_states import NOW
 
 pytestmark = pytest.mark.anyio
+
+BUSY = 30  # seconds the busy op spins at most, whatever becomes of the test
+BUSY_LOOP = f"timeout {BUSY} sh -c 'while :; do :; done'"
 
 
 def stat(ts: int, cpu: float, memory: int, net: int, disk: int) -> TaskStat:
@@ -61,7 +67,7 @@ async def test_a_busy_ops_panel_draws_its_cpu_and_memory(
     monkeypatch.setattr(opstats, "STATS_INTERVAL", 1.0)  # the node's shortest
     async with agent.client() as client:
         view = await client.submit(
-            job(run_op("busy", "while :; do :; done", "g"), run_op("done", "echo over", "g"))
+            job(run_op("busy", BUSY_LOOP, "g"), run_op("done", "echo over", "g"))
         )
         try:
             view = await wait_for(
@@ -83,7 +89,7 @@ async def test_a_busy_ops_panel_draws_its_cpu_and_memory(
                     """three frames of the busy op's figures, its CPU above 0"""
                     return len(panel.history.cpu) >= 3 and max(panel.history.cpu) > 0
 
-                await until(pilot, points, timeout=60)
+                await until(pilot, points, timeout=BUSY - 5)
                 await pilot.pause()
                 spark = panel.query_one("#op-spark-cpu", Sparkline)
                 data: Any = spark.data
@@ -106,6 +112,8 @@ async def test_a_busy_ops_panel_draws_its_cpu_and_memory(
                 assert not done.query_one("#op-usage").display
                 await pilot.press("q")
         finally:
+            with contextlib.suppress(NodeError):  # (it may have ended: BUSY)
+                await client.stop_job(view.id)
             await client.remove(view.id)
 
 
