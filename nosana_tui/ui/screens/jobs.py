@@ -139,6 +139,10 @@ def endpoints_line(job: JobView) -> str:
 
 class JobsScreen(Screen[None]):
     SUB_TITLE = section_tabs("Jobs")
+    # the table, not the first focusable widget: Textual gave a screen shown by a switch (as
+    # the app makes when the node first answers with jobs) its hidden filter box, which then
+    # took the next keys ("3" filtered the list instead of going to Nodes)
+    AUTO_FOCUS = "#jobs-table"
     DEFAULT_CSS = """
     JobsScreen #jobs-detail { height: auto; max-height: 3; padding: 0 1; }
     """
@@ -200,10 +204,15 @@ class JobsScreen(Screen[None]):
         self.watch(nosana_app(self), "client", self.client_changed, init=False)
         self.show_status()
 
+    _shown = False  # between a resume and a suspend: polls re-arm only then
+
     def on_screen_resume(self) -> None:
+        self._shown = True
+        self.stop_polls()  # one chain of polls, not two
         self.poll()
 
     def on_screen_suspend(self) -> None:
+        self._shown = False
         self.stop_polls()
 
     def stop_polls(self) -> None:
@@ -213,7 +222,7 @@ class JobsScreen(Screen[None]):
 
     def client_changed(self) -> None:
         """Another node (or none, while the app switches): poll it now, if this is seen."""
-        if self.is_active:
+        if self._shown:
             self.stop_polls()  # the pending re-arm: one chain of polls, not two
             self.poll()
 
@@ -227,9 +236,11 @@ class JobsScreen(Screen[None]):
             except NodeError as err:
                 self.notify(str(err), severity="error", timeout=4, markup=False)
             self.render_rows()
-        # one-shot re-arm: polls never overlap, and stop when hidden. is_active, not is_current:
-        # Textual counts the screen just below the top (this one, under a job) as current
-        if self.is_active:
+        # one-shot re-arm: polls never overlap, and stop when hidden. Not is_active: a first
+        # poll that ends while the screen is still being switched to would end the chain, and
+        # the list would stay empty (seen when the app moves to Jobs as the node first answers)
+        if self._shown:
+            self.stop_polls()
             self._timer = self.set_timer(POLL, self.poll)
 
     def visible_jobs(self) -> list[JobView]:
