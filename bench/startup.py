@@ -3,7 +3,9 @@
 Every run is a fresh interpreter; the variants take turns (one of each per round) so that the
 load of a busy machine falls on all of them alike. Printed per variant: wall time (median, min,
 max) and the CPU time the process used (user + system, median): on a shared machine the CPU
-time moves less than the wall time.
+time moves less than the wall time. For the two first-frame variants also the CPU time used up
+to the first frame ("CPU to frame"; the process's own CPU median runs on to its exit, through
+whatever the app does right after the frame).
 
 - ``python -c pass``: the floor of any command (the interpreter alone).
 - ``python -c 'import httpx'``: the floor of a command that would reach a node through httpx
@@ -13,7 +15,10 @@ time moves less than the wall time.
   port, its config and data in a temp folder, one job in it), from ``Popen`` to exit.
 - ``nosana-tui logs JOB``: that job's log (a few lines), one request, to exit.
 - ``bare Textual``: the floor of the UI: an ``App`` with one ``Static``, headless at 80x24,
-  from ``Popen`` to its first frame (``run_test``, one refresh after mount).
+  from ``Popen`` to its first frame. The first frame is Textual's first ``App._display`` of a
+  screen holding the widget (the update is rendered; headless, not written); before
+  2026-12-01 04:00 it was "the widget is queried, then one ``pilot.pause(0)``", which let the
+  app run whatever it had queued after the frame (the UI's template preview) into the figure.
 - ``UI first frame``: ``NosanaApp`` headless at 80x24 (the Templates section painted, no node
   answering, as ``tui_startup.py`` measures it), from ``Popen`` to its first frame; the child
   imports ``nosana_tui.entry`` first, as the program does. The node is the local one
@@ -51,11 +56,31 @@ from _common import ROOT, print_machine, start_agent
 
 PY = sys.executable
 
-# Prints the wall-clock time (time.time()) at which the first frame was drawn.
+# Both first-frame children mark the first frame where Textual draws it: the first
+# ``App._display`` of a screen that holds FRAME_ID (its update is rendered before the call;
+# headless, nothing is written). They print its wall-clock time (time.time()) and the CPU time
+# the process had used by then (time.process_time()).
+MARK = r"""
+import time
+from textual.app import App
+
+_frame = []
+_display = App._display
+
+def _display_marked(self, screen, renderable):
+    _display(self, screen, renderable)
+    if renderable is not None and not _frame and screen.query(FRAME_ID):
+        _frame.append((time.time(), time.process_time()))
+
+App._display = _display_marked
+"""
+
 BARE = r"""
-import asyncio, time
+import asyncio
 from textual.app import App
 from textual.widgets import Static
+FRAME_ID = "#hello"
+# MARK
 
 class Bare(App):
     def compose(self):
@@ -64,39 +89,42 @@ class Bare(App):
 async def main():
     app = Bare()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0)
-        print(time.time())
+        while not _frame:
+            await pilot.pause(0)
         app.exit()
+    print(*_frame[0])
 
 asyncio.run(main())
-"""
+""".replace("# MARK\n", MARK)
 
 UI = r"""
-import asyncio, os, tempfile, time
+import asyncio, os, tempfile
 os.environ["NOSANA_TUI_NODE"] = "http://127.0.0.1:9"  # the local node; nothing answers there
 import nosana_tui.entry  # as the program starts: the entry first, then the UI
 from pathlib import Path
 from nosana_tui.config import Paths
 from nosana_tui.ui.app import NosanaApp
+FRAME_ID = "#template-list"
+# MARK
 
 async def main():
     root = Path(tempfile.mkdtemp())
     app = NosanaApp(locations=Paths(root / "c", root / "d"), autostart=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        while not app.screen.query("#template-list"):
+        while not _frame:
             await pilot.pause(0)
-        await pilot.pause(0)  # one refresh: the first frame is drawn
-        print(time.time())
         app.exit()
+    print(*_frame[0])
 
 asyncio.run(main())
-"""
+""".replace("# MARK\n", MARK)
 
 
 def run_once(
     command: list[str], cwd: Path, env: dict[str, str], frame: bool
-) -> tuple[float, float]:
-    """(seconds to exit, or to the first frame when FRAME; CPU seconds of the process)."""
+) -> tuple[float, float, float]:
+    """(seconds to exit, or to the first frame when FRAME; CPU seconds of the process; CPU
+    seconds to the first frame when FRAME, else to exit)."""
     start_wall, start = time.time(), time.perf_counter()
     process = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -107,9 +135,11 @@ def run_once(
     err = process.stderr.read().decode() if process.stderr else ""
     if status != 0:
         raise RuntimeError(f"{command[:3]} failed ({status}): {err[-2000:]}")
+    cpu = usage.ru_utime + usage.ru_stime
     if frame:
-        elapsed = float(out.strip().splitlines()[-1]) - start_wall
-    return elapsed, usage.ru_utime + usage.ru_stime
+        wall_mark, cpu_mark = out.strip().splitlines()[-1].split()
+        return float(wall_mark) - start_wall, cpu, float(cpu_mark)
+    return elapsed, cpu, cpu
 
 
 async def main() -> None:
@@ -148,26 +178,35 @@ async def main() -> None:
     if args.only:
         words = args.only.split(",")
         variants = {k: v for k, v in variants.items() if any(w in k for w in words)}
-    results: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in variants}
+    results: dict[str, tuple[list[float], list[float], list[float]]] = {
+        k: ([], [], []) for k in variants
+    }
     try:
         for command, cwd, frame in variants.values():  # warm-up: disk caches, .pyc
             run_once(command, cwd, env, frame)
         for _ in range(args.n):
             for name, (command, cwd, frame) in variants.items():
-                wall, cpu = run_once(command, cwd, env, frame)
+                wall, cpu, cpu_frame = run_once(command, cwd, env, frame)
                 results[name][0].append(wall)
                 results[name][1].append(cpu)
+                results[name][2].append(cpu_frame)
     finally:
         subprocess.run([PY, "-m", "nosana_tui", "rm", job], env=env, capture_output=True)
         agent.stop()
     loads = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nn={args.n}, load average after: {loads}")
-    print(f"{'':30} {'wall median':>11} {'min':>7} {'max':>7} {'CPU median':>11}")
-    for name, (walls, cpus) in results.items():
+    heads = ("wall median", "min", "max", "CPU median", "CPU to frame")
+    print(f"{'':30} {heads[0]:>11} {heads[1]:>7} {heads[2]:>7} {heads[3]:>11} {heads[4]:>12}")
+    for name, (walls, cpus, cpu_frames) in results.items():
+        to_frame = f"{statistics.median(cpu_frames):11.3f}s" if frame_of(name) else ""
         print(
             f"{name:30} {statistics.median(walls):10.3f}s {min(walls):6.3f}s {max(walls):6.3f}s "
-            f"{statistics.median(cpus):10.3f}s"
+            f"{statistics.median(cpus):10.3f}s {to_frame}"
         )
+
+
+def frame_of(name: str) -> bool:
+    return "first frame" in name
 
 
 def _a_job(env: dict[str, str]) -> str:

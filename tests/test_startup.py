@@ -5,7 +5,7 @@ pydantic-settings (nor Textual, the node's servers, websockets or the signing ke
 and asyncio: one synchronous request (``client.oneshot``) answers them, and what they print is
 what the full path (``NodeClient``) prints, which answers whenever the one-shot path does not.
 ``--version`` loads not even the CLI. The UI's first frame is drawn before the client, the
-network's models and the other sections are imported. The import graph of a real run is
+network's models, the other sections and the template preview's job model are imported. The import graph of a real run is
 checked, not its time (bench/startup.py measures that). The quick readings that make it
 possible (``config.paths``, ``config.local_node_url``, ``ps``'s table from the node's JSON)
 agree with the settings and the models they stand in for.
@@ -252,21 +252,42 @@ def test_help_of_a_command_loads_no_client(tmp_path: Path) -> None:
 
 
 _FIRST_FRAME = """
-import asyncio, os, sys, tempfile
+import asyncio, json, os, sys, tempfile
 from pathlib import Path
 import nosana_tui.entry
 from nosana_tui.config import Paths
 from nosana_tui.ui.app import NosanaApp
+from textual.app import App
+
+# what is loaded, and what the screen holds, when Textual draws the Templates section first
+first = {}
+display = App._display
+
+def display_marked(self, screen, renderable):
+    display(self, screen, renderable)
+    if renderable is not None and not first and screen.query("#template-list"):
+        first["modules"] = sorted(k for k, v in sys.modules.items() if v is not None)
+        first["options"] = screen.query_one("#template-list").option_count
+        first["rendered"] = screen.rendered is not None
+
+App._display = display_marked
 
 async def main():
     root = Path(tempfile.mkdtemp())
     app = NosanaApp(locations=Paths(root / "c", root / "d"), autostart=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        while not app.screen.query("#template-list"):
-            await pilot.pause(0)
-        print(" ".join(sorted(k for k, v in sys.modules.items() if v is not None)))
+        while not first or app.screen.rendered is None:
+            await pilot.pause(0.01)
         await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        first["then"] = {
+            "current": screen.current.id,
+            "data": screen.rendered.data is not None,
+            "graph": screen.query_one("#template-graph").job is not None,
+        }
         app.exit()
+    print(json.dumps(first))
 
 asyncio.run(main())
 """
@@ -275,7 +296,8 @@ asyncio.run(main())
 def test_the_first_frame_comes_before_the_client_and_the_other_sections(tmp_path: Path) -> None:
     """What the Templates section does not draw waits: httpx (the node's client connects after
     the first frame), the network's models (listed on the first look at the nodes), the Jobs
-    and Nodes sections (imported when shown)."""
+    and Nodes sections (imported when shown), and the highlighted template's preview (the job
+    model, validation, pygments), drawn right after the first frame from the list."""
     result = subprocess.run(
         [sys.executable, "-c", _FIRST_FRAME],
         cwd=ROOT,
@@ -285,7 +307,8 @@ def test_the_first_frame_comes_before_the_client_and_the_other_sections(tmp_path
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    modules = set(result.stdout.split())
+    first = json.loads(result.stdout.splitlines()[-1])
+    modules = set(first["modules"])
     assert "nosana_tui.ui.screens.templates" in modules
     later = (
         "httpx",
@@ -297,8 +320,34 @@ def test_the_first_frame_comes_before_the_client_and_the_other_sections(tmp_path
         "nosana_tui.ui.screens.jobs",
         "nosana_tui.ui.screens.nodes",
         "nosana_tui.jobformat.dstack",
+        "nosana_tui.jobformat.model",
+        "nosana_tui.jobformat.validate",
+        "pygments",
     )
     assert not _loaded(modules, later)
+    assert first["options"] > 0 and not first["rendered"]  # the list; its preview follows
+    then = first["then"]
+    assert then["current"] and then["data"] and then["graph"]  # the first template, previewed
+
+
+def test_api_models_are_built_on_first_use() -> None:
+    """``defer_build``: importing the views builds no validator; the first use does, and
+    parses as an eagerly built model would."""
+    code = (
+        "import json; from nosana_tui.api import models as m; "
+        "before = m.OpView.__pydantic_complete__; "
+        "view = m.Endpoint.model_validate({'op_id': 'web', 'port': 80, 'url': 'http://x'}); "
+        "print(json.dumps([before, view.model_dump(mode='json')]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    before, dumped = json.loads(result.stdout)
+    assert before is False
+    assert dumped == Endpoint.model_validate(
+        {"op_id": "web", "port": 80, "url": "http://x"}
+    ).model_dump(mode="json")
 
 
 def test_ps_table_counts_ready_as_the_models_do() -> None:

@@ -9,12 +9,20 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nosana_tui.api.ready import counts_as_ready
 
 if TYPE_CHECKING:  # the job model is imported by planned_view alone: `ps` never builds it
     from nosana_tui.jobformat import model as m
+
+
+class _View(BaseModel):
+    """Every model here is built (its schema and validator) on first use, not on import: the
+    UI's first frame imports this module for its types and parses none of them (pydantic's
+    ``defer_build``; ~0.03-0.05 s of the start, bench/README.md "Start-up")."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class OpStatus(StrEnum):
@@ -63,7 +71,7 @@ class EndpointStatus(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-class Endpoint(BaseModel):
+class Endpoint(_View):
     op_id: str
     port: int
     host_port: int | None = None
@@ -71,7 +79,7 @@ class Endpoint(BaseModel):
     status: EndpointStatus = EndpointStatus.UNKNOWN
 
 
-class PullState(BaseModel):
+class PullState(_View):
     """Image pull progress of an op: bytes per layer."""
 
     image: str
@@ -90,7 +98,7 @@ NEVER_STARTED = "never started"
 before it was ready): the engine writes it, :attr:`OpView.skipped` reads it."""
 
 
-class FetchState(BaseModel):
+class FetchState(_View):
     """Progress of one resource (S3, HF, Ollama) an op mounts: fetched into a cached volume, or
     found there. ``source`` says what it is without any credential."""
 
@@ -140,7 +148,7 @@ def _size(count: float) -> str:
     return f"{count:.1f} TiB"  # pragma: no cover
 
 
-class OpView(BaseModel):
+class OpView(_View):
     id: str
     index: int
     group: str
@@ -184,7 +192,7 @@ class OpView(BaseModel):
         )
 
 
-class JobView(BaseModel):
+class JobView(_View):
     id: str
     name: str
     source: str = ""
@@ -208,7 +216,7 @@ class JobView(BaseModel):
         raise KeyError(op_id)
 
 
-class LogEntry(BaseModel):
+class LogEntry(_View):
     """One log line: of an op's container, or of the agent about a job (``op_id == "system"``)."""
 
     seq: int
@@ -222,7 +230,7 @@ class LogEntry(BaseModel):
 SYSTEM = "system"
 
 
-class TaskLog(BaseModel):
+class TaskLog(_View):
     """One frame's ``data`` on the ``/flog`` websocket, as a Nosana node sends it (its
     ``TaskLog``; reference nosana-network.md §4.3): a line of an op, or of the node about the
     job (``op_id == "system"``). ``timestamp``: Unix ms, strictly increasing along a stream."""
@@ -236,7 +244,7 @@ class TaskLog(BaseModel):
     model_config = {"populate_by_name": True}
 
 
-class NodeLogEntry(BaseModel):
+class NodeLogEntry(_View):
     """One frame's ``data`` on the ``/log`` websocket: an event of the node about the job (its
     ``NodeLogEntry {log, method, type, pending?, timestamp, job, payload?}``; nosana.md §2.5)."""
 
@@ -249,27 +257,27 @@ class NodeLogEntry(BaseModel):
     payload: dict[str, Any] | None = None
 
 
-class CpuStat(BaseModel):
+class CpuStat(_View):
     cpu_percent: float  # of one CPU: 200 is two CPUs busy
 
 
-class MemoryStat(BaseModel):
+class MemoryStat(_View):
     memory_usage: int  # bytes, without the page cache the kernel can drop
     memory_limit: int  # bytes: the op's limit, else the machine's memory
     memory_percent: float
 
 
-class DiskStat(BaseModel):
+class DiskStat(_View):
     read: int  # bytes read from block devices since the op's container started
     write: int
 
 
-class NetworkStat(BaseModel):
+class NetworkStat(_View):
     received: int  # bytes, over all its networks, since the op's container started
     sent: int
 
 
-class TaskStat(BaseModel):
+class TaskStat(_View):
     """One op's use of the machine at one moment, as a Nosana node serves it on
     ``/job/{job}/stats`` and ``/job/{job}/stats/stream`` (its ``TaskStat``; reference
     nosana.md §3). ``timestamp``: Unix ms."""
@@ -288,22 +296,22 @@ MAX_NAME = 256  # characters of a job's name, and of a job, op or group id in a 
 MAX_SOURCE = 4096  # characters of where a job came from (a file's path: PATH_MAX)
 
 
-class SubmitRequest(BaseModel):
+class SubmitRequest(_View):
     definition: dict[str, Any]
     name: str = Field("", max_length=MAX_NAME)
     source: str = Field("", max_length=MAX_SOURCE)
 
 
-class ActionResult(BaseModel):
+class ActionResult(_View):
     message: str
 
 
-class PrunedVolume(BaseModel):
+class PrunedVolume(_View):
     name: str
     source: str  # what it held (S3 …, HF …, Ollama …)
 
 
-class PruneResult(BaseModel):
+class PruneResult(_View):
     """What ``node prune`` did: cached resource volumes removed, and those kept."""
 
     older_than: float  # seconds unused
@@ -312,7 +320,7 @@ class PruneResult(BaseModel):
     kept: int = 0  # used more recently, or being filled now
 
 
-class GpuDevice(BaseModel):
+class GpuDevice(_View):
     """One GPU of a node, as discovery found it (NVML, else ``nvidia-smi``)."""
 
     index: int
@@ -326,7 +334,7 @@ class GpuDevice(BaseModel):
     compute_capability: str = ""  # e.g. "9.0"; empty when the source does not say
 
 
-class GpuProcess(BaseModel):
+class GpuProcess(_View):
     """A process using GPU memory; job and op when its container is one of ours."""
 
     gpu_index: int
@@ -337,7 +345,7 @@ class GpuProcess(BaseModel):
     op_id: str = ""
 
 
-class GpuSeries(BaseModel):
+class GpuSeries(_View):
     """Recent samples of one GPU, oldest first (``ts`` in epoch seconds)."""
 
     index: int
@@ -346,7 +354,7 @@ class GpuSeries(BaseModel):
     memory_used_mb: list[int] = Field(default_factory=list)
 
 
-class GpuTelemetry(BaseModel):
+class GpuTelemetry(_View):
     """What ``GET /api/gpus`` answers: the GPUs now, their recent history, who uses them."""
 
     source: str = "none"  # "nvml", "nvidia-smi" or "none"
@@ -358,7 +366,7 @@ class GpuTelemetry(BaseModel):
     processes: list[GpuProcess] = Field(default_factory=list)
 
 
-class NodeInfo(BaseModel):
+class NodeInfo(_View):
     version: str
     node_id: str
     engine: dict[str, Any]

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,11 +29,8 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from nosana_tui.api.models import planned_view
 from nosana_tui.jobformat import templates as tpl
 from nosana_tui.jobformat.diagnostics import OWN_RULE, Diagnostic, Severity, printable
-from nosana_tui.jobformat.secrets import redact
-from nosana_tui.jobformat.validate import validate_file
 from nosana_tui.ui.app import nosana_app
 from nosana_tui.ui.sections import section_tabs
 from nosana_tui.ui.settings import NodeEntry
@@ -43,6 +39,10 @@ from nosana_tui.ui.widgets.nodebar import NodeBar
 
 if TYPE_CHECKING:
     from nosana_tui.ui.screens.deploy import Target
+
+# The first frame shows the list, drawn from the library's files; the highlighted template's
+# preview (validation, the job model, the graph) follows right after it (bench/README.md,
+# "Start-up"), and every later preview is drawn at once, as before.
 
 
 @dataclass
@@ -64,6 +64,8 @@ def _render(template: tpl.Template, sets: dict[str, str]) -> Rendered:
 
 
 def _render_file(path: Path) -> Rendered:
+    from nosana_tui.jobformat.validate import validate_file
+
     if tpl.is_dstack_file(path):
         from nosana_tui.jobformat.dstack.convert import convert_file
 
@@ -95,6 +97,8 @@ class TemplatesScreen(Screen[None]):
         self.current: tpl.Template | None = None
         self.file: Path | None = None
         self.rendered: Rendered | None = None
+        self._drawn = False  # the first frame is on screen: previews are drawn at once
+        self._waiting: tuple[tpl.Template | None, str, str] | None = None  # until then
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -118,11 +122,19 @@ class TemplatesScreen(Screen[None]):
     def on_mount(self) -> None:
         app = nosana_app(self)
         self.file = app.open_file
+        self.query_one("#template-problems").display = False  # until a preview has problems
         self.templates, problems = tpl.load_library(app.locations.templates_dir)
         for problem in problems:
             self.notify(problem, severity="warning", markup=False)
         self.fill_list("")
         self.query_one("#template-list", OptionList).focus()
+        self.call_after_refresh(self._first_frame_drawn)
+
+    def _first_frame_drawn(self) -> None:
+        self._drawn = True
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            self.preview(*waiting)
 
     # --- list -----------------------------------------------------------------------------------
 
@@ -157,7 +169,7 @@ class TemplatesScreen(Screen[None]):
         option_id = event.option.id or ""
         if option_id == "file:" and self.file is not None:
             self.current = None
-            self.show(_render_file(self.file), self.file.name, "a file from disk")
+            self.preview(None, self.file.name, "a file from disk")
             await self.fill_variables(None)
             return
         template = next((t for t in self.templates if t.id == option_id), None)
@@ -165,7 +177,18 @@ class TemplatesScreen(Screen[None]):
             return
         self.current = template
         await self.fill_variables(template)
-        self.show(_render(template, {}), template.name, template.description)
+        self.preview(template, template.name, template.description)
+
+    def preview(self, template: tpl.Template | None, title: str, description: str) -> None:
+        """Show TEMPLATE's job (None: the file's); before the first frame only its title, the
+        job once the frame is drawn (the last one highlighted by then)."""
+        if not self._drawn:
+            self._waiting = (template, title, description)
+            self._show_title(title, description)
+        elif template is not None:
+            self.show(_render(template, {}), title, description)
+        elif self.file is not None:
+            self.show(_render_file(self.file), title, description)
 
     @on(OptionList.OptionSelected, "#template-list")
     def selected(self) -> None:
@@ -174,10 +197,8 @@ class TemplatesScreen(Screen[None]):
     # --- preview ------------------------------------------------------------------------------
 
     def show(self, rendered: Rendered, title: str, description: str) -> None:
-        self.rendered = rendered
-        self.query_one("#template-title", Label).update(
-            Text.assemble((title, "bold"), "  ", (description, "italic"))
-        )
+        self.rendered, self._waiting = rendered, None
+        self._show_title(title, description)
         problems = Text()
         # errors first: the box shows a few lines, and an error is what stops the job
         for diag in sorted(rendered.diagnostics, key=lambda d: d.severity is not Severity.ERROR):
@@ -203,6 +224,13 @@ class TemplatesScreen(Screen[None]):
         )
         graph = self.query_one("#template-graph", OpGraph)
         if rendered.data is not None:
+            # (pygments, the job model: imported after the first frame)
+            from rich.syntax import Syntax
+
+            from nosana_tui.api.models import planned_view
+            from nosana_tui.jobformat.model import JobDefinition
+            from nosana_tui.jobformat.secrets import redact
+
             job_text = Syntax(
                 json.dumps(redact(rendered.data), indent=2),
                 "json",
@@ -210,12 +238,15 @@ class TemplatesScreen(Screen[None]):
                 word_wrap=True,
                 background_color="default",
             )
-            from nosana_tui.jobformat.model import JobDefinition
-
             graph.job = planned_view("preview", JobDefinition.model_validate(rendered.data))
         else:
             graph.job = None
         self.query_one("#template-job", Static).update(job_text)
+
+    def _show_title(self, title: str, description: str) -> None:
+        self.query_one("#template-title", Label).update(
+            Text.assemble((title, "bold"), "  ", (description, "italic"))
+        )
 
     async def fill_variables(self, template: tpl.Template | None) -> None:
         box = self.query_one("#template-variables", VerticalScroll)
@@ -302,6 +333,8 @@ class TemplatesScreen(Screen[None]):
         """Ask where (this node, another agent, a market with its price), then deploy there."""
         from nosana_tui.ui.screens.deploy import DeployTarget
 
+        if self._waiting is not None:  # a key before the preview: the preview first
+            self._first_frame_drawn()
         rendered = self.rendered
         if rendered is None or rendered.data is None:
             self.notify("nothing to deploy: the job has errors", severity="error", markup=False)
