@@ -125,11 +125,11 @@ class FetchState(_View):
         """``3/5 files, 12.0 MiB of 40.0 MiB (30%), 5.1 MiB/s``: what the system log, the job
         view and the op panel show of it."""
         files = f"{self.files_done}" + (f"/{self.files_total}" if self.files_total else "")
-        text = f"{files} file{'' if self.files_total == 1 else 's'}, {_size(self.bytes_done)}"
+        text = f"{files} file{'' if self.files_total == 1 else 's'}, {size_text(self.bytes_done)}"
         if self.bytes_total:
-            text += f" of {_size(self.bytes_total)} ({self.bytes_done / self.bytes_total:.0%})"
+            text += f" of {size_text(self.bytes_total)} ({self.bytes_done / self.bytes_total:.0%})"
         if self.rate:
-            text += f", {_size(self.rate)}/s"
+            text += f", {size_text(self.rate)}/s"
         return text
 
     @property
@@ -140,7 +140,8 @@ class FetchState(_View):
         return f"{self.source} → {self.target}\n  {word} {self.progress}"
 
 
-def _size(count: float) -> str:
+def size_text(count: float) -> str:
+    """A count of bytes as people read it: ``512 B``, ``12.0 MiB``."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if count < 1024 or unit == "GiB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"

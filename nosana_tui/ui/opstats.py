@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.widgets import DataTable
 
-from nosana_tui.api.models import JobView, OpStatus, OpView, TaskStat
+from nosana_tui.api.models import JobView, OpStatus, OpView, TaskStat, size_text
 from nosana_tui.client.node import NodeClient, NodeError
 
 if TYPE_CHECKING:
@@ -35,14 +35,6 @@ def cpu_text(stat: TaskStat) -> str:
 
 def memory_text(stat: TaskStat) -> str:
     return size_text(float(stat.memory.memory_usage))
-
-
-def size_text(value: float) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 def rate_text(value: float) -> str:
