@@ -86,6 +86,23 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+ALLOW_HTTP_ENV = "NOSANA_TUI_ALLOW_HTTP"  # settings.env_name("allow_http")
+
+
+def plain_http_refusal(url: str, what: str, allow_http: bool) -> str | None:
+    """The one rule for a credential (a node's token, the API key, a pin JWT, a poster's
+    signature): why WHAT must not go to URL, or None where it may. It may not go over plain
+    http:// to a host off this machine, where anyone on the way could read it and reuse it,
+    unless the ``allow_http`` setting says the network is trusted."""
+    if allow_http or urlparse(url).scheme.lower() == "https" or is_loopback(url):
+        return None
+    return (
+        f"not sending {what} to {url}: plain http:// off this machine shows it to anyone on "
+        "the way. Use https://, or a tunnel to a local port (ssh -L 5002:127.0.0.1:5001 ...), "
+        f"or set {ALLOW_HTTP_ENV}=1 (the allow_http setting) if you trust the network"
+    )
+
+
 def local_node_url() -> str:
     """The local agent's address: the ``node`` setting (``NOSANA_TUI_NODE``), by default
     http://127.0.0.1:5001. SettingError when it cannot be used (told by the settings)."""

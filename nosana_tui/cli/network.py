@@ -185,6 +185,25 @@ def _confirm(args: argparse.Namespace, question: str) -> None:
         raise CommandError("not posted", EXIT_FAILED)
 
 
+def confirm_spending(
+    args: argparse.Namespace, summary: list[tuple[str, str]], question: str
+) -> None:
+    """What a command will spend, a line per (label, value) on stderr, then QUESTION (``--yes``
+    answers it; no terminal and no ``--yes`` is an error): ``run --market``, ``deployments
+    create`` and ``extend``. Values are the gateway's and the job file's words: cleaned."""
+    from nosana_tui.jobformat.diagnostics import printable
+
+    width = max(len(label) for label, _value in summary)
+    for label, value in summary:
+        say(f"{label.ljust(width)}  {printable(value)}")
+    _confirm(args, printable(question))
+
+
+def network_name(args: argparse.Namespace) -> str:
+    """The network the command reaches (``--network``, else the setting)."""
+    return network_config(getattr(args, "network", None)).network
+
+
 @run_network
 async def cmd_run_network(args: argparse.Namespace) -> int:
     from nosana_tui.cli.jobs import load_job
@@ -195,14 +214,19 @@ async def cmd_run_network(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         market = await client.market(args.market)
         most = market.most_usd(timeout)
-        say(f"job      {name}")
-        say(f"market   {market.slug} ({market.address})")
-        say(f"GPU      {', '.join(market.gpu_types) or '-'}")
-        say(f"price    {_usd(market.usd_per_hour)}/hour, {market.nos_per_hour:.4f} NOS/hour")
-        say(f"timeout  {_hours(timeout)}; the most it can cost: {_usd(most)}")
+        network = network_name(args)
+        summary = [
+            ("job", name),
+            ("network", network),
+            ("market", f"{market.slug} ({market.address})"),
+            ("GPU", ", ".join(market.gpu_types) or "-"),
+            ("price", f"{_usd(market.usd_per_hour)}/hour, {market.nos_per_hour:.4f} NOS/hour"),
+            ("timeout", f"{_hours(timeout)}; the most it can cost: {_usd(most)}"),
+        ]
         if args.node:
-            say(f"node     {args.node}")
-        _confirm(args, f"Post {name} to {market.slug} for up to {_usd(most)}?")
+            summary.append(("node", args.node))
+        question = f"Post {name} to {market.slug} on {network} for up to {_usd(most)}?"
+        confirm_spending(args, summary, question)
         posted = await client.post(definition, market.address, timeout, args.node)
     if getattr(args, "json", False):
         _dump(posted.model_dump(mode="json"))
@@ -443,8 +467,11 @@ async def cmd_extend(args: argparse.Namespace) -> int:
         job = await client.job(args.job)
         market = await client.market(job.market)
         cost = market.most_usd(args.timeout)
-        say(f"extend job {job.address} by {_hours(args.timeout)}: up to {_usd(cost)} more")
-        _confirm(args, f"Extend by {_hours(args.timeout)} for up to {_usd(cost)}?")
+        confirm_spending(
+            args,
+            [("extend job", f"{job.address} by {_hours(args.timeout)}: up to {_usd(cost)} more")],
+            f"Extend by {_hours(args.timeout)} for up to {_usd(cost)}?",
+        )
         result = await client.extend(job.address, args.timeout)
     if result.tx is None:
         print(f"job {result.job} has ended; nothing was extended")

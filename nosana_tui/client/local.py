@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from nosana_tui.config import EXIT_AGENT_ALREADY_RUNS, Paths, is_loopback, local_node_url
+from nosana_tui.config import (
+    EXIT_AGENT_ALREADY_RUNS,
+    Paths,
+    is_loopback,
+    local_node_url,
+    plain_http_refusal,
+)
 from nosana_tui.sanitize import clean_text
 
 if TYPE_CHECKING:
@@ -71,7 +77,7 @@ def token_for(paths: Paths, url: str, saved: str | None = None) -> str | None:
         return read_token(paths)
     from nosana_tui.client.node import NodeError
     from nosana_tui.client.nodes import load_nodes
-    from nosana_tui.settings import env_name, load_settings  # pydantic-settings: not for `ps`
+    from nosana_tui.settings import load_settings  # pydantic-settings: not for `ps`
 
     settings = load_settings(paths.config_file)
     token = saved
@@ -80,17 +86,9 @@ def token_for(paths: Paths, url: str, saved: str | None = None) -> str | None:
         token = next((n.token for n in nodes if n.token and same_node(n.url, url)), None)
     if not token and settings.token is not None:
         token = settings.token.get_secret_value()
-    if (
-        token
-        and urlparse(url).scheme.lower() != "https"
-        and not is_loopback(url)
-        and not settings.allow_http
-    ):
-        raise NodeError(
-            f"not sending this node's token to {url}: plain http:// off this machine shows it "
-            "to anyone on the way. Use https://, or a tunnel to a local port "
-            f"(ssh -L 5002:127.0.0.1:5001 ...), or set {env_name('allow_http')}=1 if you trust the network"
-        )
+    refused = plain_http_refusal(url, "this node's token", settings.allow_http) if token else None
+    if refused is not None:
+        raise NodeError(refused)
     return token
 
 

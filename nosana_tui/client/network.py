@@ -24,15 +24,23 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 API_KEY_ENV = "NOSANA_API_KEY"
 QUEUED_NODE = "11111111111111111111111111111111"  # the indexer's node while a job is queued
 MIN_CREDIT_TIMEOUT = 3600  # credit-paid jobs run at least an hour (§1.3, POST /jobs/list)
 NETWORK_FEE = 0.10  # the dashboard adds 10 % to the market's USD rate (§1.3, markets)
+RESULT_TIMEOUT = 5.0  # seconds for a job's result from the IPFS gateway (one attempt)
 
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -150,17 +158,11 @@ def refuse_plain_http(url: str, what: str, allow_http: bool) -> None:
     """:class:`PlainHttp` when WHAT (a credential) would go to URL over plain http:// off this
     machine and ``allow_http`` is off: anyone on the way could read it and reuse it. The same
     rule as a node's token (``client.local.token_for``); loopback is this machine."""
-    from nosana_tui.config import is_loopback
+    from nosana_tui.config import plain_http_refusal
 
-    if allow_http or httpx.URL(url).scheme.lower() == "https" or is_loopback(url):
-        return
-    from nosana_tui.settings import env_name
-
-    raise PlainHttp(
-        f"not sending {what} to {url}: plain http:// off this machine shows it to anyone on "
-        f"the way. Use https://, or set {env_name('allow_http')}=1 (the allow_http setting) "
-        "if you trust the network"
-    )
+    refused = plain_http_refusal(url, what, allow_http)
+    if refused is not None:
+        raise PlainHttp(refused)
 
 
 # --- models (from @nosana/api's schemas; see tests/network/schemas.ts) ----------------------------
@@ -329,6 +331,24 @@ class DeploymentStatus(enum.StrEnum):
     ARCHIVED = "ARCHIVED"
 
 
+# a status or strategy newer than this client is kept as the gateway's word (and shown as it is):
+# one unknown value must not make the whole list unreadable
+def _known_or_text(kind: type[enum.StrEnum]) -> Any:
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return kind(value)
+            except ValueError:
+                return value
+        return value
+
+    return BeforeValidator(parse)
+
+
+StatusOrText = Annotated[DeploymentStatus | str, _known_or_text(DeploymentStatus)]
+StrategyOrText = Annotated[Strategy | str, _known_or_text(Strategy)]
+
+
 class Endpoint(_Answer):
     opId: str
     port: int | str
@@ -336,12 +356,22 @@ class Endpoint(_Answer):
 
 
 class Deployment(_Answer):
+    """Every string of it cleaned of terminal escapes as it is read (``clean_data``): names,
+    schedules and endpoint URLs are anyone's words, shown in the UI and the CLI."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        from nosana_tui.sanitize import clean_data
+
+        return clean_data(data)
+
     id: str
     name: str
     vault: str
     market: str
     owner: str
-    status: DeploymentStatus
+    status: StatusOrText  # str(status): its name, known or not
     replicas: int
     timeout: int  # MINUTES
     endpoints: list[Endpoint] = Field(default_factory=list)
@@ -350,7 +380,7 @@ class Deployment(_Answer):
     active_jobs: int = 0
     created_at: str = ""
     updated_at: str = ""
-    strategy: Strategy
+    strategy: StrategyOrText
     schedule: str | None = None  # SCHEDULED: a cron expression
     rotation_time: int | None = None  # INFINITE: seconds
 
@@ -394,7 +424,7 @@ class DeploymentJobPage(_Answer):
 class DeploymentChange(_Answer):
     """The answer of start, stop and archive (the new status), and of a replica change."""
 
-    status: DeploymentStatus | None = None
+    status: StatusOrText | None = None
     replicas: int | None = None
     updated_at: str = ""
 
@@ -455,6 +485,86 @@ class FlowState(_Answer):
     endTime: int | float | None = None
     errors: list[Any] | None = None
     opStates: list[OpResult] = Field(default_factory=list)
+
+
+def clean_result(data: Any) -> Any:
+    """A FlowState as read (decoded JSON) with every string cleaned for a terminal: escapes
+    removed and controls made visible (``clean_data``), except that the colour of log lines
+    is kept, as a node's ``/flog`` lines keep it. A node writes its result: it is not trusted
+    to have done this."""
+    from nosana_tui.sanitize import clean_data, clean_text
+
+    if not isinstance(data, dict):
+        return clean_data(data)
+    states = data.get("opStates")
+    cleaned = clean_data({k: v for k, v in data.items() if k != "opStates"})
+    if isinstance(states, list):
+        cleaned["opStates"] = [_clean_op_state(state, clean_text) for state in states]
+    elif states is not None:
+        cleaned["opStates"] = clean_data(states)
+    return cleaned
+
+
+def _clean_op_state(state: Any, clean_text: Callable[..., str]) -> Any:
+    from nosana_tui.sanitize import clean_data
+
+    if not isinstance(state, dict) or not isinstance(state.get("logs"), list):
+        return clean_data(state)
+    logs = [
+        {
+            **clean_data({k: v for k, v in line.items() if k != "log"}),
+            **({"log": clean_text(line["log"])} if isinstance(line.get("log"), str) else {}),
+        }
+        if isinstance(line, dict)
+        else clean_data(line)
+        for line in state["logs"]
+    ]
+    return {**clean_data({k: v for k, v in state.items() if k != "logs"}), "logs": logs}
+
+
+def check_deployment(
+    name: str,
+    replicas: int,
+    timeout_minutes: int,
+    strategy: Strategy | str,
+    job_definition: dict[str, Any],
+    schedule: str | None = None,
+    rotation_time: int | None = None,
+) -> Strategy:
+    """The strategy, once the deployment keeps the rules (a valid job, at least one replica,
+    at least an hour per credit-paid job, a schedule for SCHEDULED only, a rotation time for
+    INFINITE only, longer than zero): checked before the cost is asked about and before anything is sent.
+    :class:`InvalidJob` or :class:`BadRequest`, saying what to change."""
+    from nosana_tui.jobformat.diagnostics import Severity
+    from nosana_tui.jobformat.validate import validate_data
+
+    what = f"create deployment {name}"
+    try:
+        strategy = Strategy(strategy)
+    except ValueError:
+        known = ", ".join(s.value for s in Strategy)
+        raise BadRequest(f"{what}: no strategy {strategy!r}; use one of {known}") from None
+    job, diagnostics = validate_data(job_definition)
+    errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+    if job is None or errors:
+        raise InvalidJob("the job definition does not validate; nothing was created", errors)
+    if replicas < 1:
+        raise BadRequest(f"{what}: give at least one replica")
+    if timeout_minutes < MIN_CREDIT_TIMEOUT // 60:
+        raise BadRequest(
+            f"{what}: a timeout of {timeout_minutes} min: credit-paid deployments run "
+            f"each job at least {MIN_CREDIT_TIMEOUT // 60} minutes (1h)"
+        )
+    if strategy is Strategy.SCHEDULED and not schedule:
+        raise BadRequest(f"{what}: a SCHEDULED deployment needs a schedule (cron)")
+    if schedule and strategy is not Strategy.SCHEDULED:
+        raise BadRequest(f"{what}: a schedule is for --strategy SCHEDULED only")
+    if rotation_time is not None:
+        if strategy is not Strategy.INFINITE:
+            raise BadRequest(f"{what}: a rotation time is for --strategy INFINITE only")
+        if rotation_time <= 0:
+            raise BadRequest(f"{what}: give a rotation time longer than zero")
+    return strategy
 
 
 # --- retry ----------------------------------------------------------------------------------------
@@ -660,17 +770,23 @@ class NetworkClient:
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        attempts: int | None = None,
     ) -> Any:
         sent = {**(self._auth() if auth else {}), **(headers or {})}
         if idempotency_key:
             sent["Idempotency-Key"] = idempotency_key
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        retry = {**self._retry, **({} if attempts is None else {"attempts": attempts})}
 
         async def send() -> httpx.Response:
-            return await self._http.request(method, url, json=json, params=params, headers=sent)
+            return await self._http.request(
+                method, url, json=json, params=params, headers=sent, **extra
+            )
 
         try:
             response = await send_with_retry(
-                send, idempotent=method == "GET" or bool(idempotency_key), **self._retry
+                send, idempotent=method == "GET" or bool(idempotency_key), **retry
             )
         except httpx.TransportError as err:
             host = httpx.URL(url).host
@@ -915,25 +1031,11 @@ class NetworkClient:
         """A deployment of ``replicas`` copies of the job on ``market`` (its slug or address),
         each for ``timeout_minutes`` (MINUTES, at least 60 when paid with credits). The
         definition is validated here first; the Deployment Manager pins it itself."""
-        from nosana_tui.jobformat.diagnostics import Severity
-        from nosana_tui.jobformat.validate import validate_data
-
         what = f"create deployment {name}"
         self._auth()
-        strategy = Strategy(strategy)
-        job, diagnostics = validate_data(job_definition)
-        errors = [d for d in diagnostics if d.severity is Severity.ERROR]
-        if job is None or errors:
-            raise InvalidJob("the job definition does not validate; nothing was created", errors)
-        if replicas < 1:
-            raise BadRequest(f"{what}: give at least one replica")
-        if timeout_minutes < MIN_CREDIT_TIMEOUT // 60:
-            raise BadRequest(
-                f"{what}: a timeout of {timeout_minutes} min: credit-paid deployments run "
-                f"each job at least {MIN_CREDIT_TIMEOUT // 60} minutes (1h)"
-            )
-        if strategy is Strategy.SCHEDULED and not schedule:
-            raise BadRequest(f"{what}: a SCHEDULED deployment needs a schedule (cron)")
+        strategy = check_deployment(
+            name, replicas, timeout_minutes, strategy, job_definition, schedule, rotation_time
+        )
         address = (await self.market(market)).address
         body: dict[str, Any] = {
             "name": name,
@@ -978,21 +1080,18 @@ class NetworkClient:
         )
 
     async def delete_deployment(self, deployment_id: str) -> None:
-        """Delete it for good: the Deployment Manager deletes only a STOPPED deployment, so a
-        live one is refused here, saying to stop it first."""
+        """Delete it for good: the Deployment Manager deletes only a STOPPED deployment
+        (reference §1.3 Deployments), so any other is refused here, saying what to do."""
         what = f"delete deployment {deployment_id}"
         found = await self.deployment(deployment_id)
-        if found.status not in (
-            DeploymentStatus.STOPPED,
-            DeploymentStatus.DRAFT,
-            DeploymentStatus.ERROR,
-            DeploymentStatus.ARCHIVED,
-            DeploymentStatus.INSUFFICIENT_FUNDS,
-        ):
-            raise BadRequest(
-                f"{what}: it is {found.status.value}; stop it first "
-                f"(`nosana-tui deployments stop {deployment_id}`)"
+        if found.status != DeploymentStatus.STOPPED:
+            live = found.live or found.status == DeploymentStatus.INSUFFICIENT_FUNDS
+            todo = (
+                f"stop it first (`nosana-tui deployments stop {deployment_id}`)"
+                if live
+                else "only a STOPPED deployment can be deleted"
             )
+            raise BadRequest(f"{what}: it is {found.status}; {todo}")
         await self._call("DELETE", f"{self.api_url}/deployments/{deployment_id}", what)
 
     async def deployment_jobs(
@@ -1060,9 +1159,14 @@ class NetworkClient:
                     raise Unreachable(
                         f"{what}: cannot reach {httpx.URL(url).host} ({type(err).__name__})"
                     ) from None
-            except ServerError:
+            except (ServerError, RateLimited) as err:
                 if not follow:
                     raise
+                wait = err.retry_after if isinstance(err, RateLimited) else None
+                if wait is not None:  # the gateway says when: that, and no sooner
+                    await self._retry["sleep"](min(wait, self._retry["max_wait"]))
+                    failures += 1
+                    continue
             if not follow:
                 return
             await self._retry["sleep"](_backoff(min(failures, 5), 1.0))
@@ -1073,17 +1177,36 @@ class NetworkClient:
     async def result(self, job: Job) -> FlowState | None:
         """The FlowState the node left when JOB ended: the indexer's ``jobResult`` where it
         gives one, else ``ipfsResult`` read from the IPFS gateway (the ``ipfs_gateway``
-        setting). None while the job has not ended or no result is there."""
+        setting). None while the job has not ended or no result is there.
+
+        The node wrote it: every string in it is cleaned of terminal escapes here
+        (:func:`clean_result`), so no caller prints one. The gateway is asked once, with a short
+        timeout (``RESULT_TIMEOUT``): a job view waits on it, and a retry would not make an
+        unreachable gateway answer sooner."""
         if not job.state.terminal:
             return None
         what = f"the result of job {job.address}"
         if isinstance(job.jobResult, dict) and "opStates" in job.jobResult:
-            parsed: FlowState = self._parse(FlowState, job.jobResult, what)
+            parsed: FlowState = self._parse(FlowState, clean_result(job.jobResult), what)
             return parsed
         if not job.ipfsResult or not self.ipfs_gateway:
             return None
-        data = await self._call("GET", f"{self.ipfs_gateway}/{job.ipfsResult}", what, auth=False)
-        found: FlowState = self._parse(FlowState, data, what)
+        try:
+            data = await asyncio.wait_for(
+                self._call(
+                    "GET",
+                    f"{self.ipfs_gateway}/{job.ipfsResult}",
+                    what,
+                    auth=False,
+                    timeout=RESULT_TIMEOUT,
+                    attempts=1,
+                ),
+                RESULT_TIMEOUT + 1,  # the whole read, however slowly it trickles in
+            )
+        except TimeoutError:
+            host = httpx.URL(self.ipfs_gateway).host
+            raise Unreachable(f"{what}: {host} did not answer in {RESULT_TIMEOUT:.0f} s") from None
+        found: FlowState = self._parse(FlowState, clean_result(data), what)
         return found
 
 

@@ -39,6 +39,7 @@ LIST_TTL = 10.0  # the job list is read at most this often (the indexer: 20 requ
 CREDITS_TTL = 15.0
 HEADER_AGE = 240.0  # a node takes a signature for 300 s: make a new one before that
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # pauses before reaching a node again
+RESULT_RETRY = 30.0  # seconds before a job's result that could not be read is asked for again
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ class NetworkNodeClient(NodeClient):
         self._headers: dict[str, tuple[float, str]] = {}  # job -> (made, header)
         self._said: dict[str, dict[str, int]] = {}  # job -> state -> seq of its log line
         self._results: dict[str, net.FlowState] = {}  # job -> its result, once read
+        self._result_failed: dict[str, float] = {}  # job -> when reading its result failed
 
     def __repr__(self) -> str:
         return f"NetworkNodeClient({self.conf.network}, {self.url!r})"
@@ -373,12 +375,19 @@ class NetworkNodeClient(NodeClient):
 
     async def _result(self, job: net.Job) -> net.FlowState | None:
         """The FlowState JOB left (read once: a result does not change), or None when there
-        is none (yet) or it cannot be read."""
+        is none (yet) or it cannot be read. A read that failed is not tried again for
+        ``RESULT_RETRY`` seconds: each poll of the job's view would wait on a gateway that
+        does not answer (``NetworkClient.result`` waits ``RESULT_TIMEOUT`` at most)."""
+        failed = self._result_failed.get(job.address)
+        if failed is not None and time.monotonic() - failed < RESULT_RETRY:
+            return None
         if job.address not in self._results:
             try:
                 flow = await self.net.result(job)
             except net.NetworkError:
+                self._result_failed[job.address] = time.monotonic()
                 return None
+            self._result_failed.pop(job.address, None)
             if flow is None:
                 return None
             self._results[job.address] = flow
@@ -641,7 +650,8 @@ def _seconds(ms: float | None) -> float | None:
 
 def result_view(job: net.Job, flow: net.FlowState) -> JobView:
     """JOB as its FlowState left it: the plan (from the definition the network holds) with
-    each op's status, exit code and times from the result; ops the plan lacks are added."""
+    each op's status, exit code and times from the result; ops the plan lacks are added.
+    FLOW as ``NetworkClient.result`` gives it: cleaned of terminal escapes."""
     from nosana_tui.api.models import OpStatus, OpView
 
     view = _planned(job)
@@ -684,7 +694,8 @@ def result_view(job: net.Job, flow: net.FlowState) -> JobView:
 
 def result_logs(job_id: str, flow: net.FlowState, op: str | None = None) -> list[LogEntry]:
     """Each op's lines in the result (stdout and stderr; a node's own words as the system's),
-    numbered in order; OP: that op's only. Text as the node wrote it (readers clean it)."""
+    numbered in order; OP: that op's only. FLOW is cleaned (``NetworkClient.result``); colour is
+    kept."""
     entries: list[LogEntry] = []
     for i, state in enumerate(flow.opStates):
         op_id = state.operationId or f"op{i}"

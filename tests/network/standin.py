@@ -187,6 +187,10 @@ class Standin:
     frames: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # deployment -> frames
     result_in_indexer: bool = False  # the indexer's jobResult holds the FlowState too
     drop_stream_after: int = 0  # close the next stream after this many frames (0: never)
+    newer: bool = False  # a newer gateway: what the pinned schemas lack goes out (newer_seen)
+    newer_seen: list[str] = field(default_factory=list)
+    slow_path: str = ""  # requests to a path ending so are answered after slow_seconds
+    slow_seconds: float = 0.0
     streams_opened: int = 0
 
     # --- a real node: what a node does when it takes a job from the market
@@ -390,6 +394,20 @@ class Standin:
         job = self.jobs[address]
         job.update(state=1, node=NODE, timeStart=int(time.time()) - 60)
 
+    def ended_job(self, definition: dict[str, Any], flow: dict[str, Any]) -> str:
+        """A job that ran on a node and has ended (COMPLETED), FLOW (checked against
+        ``@nosana/types``' FlowState) pinned as its ``ipfsResult``, as a node leaves it."""
+        self.check("FlowState", flow, "the FlowState a node pins")
+        ipfs = cid_v0(json.dumps(definition, sort_keys=True).encode())
+        self.pinned[ipfs] = definition
+        market = self.markets[0]
+        address = self.new_job(market, ipfs, 3600, NODE)
+        result = cid_v0(json.dumps(flow, sort_keys=True).encode())
+        self.pinned[result] = flow
+        now = int(time.time())
+        self.jobs[address].update(state=2, timeStart=now - 60, timeEnd=now, ipfsResult=result)
+        return address
+
     def complete_job(self, address: str) -> None:
         job = self.jobs[address]
         job.update(state=2, timeEnd=int(time.time()), ipfsResult=cid_v0(address.encode()))
@@ -401,6 +419,9 @@ class Standin:
         try:
             jsonschema.validate(data, self.schemas[name])
         except jsonschema.ValidationError as err:
+            if self.newer:
+                self.newer_seen.append(f"{what} vs {name}: {err.message}")
+                return
             self.violations.append(f"{what} vs {name}: {err.message} at {list(err.path)}")
             raise
 
@@ -479,6 +500,10 @@ def build_app(state: Standin) -> FastAPI:
     @app.middleware("http")
     async def record(request: Request, call_next: Any) -> Response:
         state.requests.append((request.method, request.url.path))
+        if state.slow_path and request.url.path.endswith(state.slow_path):
+            import asyncio
+
+            await asyncio.sleep(state.slow_seconds)
         if state.fail_next and request.url.path.endswith(state.fail_path):
             return error(state.fail_next.pop(0), {"message": "stand-in was told to fail"})
         try:
@@ -805,7 +830,7 @@ def build_app(state: Standin) -> FastAPI:
             found = owned(request, "deployments:write", deployment_id)
             if not isinstance(found, dict):
                 return found
-            if state.public(found)["status"] not in ("STOPPED", "DRAFT", "ERROR", "ARCHIVED"):
+            if state.public(found)["status"] != "STOPPED":  # reference §1.3: must be STOPPED
                 return error(400, {"error": "Deployment must be stopped before it is deleted"})
             del state.deployments[deployment_id]
             return Response(status_code=204)

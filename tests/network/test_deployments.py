@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from nosana_tui.cli.deployments import cost_words
 from nosana_tui.client import network as net
 from tests.network.conftest import API_KEY
 from tests.network.standin import Key, Standin
@@ -227,3 +228,217 @@ def test_cli_names_the_missing_scope(standin: Standin, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     done = cli(standin, tmp_path, "deployments", "stop", "x" * 44, key="nos_wrong")
     assert done.returncode == 1 and "401" in done.stderr and "NOSANA_API_KEY" in done.stderr
+
+
+# --- review findings ---------------------------------------------------------------------------------
+
+CLIPBOARD = "\x1b]52;c;ZXZpbA==\x07"  # OSC 52: writes the terminal's clipboard
+
+
+def _job_file(tmp_path: Path) -> str:
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(JOB))
+    return str(job)
+
+
+def test_cli_network_before_the_action_is_kept(standin: Standin, tmp_path: Path) -> None:
+    from nosana_tui.cli.main import build_parser
+
+    parser = build_parser()
+    for argv in (
+        ["deployments", "--network", "devnet", "show", "X"],
+        ["deployments", "show", "X", "--network", "devnet"],
+    ):
+        assert parser.parse_args(argv).network == "devnet", argv
+    assert parser.parse_args(["deployments", "--json", "show", "X"]).json is True
+    assert parser.parse_args(["deployments", "show", "X"]).network is None
+    asked = cli(
+        standin,
+        tmp_path,
+        "deployments",
+        "--network",
+        "devnet",
+        "create",
+        _job_file(tmp_path),
+        "--market",
+        "nvidia-h100",
+    )
+    assert asked.returncode == 2 and "pass --yes" in asked.stderr
+    assert "network     devnet" in asked.stderr, asked.stderr
+
+
+def test_cli_show_and_create_clean_the_gateways_words(standin: Standin, tmp_path: Path) -> None:
+    made = create(
+        standin,
+        name=f"evil{CLIPBOARD}\x1b[2Jname",
+        replicas=1,
+        strategy="SCHEDULED",
+        schedule=f"0 * * * *{CLIPBOARD}",
+    )
+    standin.deployments[made.id]["endpoints"] = [
+        {"opId": "web", "port": 80, "url": f"https://x.example{CLIPBOARD}"}
+    ]
+    shown = cli(standin, tmp_path, "deployments", "show", made.id)
+    assert shown.returncode == 0, shown.stderr
+    assert "evilname" in shown.stdout and "https://x.example" in shown.stdout
+    assert "SCHEDULED (0 * * * *)" in shown.stdout
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout, repr(shown.stdout)
+    listed = cli(standin, tmp_path, "deployments")
+    assert "evilname" in listed.stdout and "\x1b" not in listed.stdout
+    standin.markets[1]["gpu_types"] = [f"H100{CLIPBOARD}"]
+    done = cli(
+        standin,
+        tmp_path,
+        "deployments",
+        "create",
+        _job_file(tmp_path),
+        "--market",
+        "nvidia-h100",
+        "--name",
+        f"mine{CLIPBOARD}",
+        "--yes",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "H100" in done.stderr and "mine" in done.stderr
+    assert "\x1b" not in done.stderr + done.stdout and "\x07" not in done.stderr + done.stdout
+
+
+def _ask(standin: Standin, tmp_path: Path, *flags: str) -> Any:
+    return cli(
+        standin,
+        tmp_path,
+        "deployments",
+        "create",
+        _job_file(tmp_path),
+        "--market",
+        "nvidia-h100",
+        "--replicas",
+        "2",
+        *flags,
+    )
+
+
+def test_cli_create_says_what_each_strategy_may_spend(standin: Standin, tmp_path: Path) -> None:
+    simple = _ask(standin, tmp_path, "--timeout", "2h")
+    assert "the most it can cost: $8.80 (one round)" in simple.stderr  # 2 × 2 h × $2.20
+    assert "until" not in simple.stderr
+    for strategy, said in (
+        ("SIMPLE-EXTEND", "each job is extended as it ends: repeats until stopped"),
+        ("INFINITE", "new jobs replace them every 1h30m"),
+    ):
+        extra = ["--rotation-time", "90m"] if strategy == "INFINITE" else []
+        asked = _ask(standin, tmp_path, "--timeout", "2h", "--strategy", strategy, *extra)
+        assert asked.returncode == 2 and "pass --yes" in asked.stderr, asked.stderr
+        assert "$8.80 per round of 2 replicas × 2h" in asked.stderr and said in asked.stderr
+        assert "the most it can cost" not in asked.stderr
+    scheduled = _ask(standin, tmp_path, "--strategy", "SCHEDULED", "--schedule", "0 * * * *")
+    assert "each time the schedule (0 * * * *) fires" in scheduled.stderr
+    assert not standin.deployments
+    # the question (asked at a terminal) in the same words
+    assert cost_words("SIMPLE", 2, 120, 8.8)[1] == "for up to $8.80"
+    for strategy in ("SIMPLE-EXTEND", "SCHEDULED", "INFINITE"):
+        asked_words = cost_words(strategy, 2, 120, 8.8, "0 * * * *", 5400)[1]
+        assert (
+            asked_words
+            == "at up to $8.80 per round of 2 replicas × 2h, repeating until you stop it"
+        )
+
+    done = _ask(standin, tmp_path, "--strategy", "INFINITE", "--rotation-time", "50m", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert standin.deployments[done.stdout.strip()]["rotation_time"] == 3000
+
+
+def test_cli_create_checks_the_rules_before_asking(standin: Standin, tmp_path: Path) -> None:
+    for flags, said in (
+        (["--timeout", "30m"], "at least 60 minutes"),
+        (["--strategy", "SCHEDULED"], "needs a schedule"),
+        (["--rotation-time", "1h"], "rotation time is for --strategy INFINITE only"),
+        (["--schedule", "* * * * *"], "schedule is for --strategy SCHEDULED only"),
+    ):
+        refused = _ask(standin, tmp_path, *flags)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert "pass --yes" not in refused.stderr and "price" not in refused.stderr
+    assert not any(p.startswith("/markets") for _m, p in standin.requests)  # nothing asked
+
+
+def test_an_unknown_status_or_strategy_is_shown_as_it_is(standin: Standin, tmp_path: Path) -> None:
+    made = create(standin, replicas=1)
+    other = create(standin, "other", replicas=1)
+    standin.newer = True  # values newer than the pinned @nosana/api knows
+    standin.deployments[made.id].update(status="PAUSED", strategy="BURST")
+    found = {d.id: d for d in call(standin, lambda c: c.deployments())}
+    assert found[made.id].status == "PAUSED" and found[made.id].strategy == "BURST"
+    assert found[other.id].status is net.DeploymentStatus.RUNNING  # the known ones: enums
+    assert not found[made.id].live
+    listed = cli(standin, tmp_path, "deployments")
+    assert listed.returncode == 0, listed.stderr
+    assert "PAUSED" in listed.stdout and "BURST" in listed.stdout and "other" in listed.stdout
+    shown = cli(standin, tmp_path, "deployments", "show", made.id)
+    assert "status      PAUSED" in shown.stdout and "strategy    BURST" in shown.stdout
+    assert standin.newer_seen  # the stand-in's schemas know the documented values only
+
+
+@pytest.mark.parametrize("status", ["DRAFT", "ERROR", "ARCHIVED", "INSUFFICIENT_FUNDS"])
+def test_only_a_stopped_deployment_is_deleted(standin: Standin, status: str) -> None:
+    made = create(standin, replicas=1)
+    call(standin, lambda c: c.stop_deployment(made.id))
+    standin.deployments[made.id]["status"] = status
+    with pytest.raises(net.BadRequest, match=f"it is {status}; "):
+        call(standin, lambda c: c.delete_deployment(made.id))
+    assert ("DELETE", f"/deployments/{made.id}") not in standin.requests
+    standin.deployments[made.id]["status"] = "STOPPED"
+    call(standin, lambda c: c.delete_deployment(made.id))
+    assert made.id not in standin.deployments
+
+
+def test_events_wait_out_a_rate_limit_when_following(standin: Standin) -> None:
+    made = create(standin, replicas=1)
+    slept: list[float] = []
+
+    async def fast(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0.01)
+
+    async def main() -> net.DeploymentFrame:
+        async with net.NetworkClient(standin.url, API_KEY, pin_url=standin.url, sleep=fast) as c:
+            standin.fail_path, standin.fail_next = "/stream", [429, 429]
+            async for frame in c.deployment_events(made.id):
+                return frame
+        raise AssertionError("no frame")
+
+    frame = asyncio.run(asyncio.wait_for(main(), 20))
+    assert frame.type == "deployment" and standin.streams_opened == 1 and len(slept) == 2
+    standin.fail_path, standin.fail_next = "/stream", [429]
+
+    async def snapshot() -> list[net.DeploymentFrame]:
+        async with net.NetworkClient(standin.url, API_KEY, pin_url=standin.url) as c:
+            return [f async for f in c.deployment_events(made.id, follow=False, quiet=0.5)]
+
+    with pytest.raises(net.RateLimited):  # without -f: said, not waited for
+        asyncio.run(snapshot())
+
+
+def test_a_deployments_words_are_cleaned_as_they_are_read() -> None:
+    """The Deployments screen and --json show what the client read: no escape survives it."""
+    from nosana_tui.client.network import Deployment
+
+    raw = {
+        "id": "d1",
+        "name": "evil\x1b]52;c;SGVsbG8=\x07\x1b[2J",
+        "vault": "v",
+        "market": "m",
+        "owner": "o",
+        "status": "RUNNING",
+        "replicas": 1,
+        "timeout": 60,
+        "endpoints": [{"opId": "web", "port": 80, "url": "https://x\x1b[31m.example"}],
+        "confidential": False,
+        "active_revision": 1,
+        "active_jobs": 0,
+        "created_at": "2026-12-01T00:00:00.000Z",
+        "updated_at": "2026-12-01T00:00:00.000Z",
+        "strategy": "SIMPLE",
+    }
+    found = Deployment.model_validate(raw)
+    assert not any(c in found.name + found.endpoints[0].url for c in "\x1b\x07")
+    assert found.name.startswith("evil")

@@ -129,3 +129,24 @@ def test_the_network_node_client_refuses_before_signing() -> None:
 
     with pytest.raises(NodeError, match=r"plain http://.*NOSANA_TUI_ALLOW_HTTP"):
         asyncio.run(main())
+
+
+def test_one_rule_and_one_message_for_a_token_and_the_api_key(tmp_path: Path) -> None:
+    """A node's token (``client.local.token_for``) and the API key (``client.network``) are
+    refused by the same rule, in the same words (``config.plain_http_refusal``)."""
+    from nosana_tui.client.local import token_for
+    from nosana_tui.client.node import NodeError
+    from nosana_tui.config import ALLOW_HTTP_ENV, Paths, plain_http_refusal
+    from nosana_tui.settings import env_name
+
+    assert env_name("allow_http") == ALLOW_HTTP_ENV
+    url = "http://gpu-box.example:5001"
+    with pytest.raises(NodeError) as token:
+        token_for(Paths(tmp_path / "config", tmp_path / "data"), url, saved="tok")
+    with pytest.raises(net.PlainHttp) as key:
+        net.refuse_plain_http(url, "this node's token", False)
+    assert str(token.value) == str(key.value) == plain_http_refusal(url, "this node's token", False)
+    assert f"{ALLOW_HTTP_ENV}=1" in str(key.value) and "ssh -L" in str(key.value)
+    for allowed in ("https://gpu-box.example", "http://127.0.0.1:5001", "http://[::1]:1"):
+        assert plain_http_refusal(allowed, "x", False) is None
+    assert plain_http_refusal(url, "x", True) is None

@@ -316,3 +316,64 @@ async def test_deployments_from_the_network_row_start_and_stop(
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DeploymentsScreen))
         await pilot.press("q")
+
+
+async def test_refreshing_deployments_keeps_one_chain_of_polls(
+    standin: Standin,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """r while a read is under way replaces it (an exclusive worker): the cancelled read arms
+    no timer of its own, so the list is read once per POLL however often r is pressed."""
+    from nosana_tui.client import network as net
+    from nosana_tui.ui.screens import deployments as screen_module
+    from nosana_tui.ui.screens.deployments import DeploymentsScreen
+
+    async with net.NetworkClient(standin.url, API_KEY, pin_url=standin.url) as client:
+        job = {
+            "version": "0.1",
+            "type": "container",
+            "ops": [{"type": "container/run", "id": "a", "args": {"image": "busybox:latest"}}],
+        }
+        await client.create_deployment("one", "nvidia-3090", 1, 60, "SIMPLE", job)
+    poll = 0.5
+    monkeypatch.setattr(screen_module, "POLL", poll)
+    standin.slow_path, standin.slow_seconds = "/deployments", 0.3  # r lands during a read
+    armed: list[Any] = []
+    set_timer = DeploymentsScreen.set_timer
+
+    def recorded(self: DeploymentsScreen, *args: Any, **kwargs: Any) -> Any:
+        armed.append(set_timer(self, *args, **kwargs))
+        return armed[-1]
+
+    monkeypatch.setattr(DeploymentsScreen, "set_timer", recorded)
+    app = on_network(monkeypatch, standin, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_error is not None)
+        await pilot.press("3", "down", "D")
+        await until(pilot, lambda: isinstance(app.screen, DeploymentsScreen))
+        await until(pilot, lambda: "one" in screen_text(app), 15)
+
+        def reads() -> int:
+            return sum(1 for m, p in standin.requests if m == "GET" and p == "/deployments")
+
+        def chains() -> int:
+            """the screen's timers armed and not yet fired: one chain of reads is one such
+            timer (or one read under way)"""
+            return sum(1 for t in armed if t._task is not None and not t._task.done())
+
+        for _ in range(12):
+            await pilot.press("r")
+            await pilot.pause(0.1)
+        before = reads()
+        window = 4.0
+        most = 0
+        for _ in range(int(window / 0.1)):  # a span of time is what is measured here
+            await pilot.pause(0.1)
+            most = max(most, chains())
+        made = reads() - before
+        assert most == 1, f"{most} poll timers armed at once"
+        # one chain: about window / (poll + the read's 0.3 s); each extra chain adds reads
+        assert 2 <= made <= window / poll + 1, f"{made} reads in {window} s with POLL {poll} s"
+        await pilot.press("escape")
+        await pilot.press("q")

@@ -91,9 +91,7 @@ class DeploymentsScreen(Screen[None]):
         self.action_refresh()
 
     def on_screen_suspend(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
+        self._disarm()
 
     async def on_unmount(self) -> None:
         if self._client is not None:
@@ -102,24 +100,36 @@ class DeploymentsScreen(Screen[None]):
     # --- reading
 
     def action_refresh(self) -> None:
+        self._disarm()
+        self.poll()
+
+    def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        self.poll()
+
+    def _rearm(self) -> None:
+        """One timer at most: the next read, POLL seconds from now, while the screen is shown."""
+        self._disarm()
+        if self.is_current:
+            self._timer = self.set_timer(POLL, self.poll)
 
     @work(exclusive=True, group="deployments-poll", exit_on_error=False)
     async def poll(self) -> None:
+        """Read, render, re-arm. A read cancelled by a newer one (``r``, a change) re-arms
+        nothing: the newer one does, so there is never more than one chain of reads."""
         from nosana_tui.client.network import NetworkError
 
         try:
             found = await self.client.deployments(limit=100)
-            if not self.slugs:
-                with contextlib.suppress(NetworkError):
-                    self.slugs = {m.address: m.slug for m in await self.client.markets()}
-            self.render_rows(found)
-        finally:
-            if self.is_current:
-                self._timer = self.set_timer(POLL, self.poll)
+        except NetworkError:
+            self._rearm()  # said by the worker's handler; read again later
+            raise
+        if not self.slugs:
+            with contextlib.suppress(NetworkError):
+                self.slugs = {m.address: m.slug for m in await self.client.markets()}
+        self.render_rows(found)
+        self._rearm()
 
     def render_rows(self, found: list[Deployment]) -> None:
         """Rows keyed by id: new ones added, changed cells updated, gone ones removed."""
@@ -163,13 +173,13 @@ class DeploymentsScreen(Screen[None]):
         note.update(text)
 
     def cells(self, deployment: Deployment, variables: dict[str, str]) -> dict[str, Any]:
-        status = deployment.status.value
+        status = str(deployment.status)  # a status newer than this client: as the gateway says
         style = variables.get(STATUS_COLOUR.get(status, ""), "")
         return {
             "name": Text(deployment.name, no_wrap=True, overflow="ellipsis"),
             "status": Text(status, style=style),
             "jobs": f"{deployment.active_jobs}/{deployment.replicas}",
-            "strategy": deployment.strategy.value,
+            "strategy": str(deployment.strategy),
             "market": Text(self.slugs.get(deployment.market, deployment.market)),
             "endpoints": Text(", ".join(e.url for e in deployment.endpoints) or "-"),
         }
@@ -211,7 +221,7 @@ class DeploymentsScreen(Screen[None]):
         call = self.client.start_deployment if verb == "start" else self.client.stop_deployment
         changed = await call(deployment_id)
         name = self.deployments[deployment_id].name if deployment_id in self.deployments else ""
-        status = changed.status.value if changed.status else verb
+        status = str(changed.status) if changed.status else verb
         self.notify(f"{name or deployment_id}: {status}", markup=False)
         self.action_refresh()
 
