@@ -391,10 +391,10 @@ def test_node_serve_flags_reach_the_agent_over_file_and_environment() -> None:
         assert result.returncode == 0, result.stderr
         log = (paths().data_dir / "agent.log").read_text()
         assert "settings: stop_timeout 7 (file), log_retention 3MiB (flag)\n" in log, log
-    finally:
-        pid_file = paths().data_dir / "agent.pid"
-        if pid_file.exists():
-            os.kill(int(pid_file.read_text().split()[0]), 15)
+    finally:  # (the pid file is the port's: agent.pid left agents running after the tests)
+        pid_file = paths().agent_pid_file(port)
+        assert pid_file.exists(), "the detached agent wrote no pid file"
+        os.kill(int(pid_file.read_text().split()[0]), 15)
 
 
 # --- resources: the services' endpoints and how long cached volumes are kept ----------------------
