@@ -275,11 +275,12 @@ def test_real_engine_lines_printed_in_one_instant_come_in_the_engines_order() ->
 
 
 def test_real_engine_lines_a_moment_apart_keep_the_order_they_were_printed_in() -> None:
-    """A millisecond between writes is enough for the engine's stamps to be in printed order,
-    and so for ours: stdout and stderr interleaved as the program printed them."""
+    """20 ms between writes is enough for the engine's stamps to be in printed order, and so
+    for ours: stdout and stderr interleaved as the program printed them. (2 ms was enough on an
+    idle machine and not under a full CI run: the engine's two pipe readers were scheduled late.)"""
     script = (
-        'i=1; while [ $i -le 20 ]; do echo "out $i"; usleep 2000; echo "err $i" >&2; '
-        "usleep 2000; i=$((i+1)); done"
+        'i=1; while [ $i -le 20 ]; do echo "out $i"; usleep 20000; echo "err $i" >&2; '
+        "usleep 20000; i=$((i+1)); done"
     )
     for readopt in (False, True):
         got = run_and_read(script, readopt)

@@ -120,6 +120,9 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
     pid, fd = pty.fork()
     if pid == 0:  # the child: the terminal is its stdin, stdout and stderr
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+        # as a login shell starts it: a test run under nohup would pass on SIGHUP ignored, and
+        # the UI would then (rightly) outlive the hang-up test's SIGHUP
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         os.execve(sys.executable, [sys.executable, "-m", "nosana_tui"], env)
     screen = pyte.Screen(COLUMNS, ROWS)
     term = Terminal(pid, fd, port, bytearray(), screen, pyte.ByteStream(screen))
