@@ -25,6 +25,11 @@ whatever the app does right after the frame).
   (``NOSANA_TUI_NODE`` at a port where nothing answers, no autostart), as ``nosana-tui`` with
   no arguments starts; before 2026-12-01 it was ``node_url=`` that port, a ``--node URL`` start
   (which also lists the Nosana network before the first frame, to tell whether URL is it).
+  The bench agent's ``NOSANA_TUI_STOP_TIMEOUT`` is taken out of the child's environment (until
+  2026-12-01 06:00 it was left in): with only the theme, keys, node, folders and token set,
+  the UI reads its theme and keys without pydantic-settings (``config.quick_ui_settings``).
+- ``UI first frame, settings whole``: the same with ``NOSANA_TUI_STOP_TIMEOUT=2`` set, a
+  setting the quick reading leaves to the settings: they are read whole before the frame.
 
 ``--before DIR`` runs ``ps`` and the UI also from another checkout (e.g. ``git archive HEAD |
 tar -x -C DIR``), with this virtual environment, for a before/after in the same run.
@@ -100,6 +105,8 @@ asyncio.run(main())
 UI = r"""
 import asyncio, os, tempfile
 os.environ["NOSANA_TUI_NODE"] = "http://127.0.0.1:9"  # the local node; nothing answers there
+os.environ.pop("NOSANA_TUI_STOP_TIMEOUT", None)  # the bench agent's: a person's UI has none
+# WHOLE
 import nosana_tui.entry  # as the program starts: the entry first, then the UI
 from pathlib import Path
 from nosana_tui.config import Paths
@@ -118,6 +125,9 @@ async def main():
 
 asyncio.run(main())
 """.replace("# MARK\n", MARK)
+
+# a setting of the agent's in the environment: the UI reads the settings whole (pydantic-settings)
+UI_WHOLE = UI.replace("# WHOLE\n", 'os.environ["NOSANA_TUI_STOP_TIMEOUT"] = "2"\n')
 
 
 def run_once(
@@ -169,6 +179,7 @@ async def main() -> None:
         "nosana-tui logs JOB": ([PY, *logs], ROOT, False),
         "bare Textual first frame": ([PY, "-c", BARE], ROOT, True),
         "UI first frame": ([PY, "-c", UI], ROOT, True),
+        "UI first frame, settings whole": ([PY, "-c", UI_WHOLE], ROOT, True),
     }
     if args.before:
         before = args.before.resolve()
@@ -196,11 +207,11 @@ async def main() -> None:
     loads = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nn={args.n}, load average after: {loads}")
     heads = ("wall median", "min", "max", "CPU median", "CPU to frame")
-    print(f"{'':30} {heads[0]:>11} {heads[1]:>7} {heads[2]:>7} {heads[3]:>11} {heads[4]:>12}")
+    print(f"{'':32} {heads[0]:>11} {heads[1]:>7} {heads[2]:>7} {heads[3]:>11} {heads[4]:>12}")
     for name, (walls, cpus, cpu_frames) in results.items():
         to_frame = f"{statistics.median(cpu_frames):11.3f}s" if frame_of(name) else ""
         print(
-            f"{name:30} {statistics.median(walls):10.3f}s {min(walls):6.3f}s {max(walls):6.3f}s "
+            f"{name:32} {statistics.median(walls):10.3f}s {min(walls):6.3f}s {max(walls):6.3f}s "
             f"{statistics.median(cpus):10.3f}s {to_frame}"
         )
 

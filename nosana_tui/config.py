@@ -138,6 +138,11 @@ def _plain_node_setting() -> str | None:
             value = DEFAULT_NODE
         except (OSError, ValueError):  # unreadable, not UTF-8, not TOML: the settings say so
             return None
+    return _plain_url(value)
+
+
+def _plain_url(value: object) -> str | None:
+    """VALUE, stripped, where it is plainly a node URL; None where the settings must say."""
     if not isinstance(value, str):
         return None
     url = urlparse(value.strip())
@@ -159,3 +164,74 @@ def paths() -> Paths:
         config = config or platformdirs.user_config_dir(APP)
         data = data or platformdirs.user_data_dir(APP)
     return Paths(Path(config), Path(data))
+
+
+# --- the UI's theme and keys, read quickly --------------------------------------------------------
+
+SETTING_ENV = frozenset(
+    """HF_ENDPOINT NOSANA_API_KEY NOSANA_API_URL NOSANA_IPFS_GATEWAY NOSANA_NETWORK
+    NOSANA_NODE_DOMAIN NOSANA_PIN_JWT NOSANA_PIN_URL NOSANA_TUI_ALLOW_HTTP NOSANA_TUI_CONFIG_DIR
+    NOSANA_TUI_DATA_DIR NOSANA_TUI_HEALTH_INTERVAL NOSANA_TUI_KEYS NOSANA_TUI_LOG_RETENTION
+    NOSANA_TUI_NETWORK_NODE_URL NOSANA_TUI_NODE NOSANA_TUI_OLLAMA_REGISTRY NOSANA_TUI_RESOURCE_KEEP
+    NOSANA_TUI_S3_ENDPOINT NOSANA_TUI_S3_REGION NOSANA_TUI_STOP_TIMEOUT NOSANA_TUI_THEME
+    NOSANA_TUI_TOKEN NOSANA_WALLET""".lower().split()
+)
+"""Every variable the settings read (``settings.env_name`` of each; a test holds the two equal)."""
+
+_UI_ENV = {
+    "nosana_tui_theme": "theme",
+    "nosana_tui_keys": "keys",
+    "nosana_tui_node": "node",
+    # any text is a folder (``paths`` reads them) or a token: nothing the settings could refuse
+    "nosana_tui_config_dir": "",
+    "nosana_tui_data_dir": "",
+    "nosana_tui_token": "",
+}
+_UI_FILE_KEYS = ("theme", "keys", "node")
+DEFAULT_THEME = "nosana-dark"  # settings.Settings.theme
+
+
+def quick_ui_settings(config_file: Path) -> tuple[str, dict[str, str]] | None:
+    """The UI's theme and key remaps, read without pydantic-settings (a quarter of the UI's
+    start-up of its own: bench/README.md, "Start-up"), where nothing else is set: no variable
+    of the settings but the theme, keys, node, folders and token; no key in CONFIG_FILE but
+    ``theme``, ``[keys]`` and ``node``; each a value the settings would take unchanged. None in every
+    other case: then the settings are read whole and a value that cannot be used stops the UI
+    with their message, as before. tests/test_startup.py holds the two readings equal."""
+    import json
+    import tomllib
+
+    given = {key.lower(): value for key, value in os.environ.items()}  # any case; last wins
+    env: dict[str, str] = {}
+    for low, value in given.items():
+        if low not in SETTING_ENV or not value:  # empty: not set
+            continue
+        if low not in _UI_ENV:
+            return None
+        if _UI_ENV[low]:
+            env[_UI_ENV[low]] = value
+    try:
+        with config_file.open("rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        data = {}
+    except (OSError, ValueError):  # unreadable, not UTF-8, not TOML: the settings say so
+        return None
+    if any(key not in _UI_FILE_KEYS for key in data):
+        return None
+    if _plain_url(env.get("node", data.get("node", DEFAULT_NODE))) is None:
+        return None
+    theme = env.get("theme", data.get("theme", DEFAULT_THEME))
+    if not isinstance(theme, str) or not theme.strip():
+        return None
+    keys: object = data.get("keys", {})
+    if "keys" in env:
+        try:
+            keys = json.loads(env["keys"])
+        except ValueError:
+            return None
+    if not isinstance(keys, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in keys.items()
+    ):
+        return None
+    return theme.strip(), dict(keys)

@@ -46,7 +46,7 @@ def run_ui(arguments: Sequence[str]) -> int:
             return cli_main([])  # no terminal to draw on: say what there is instead
         print("error: the UI needs a terminal; see `nosana-tui --help`", file=sys.stderr)
         return EXIT_INVALID
-    from nosana_tui.settings import SettingError
+    from nosana_tui.errors import SettingError  # (loads no pydantic)
     from nosana_tui.ui.app import run_app
 
     try:

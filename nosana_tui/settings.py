@@ -45,6 +45,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from nosana_tui.errors import SettingError
+
 APP = "nosana-tui"  # the folder name under the platform's config and data folders
 ENV_PREFIX = "NOSANA_TUI_"
 DEFAULT_NODE = "http://127.0.0.1:5001"
@@ -71,10 +73,6 @@ DEFAULT_WALLET = "~/.nosana/nosana_key.json"  # where the Nosana CLI keeps its k
 
 DEFAULT_LOG_RETENTION = 1 << 30
 MIN_LOG_RETENTION = 1 << 20  # the node's store keeps at least this (node/store.py: same numbers)
-
-
-class SettingError(ValueError):
-    """A setting that cannot be used; the message says where it came from and how to write it."""
 
 
 # --- the accepted forms ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -293,24 +294,44 @@ asyncio.run(main())
 """
 
 
-def test_the_first_frame_comes_before_the_client_and_the_other_sections(tmp_path: Path) -> None:
-    """What the Templates section does not draw waits: httpx (the node's client connects after
-    the first frame), the network's models (listed on the first look at the nodes), the Jobs
-    and Nodes sections (imported when shown), and the highlighted template's preview (the job
-    model, validation, pygments), drawn right after the first frame from the list."""
+def _first_frame(**settings: str) -> dict[str, Any]:
+    """What the UI's process had loaded at its first frame, with SETTINGS (variable -> value)
+    its only settings in the environment, beside the test's folders."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in config.SETTING_ENV}
+    env.update(
+        NOSANA_TUI_CONFIG_DIR=os.environ["NOSANA_TUI_CONFIG_DIR"],
+        NOSANA_TUI_DATA_DIR=os.environ["NOSANA_TUI_DATA_DIR"],
+        NOSANA_TUI_NODE="http://127.0.0.1:9",
+        **settings,
+    )
     result = subprocess.run(
         [sys.executable, "-c", _FIRST_FRAME],
         cwd=ROOT,
-        env={**os.environ, "NOSANA_TUI_NODE": "http://127.0.0.1:9"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    first = json.loads(result.stdout.splitlines()[-1])
+    first: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return first
+
+
+def test_the_first_frame_comes_before_the_client_and_the_other_sections() -> None:
+    """What the Templates section does not draw waits: httpx (the node's client connects after
+    the first frame), the network's models (listed on the first look at the nodes), the Jobs
+    and Nodes sections (imported when shown), the highlighted template's preview (the job
+    model, validation, pygments), drawn right after the first frame from the list, and, with
+    no setting but the theme, keys, node, folders and token, pydantic and pydantic-settings
+    (``config.quick_ui_settings``; the API's views are types until then)."""
+    first = _first_frame(NOSANA_TUI_TOKEN="t0ken", NOSANA_TUI_THEME="nosana-light")
     modules = set(first["modules"])
     assert "nosana_tui.ui.screens.templates" in modules
     later = (
+        "pydantic",
+        "pydantic_settings",
+        "nosana_tui.settings",
+        "nosana_tui.api.models",
         "httpx",
         "httpcore",
         "docker",
@@ -328,6 +349,81 @@ def test_the_first_frame_comes_before_the_client_and_the_other_sections(tmp_path
     assert first["options"] > 0 and not first["rendered"]  # the list; its preview follows
     then = first["then"]
     assert then["current"] and then["data"] and then["graph"]  # the first template, previewed
+
+
+def test_any_other_setting_reads_the_settings_whole_before_the_first_frame() -> None:
+    """A setting the quick reading does not take (here the agent's stop timeout) has the
+    settings read whole before the first frame, so a bad value still stops the UI first."""
+    modules = set(_first_frame(NOSANA_TUI_STOP_TIMEOUT="2")["modules"])
+    assert {"pydantic_settings", "nosana_tui.settings"} <= modules
+
+
+def test_the_quick_reading_knows_every_variable_of_the_settings() -> None:
+    assert {env_name(name).lower() for name in Settings.model_fields} == config.SETTING_ENV
+
+
+# (environment, config.toml, whether the quick reading takes it)
+_UI_CASES: list[tuple[dict[str, str], str | None, bool]] = [
+    ({}, None, True),
+    ({"NOSANA_TUI_THEME": "  nosana-light "}, None, True),
+    ({"nosana_tui_theme": "from-env"}, 'theme = "from-file"\n', True),  # any case; env wins
+    ({"NOSANA_TUI_THEME": ""}, 'theme = "from-file"\n', True),  # empty: not set
+    (
+        {},
+        'theme = "nosana-light"\nnode = "http://127.0.0.1:6001"\n[keys]\n"app.quit" = "ctrl+q"\n',
+        True,
+    ),
+    ({"NOSANA_TUI_KEYS": '{"app.quit": "ctrl+q"}'}, '[keys]\n"app.help" = "f1"\n', True),
+    ({"NOSANA_TUI_TOKEN": "t0ken", "NOSANA_TUI_SKIP_DOCKER": "1", "OTHER": "x"}, None, True),
+    ({"NOSANA_TUI_NODE": "https://node.example:8443/"}, None, True),
+    # what the settings refuse: the quick reading leaves it to them
+    ({"NOSANA_TUI_KEYS": "ctrl+q"}, None, False),
+    ({"NOSANA_TUI_KEYS": '{"app.quit": 1}'}, None, False),
+    ({"NOSANA_TUI_KEYS": '["app.quit"]'}, None, False),
+    ({}, '[keys]\n"app.quit" = 1\n', False),
+    ({}, '[keys]\napp = { quit = "q" }\n', False),
+    ({}, "keys = 3\n", False),
+    ({}, 'theme = ""\n', False),
+    ({}, "theme = 5\n", False),
+    ({"NOSANA_TUI_THEME": "   "}, None, False),
+    ({}, 'node = "ftp://x"\n', False),
+    ({"NOSANA_TUI_NODE": "127.0.0.1:5001"}, None, False),
+    ({}, "theme = [\n", False),  # not TOML
+    ({}, "bogus = 1\n", False),  # an unknown key
+    ({}, 'config_dir = "/x"\n', False),  # environment only
+    # what the quick reading does not take, though the settings do: read whole
+    ({"NOSANA_TUI_STOP_TIMEOUT": "2"}, None, False),
+    ({"NOSANA_TUI_STOP_TIMEOUT": "soon"}, None, False),
+    ({}, "stop_timeout = 2\n", False),
+    ({"NOSANA_API_KEY": "nos_x"}, None, False),
+    ({"HF_ENDPOINT": "http://127.0.0.1:9"}, None, False),
+]
+
+
+@pytest.mark.parametrize(("env", "file", "quick"), _UI_CASES)
+def test_the_ui_theme_and_keys_are_read_as_the_settings_read_them(
+    env: dict[str, str], file: str | None, quick: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``config.quick_ui_settings`` gives what the settings give, or leaves it to them: never
+    a theme or keys they would not give, never a value they refuse."""
+    for name in list(os.environ):
+        if name.lower() in config.SETTING_ENV and "_dir" not in name.lower():
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    where = paths()
+    if file is not None:
+        where.config_dir.mkdir(parents=True, exist_ok=True)
+        where.config_file.write_text(file, encoding="utf-8")
+    read = config.quick_ui_settings(where.config_file)
+    assert (read is not None) is quick, read
+    try:
+        whole = load_settings(where.config_file)
+    except SettingError:
+        assert read is None
+        return
+    if read is not None:
+        assert read == (whole.theme, whole.keys)
 
 
 def test_api_models_are_built_on_first_use() -> None:

@@ -6,12 +6,12 @@ parses them, and the CLI's ``--json`` and the UI show them.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nosana_tui.api.ready import counts_as_ready
+from nosana_tui.api.states import EndpointStatus, Health, JobStatus, OpStatus
 
 if TYPE_CHECKING:  # the job model is imported by planned_view alone: `ps` never builds it
     from nosana_tui.jobformat import model as m
@@ -23,52 +23,6 @@ class _View(BaseModel):
     ``defer_build``; ~0.03-0.05 s of the start, bench/README.md "Start-up")."""
 
     model_config = ConfigDict(defer_build=True)
-
-
-class OpStatus(StrEnum):
-    """Progress of one op (the Nosana node's ``OperationProgressStatuses``, minus ``init``)."""
-
-    PENDING = "pending"  # the job has started; this op's stage has not
-    WAITING = "waiting"  # its stage runs; it waits for its dependencies
-    STARTING = "starting"  # resolving literals, pulling the image, creating the container
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    STOPPING = "stopping"
-    STOPPED = "stopped"  # stopped by a person, a timeout, or the job stopping
-    FINISHED = "finished"  # exited with code 0 (a create-volume op: the volume exists)
-    FAILED = "failed"  # exited non-zero, or could not start
-
-    @property
-    def terminal(self) -> bool:
-        return self in (OpStatus.STOPPED, OpStatus.FINISHED, OpStatus.FAILED)
-
-    @property
-    def active(self) -> bool:
-        return self in (OpStatus.STARTING, OpStatus.RUNNING, OpStatus.RESTARTING)
-
-
-class JobStatus(StrEnum):
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILED = "failed"
-    STOPPED = "stopped"
-
-    @property
-    def terminal(self) -> bool:
-        return self is not JobStatus.RUNNING
-
-
-class Health(StrEnum):
-    NONE = "none"  # no health checks
-    STARTING = "starting"  # start-up checks have not all passed yet
-    HEALTHY = "healthy"
-    UNHEALTHY = "unhealthy"  # a continuous check failed; the op keeps running
-
-
-class EndpointStatus(StrEnum):
-    ONLINE = "ONLINE"
-    OFFLINE = "OFFLINE"
-    UNKNOWN = "UNKNOWN"
 
 
 class Endpoint(_View):

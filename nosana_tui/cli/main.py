@@ -23,6 +23,7 @@ from nosana_tui.cli.exec import add_exec_commands
 from nosana_tui.cli.jobs import ServeNode, _node_url, add_commands, say
 from nosana_tui.cli.network import add_network_commands
 from nosana_tui.config import paths
+from nosana_tui.errors import SettingError
 
 if TYPE_CHECKING:  # the commands import these when they run (see cli/jobs.py)
     from nosana_tui.jobformat import templates as tpl
@@ -326,11 +327,10 @@ def main(
     except OSError as err:
         say(f"error: {err.filename or ''}: {err.strerror}")
         return EXIT_FAILED
+    except SettingError as err:
+        say(f"error: {err}")
+        return EXIT_INVALID
     except Exception as err:
-        settings = sys.modules.get("nosana_tui.settings")  # loaded if it raised this
-        if settings is not None and isinstance(err, settings.SettingError):
-            say(f"error: {err}")
-            return EXIT_INVALID
         templates = sys.modules.get("nosana_tui.jobformat.templates")  # loaded if it raised this
         if templates is None or not isinstance(err, templates.TemplateError):
             raise

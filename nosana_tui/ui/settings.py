@@ -9,7 +9,9 @@ config folder, or ``NOSANA_TUI_THEME`` and ``NOSANA_TUI_KEYS`` (JSON)::
     "app.quit" = "ctrl+q"
 
 A value that cannot be used stops the UI before it starts, with a message that names it
-(``nosana_tui.settings.SettingError``), as it stops every command.
+(``nosana_tui.settings.SettingError``), as it stops every command. Where only the theme, keys
+and node are set, plainly, they are read without the settings model
+(``config.quick_ui_settings``: pydantic-settings is a large part of the start-up).
 
 The user edits the file; the app writes one line of it, ``theme = "..."``, when a theme is
 picked in the command palette (:func:`save_theme`: every other line is left as it is, and
@@ -30,8 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nosana_tui.client.nodes import NodeEntry, load_nodes, save_nodes
-from nosana_tui.config import Paths
-from nosana_tui.settings import load_settings as load_all_settings
+from nosana_tui.config import Paths, quick_ui_settings
 
 __all__ = [
     "SECTIONS",
@@ -61,8 +62,13 @@ class Settings:
 
 def load_settings(paths: Paths) -> Settings:
     """SettingError when config.toml or the environment holds a value that cannot be used."""
-    every = load_all_settings(paths.config_file)
-    settings = Settings(theme=every.theme, keys=dict(every.keys))
+    quick = quick_ui_settings(paths.config_file)  # where nothing else is set: no pydantic
+    if quick is None:
+        from nosana_tui.settings import load_settings as load_all_settings
+
+        every = load_all_settings(paths.config_file)
+        quick = every.theme, dict(every.keys)
+    settings = Settings(theme=quick[0], keys=quick[1])
     settings.nodes, problem = load_nodes(paths)
     if problem:
         settings.problems.append(problem)

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.color import Color as RichColor
 from rich.style import Style
 from rich.text import Text
 from textual.color import Color, ColorParseError
 
-from nosana_tui.api.models import EndpointStatus, Health, JobStatus, OpStatus, OpView
+from nosana_tui.api.states import EndpointStatus, Health, JobStatus, OpStatus
+
+if TYPE_CHECKING:  # the views (pydantic) are not needed before the first frame
+    from nosana_tui.api.models import OpView
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ another, so that is where ``depends_on`` may point::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.cells import cell_len
 from rich.style import Style
@@ -38,9 +38,12 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from nosana_tui.api.models import Health, JobStatus, JobView, OpStatus, OpView
+from nosana_tui.api.states import Health, JobStatus, OpStatus
 from nosana_tui.jobformat.graph import DependencyGraph, Node
 from nosana_tui.ui.style import HEALTH, SKIPPED, Look, op_look, theme_style
+
+if TYPE_CHECKING:  # the views (pydantic) are not needed before the first frame
+    from nosana_tui.api.models import JobView, OpView
 
 Line = tuple[str | None, Text]
 

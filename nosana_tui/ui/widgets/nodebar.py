@@ -9,13 +9,16 @@ node's info (the app polls it every few seconds); the bar never polls anything i
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual.widget import Widget
 
-from nosana_tui.api.models import GpuDevice, NodeInfo
 from nosana_tui.ui.settings import NodeEntry
+
+if TYPE_CHECKING:  # (pydantic: not before the first frame, bench/README.md "Start-up")
+    from nosana_tui.api.models import GpuDevice, NodeInfo
 
 # words a GPU's marketing name carries that say nothing in a one-line summary
 _NAME_NOISE = re.compile(r"^(NVIDIA|GeForce|Tesla|Quadro|\d+GB|HBM\w*|PCIe|SXM\d*)$", re.I)
