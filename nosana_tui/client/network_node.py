@@ -192,7 +192,8 @@ def short(address: str) -> str:
     return address if len(address) <= 13 else f"{address[:6]}…{address[-4:]}"
 
 
-def _money(value: float | None) -> str:
+def money(value: float | None) -> str:
+    """Dollars as the UI shows a cost: four decimals below a cent, else two."""
     if value is None:
         return "-"
     return f"${value:,.4f}" if 0 < abs(value) < 0.01 else f"${value:,.2f}"
@@ -271,7 +272,7 @@ class NetworkNodeClient(NodeClient):
     async def info(self) -> NodeInfo:
         """What the node bar shows: the network, the credits (or why not), the live jobs."""
         try:
-            credits = _money((await self.credits()).available)
+            credits = money((await self.credits()).available)
         except net.NoApiKey:
             credits = "no API key"
         except (net.Unreachable, net.ServerError, net.BadAnswer) as err:
@@ -315,7 +316,7 @@ class NetworkNodeClient(NodeClient):
         )
         name = f"{facts.market} · {facts.state}"
         if facts.time_start:
-            name += f" · {_money(facts.cost_usd) if facts.cost_usd is not None else f'{facts.cost_nos:.4f} NOS'}"
+            name += f" · {money(facts.cost_usd) if facts.cost_usd is not None else f'{facts.cost_nos:.4f} NOS'}"
         if note:
             name += f" · {note}"
         if node_view is not None:
@@ -496,7 +497,7 @@ class NetworkNodeClient(NodeClient):
                 text = f"nosana: RUNNING on node {job.node_address} ({market})"
             else:
                 cost = job.cost_usd()
-                spent = _money(cost) if cost is not None else f"{job.cost_nos():.4f} NOS"
+                spent = money(cost) if cost is not None else f"{job.cost_nos():.4f} NOS"
                 text = f"nosana: {state} after {job.ran_seconds()} s on {market}; cost {spent}"
             said[state] = after  # numbered as the node line before it: a reader that comes
             # back after it misses no node line

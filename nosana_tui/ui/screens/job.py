@@ -97,14 +97,28 @@ def short_id(job_id: str) -> str:
 
 
 def title(view: JobView) -> str:
-    """``job ID · NAME · STATE``; a network job's ``job ADDRESS · STATE · NAME``, its name (the
-    market, the network's state, the cost so far) being long enough to push the state off the
-    header at 80 columns."""
-    from nosana_tui.client.network_node import NetworkJobView
+    """``job ID · NAME · STATE``; a network job's ``job ADDRESS · STATE · COST · MARKET``, the
+    network's own state only where it says more than ours (QUEUED, or the network's end before
+    the node's), and a note last: at 80 columns the header has 62 columns for it, and the
+    address, state and cost must stay on it."""
+    from nosana_tui.client.network_node import NetworkJobView, money
 
-    if isinstance(view, NetworkJobView):
-        return f"job {short_id(view.id)} · {view.status.value} · {view.name}"
-    return f"job {short_id(view.id)} · {view.name} · {view.status.value}"
+    if not isinstance(view, NetworkJobView):
+        return f"job {short_id(view.id)} · {view.name} · {view.status.value}"
+    facts = view.network
+    parts = [f"job {short_id(view.id)}", view.status.value]
+    if facts.state.lower() != view.status.value and not (
+        facts.state == "COMPLETED" and view.status.value == "success"
+    ):
+        parts.append(facts.state)
+    if facts.time_start:
+        parts.append(
+            money(facts.cost_usd) if facts.cost_usd is not None else f"{facts.cost_nos:.4f} NOS"
+        )
+    parts.append(facts.market)
+    if facts.note:
+        parts.append(facts.note)
+    return " · ".join(parts)
 
 
 def _unlisted(key: str, action: str, description: str, tooltip: str) -> Binding:
