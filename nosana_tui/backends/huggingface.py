@@ -10,7 +10,6 @@ the totals of the progress.
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -22,9 +21,6 @@ from nosana_tui.jobformat import model as m
 
 POLL_S = 0.25
 _GLOB = set("*?[")
-# the hub's own rule for a repository id (``huggingface_hub``'s ``validate_repo_id``), checked
-# before anything is fetched so that the op's message says what is wrong, in our words
-_REPO = re.compile(r"(?:[\w\-.]+/)?[\w\-.]+")
 
 
 class HubFetcher:
@@ -32,13 +28,19 @@ class HubFetcher:
         self.endpoint = endpoint.rstrip("/")
 
     def identity(self, resource: m.HFResource) -> dict[str, Any]:
+        # the hub's own rule for a repository id, from the huggingface_hub that will fetch it
+        # (the rule has changed between its versions: a copy would drift), checked before
+        # anything is fetched so that the op's message says what is wrong, in our words
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
         repo = resource.repo
-        bad = "--" in repo or ".." in repo or repo[:1] in "-." or repo[-1:] in "-."
-        if not _REPO.fullmatch(repo) or bad or len(repo) > 96:
+        try:
+            validate_repo_id(repo)
+        except HFValidationError:
             raise FetchError(
                 f"repo {repo!r} is not a Hugging Face repository id: write owner/name (letters, "
                 "digits, '-', '_' and '.')"
-            )
+            ) from None
         return {
             "endpoint": self.endpoint,
             "repo": resource.repo,

@@ -26,7 +26,12 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from nosana_tui.engine.backend import LABEL_RESOURCE, BackendError, CachedVolume
+from nosana_tui.engine.backend import (
+    LABEL_RESOURCE,
+    LABEL_RESOURCE_OWNER,
+    BackendError,
+    CachedVolume,
+)
 
 HOLDER_IMAGE = "nosana-tui/resource-holder:1"
 LABEL_HOLDER = "nosana-tui.resource.holder"  # the helper container (never started)
@@ -168,9 +173,13 @@ class ResourceVolumes:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
             raise self._volume_error(err, f"volume {name}") from None
 
-    async def cached_volumes(self) -> list[CachedVolume]:
+    async def cached_volumes(self, owner: str | None = None) -> list[CachedVolume]:
+        labels = [LABEL_RESOURCE]
+        if owner is not None:  # the engine filters: no other agent's volume is looked into
+            labels.append(f"{LABEL_RESOURCE_OWNER}={owner}")
+
         def look() -> list[CachedVolume]:
-            found = self.api.volumes(filters={"label": LABEL_RESOURCE})
+            found = self.api.volumes(filters={"label": labels})
             out = []
             for attrs in found.get("Volumes") or []:
                 try:

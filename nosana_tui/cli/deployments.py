@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from nosana_tui.cli.jobs import EXIT_OK, say
@@ -20,12 +21,14 @@ from nosana_tui.cli.network import (
     _usd,
     confirm_spending,
     duration,
+    made,
     network_name,
     run_network,
+    spending_summary,
 )
 
 if TYPE_CHECKING:
-    from nosana_tui.client.network import Deployment, NetworkClient
+    from nosana_tui.client.network import Deployment, DeploymentChange, NetworkClient
 
 STRATEGIES = ("SIMPLE", "SIMPLE-EXTEND", "SCHEDULED", "INFINITE")
 
@@ -169,20 +172,17 @@ async def cmd_create(args: argparse.Namespace) -> int:
         said, asked = cost_words(
             args.strategy, args.replicas, minutes, most, args.schedule, rotation
         )
+        price = f"{_usd(market.usd_per_hour)}/hour per replica"
         confirm_spending(
             args,
             [
-                ("deployment", name),
-                ("network", network),
-                ("market", f"{market.slug} ({market.address})"),
-                ("GPU", ", ".join(market.gpu_types) or "-"),
-                ("price", f"{_usd(market.usd_per_hour)}/hour per replica"),
+                *spending_summary("deployment", name, network, market, price),
                 ("strategy", args.strategy),
                 ("cost", said),
             ],
             f"Deploy {name} to {market.slug} on {network} {asked}?",
         )
-        made = await client.create_deployment(
+        created = await client.create_deployment(
             name,
             market.address,
             args.replicas,
@@ -192,33 +192,41 @@ async def cmd_create(args: argparse.Namespace) -> int:
             schedule=args.schedule,
             rotation_time=rotation,
         )
-    if args.json:
-        _dump(made.model_dump(mode="json"))
-    else:
-        print(printable(made.id), flush=True)
-    say(
+    return made(
+        args,
+        created,
+        printable(created.id),
         printable(
-            f"created: deployment {made.id} ({made.status}); "
-            f"`nosana-tui deployments events {made.id} -f` follows it"
-        )
+            f"created: deployment {created.id} ({created.status}); "
+            f"`nosana-tui deployments events {created.id} -f` follows it"
+        ),
     )
+
+
+async def _change(
+    args: argparse.Namespace,
+    call: Callable[[NetworkClient], Awaitable[DeploymentChange]],
+    said: Callable[[DeploymentChange], object],
+) -> int:
+    """Change the deployment ``args.id`` (CALL) and print ``deployment ID: SAID``."""
+    async with _client(args) as client:
+        changed = await call(client)
+    _print_clean(f"deployment {args.id}: {said(changed)}")
     return EXIT_OK
 
 
 @run_network
 async def cmd_start(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        changed = await client.start_deployment(args.id)
-    _print_clean(f"deployment {args.id}: {changed.status or 'started'}")
-    return EXIT_OK
+    return await _change(
+        args, lambda client: client.start_deployment(args.id), lambda d: d.status or "started"
+    )
 
 
 @run_network
 async def cmd_stop(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        changed = await client.stop_deployment(args.id)
-    _print_clean(f"deployment {args.id}: {changed.status or 'stopped'}")
-    return EXIT_OK
+    return await _change(
+        args, lambda client: client.stop_deployment(args.id), lambda d: d.status or "stopped"
+    )
 
 
 @run_network
@@ -231,10 +239,11 @@ async def cmd_rm(args: argparse.Namespace) -> int:
 
 @run_network
 async def cmd_scale(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        changed = await client.scale_deployment(args.id, args.replicas)
-    _print_clean(f"deployment {args.id}: {changed.replicas} replicas")
-    return EXIT_OK
+    return await _change(
+        args,
+        lambda client: client.scale_deployment(args.id, args.replicas),
+        lambda d: f"{d.replicas} replicas",
+    )
 
 
 @run_network

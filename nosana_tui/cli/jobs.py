@@ -813,8 +813,9 @@ async def cmd_node_status(args: argparse.Namespace) -> int:
 
 @run_async
 async def cmd_node_prune(args: argparse.Namespace) -> int:
-    """Remove the node's cached resource volumes (S3, HF, Ollama) not used for a while, and
-    not in use: ``--older-than``, else the ``resource_keep`` setting."""
+    """Remove the cached resource volumes (S3, HF, Ollama) the node made (never another
+    agent's) not used for a while, and not in use: ``--older-than``, else the
+    ``resource_keep`` setting."""
     from nosana_tui.settings import SettingError, format_duration, load_settings, parse_duration
 
     if args.older_than is not None:
@@ -1002,7 +1003,8 @@ def add_commands(sub: Any, serve_node: ServeNode | None = None) -> None:
     p.set_defaults(func=cmd_node_status)
     p = node_sub.add_parser(
         "prune",
-        help="remove cached resource volumes (S3, HF, Ollama) unused for a while and not in use",
+        help="remove the cached resource volumes (S3, HF, Ollama) this node made, unused for a "
+        "while and not in use",
     )
     p.add_argument(
         "--older-than",

@@ -21,6 +21,8 @@ from nosana_tui.cli.jobs import EXIT_FAILED, EXIT_INVALID, EXIT_OK, CommandError
 if TYPE_CHECKING:
     import asyncio
 
+    from pydantic import BaseModel
+
     from nosana_tui.api.models import TaskLog
     from nosana_tui.client.network import Job, Market, NetworkClient
     from nosana_tui.client.network_node import NetworkConfig
@@ -199,6 +201,31 @@ def confirm_spending(
     _confirm(args, printable(question))
 
 
+def spending_summary(
+    what: str, name: str, network: str, market: Market, price: str
+) -> list[tuple[str, str]]:
+    """The first lines ``confirm_spending`` shows for what is sent to a market: what it is,
+    the network, the market, its GPUs and PRICE (``run --market``, ``deployments create``)."""
+    return [
+        (what, name),
+        ("network", network),
+        ("market", f"{market.slug} ({market.address})"),
+        ("GPU", ", ".join(market.gpu_types) or "-"),
+        ("price", price),
+    ]
+
+
+def made(args: argparse.Namespace, answer: BaseModel, ident: str, said: str) -> int:
+    """The end of a command that made something on the network: the gateway's answer
+    (``--json``) or IDENT on stdout, SAID (what follows it) on stderr."""
+    if getattr(args, "json", False):
+        _dump(answer.model_dump(mode="json"))
+    else:
+        print(ident, flush=True)
+    say(said)
+    return EXIT_OK
+
+
 def network_name(args: argparse.Namespace) -> str:
     """The network the command reaches (``--network``, else the setting)."""
     return network_config(getattr(args, "network", None)).network
@@ -215,12 +242,9 @@ async def cmd_run_network(args: argparse.Namespace) -> int:
         market = await client.market(args.market)
         most = market.most_usd(timeout)
         network = network_name(args)
+        price = f"{_usd(market.usd_per_hour)}/hour, {market.nos_per_hour:.4f} NOS/hour"
         summary = [
-            ("job", name),
-            ("network", network),
-            ("market", f"{market.slug} ({market.address})"),
-            ("GPU", ", ".join(market.gpu_types) or "-"),
-            ("price", f"{_usd(market.usd_per_hour)}/hour, {market.nos_per_hour:.4f} NOS/hour"),
+            *spending_summary("job", name, network, market, price),
             ("timeout", f"{_hours(timeout)}; the most it can cost: {_usd(most)}"),
         ]
         if args.node:
@@ -228,15 +252,13 @@ async def cmd_run_network(args: argparse.Namespace) -> int:
         question = f"Post {name} to {market.slug} on {network} for up to {_usd(most)}?"
         confirm_spending(args, summary, question)
         posted = await client.post(definition, market.address, timeout, args.node)
-    if getattr(args, "json", False):
-        _dump(posted.model_dump(mode="json"))
-    else:
-        print(posted.job, flush=True)
-    say(
+    return made(
+        args,
+        posted,
+        posted.job,
         f"posted: job {posted.job}, {_usd(posted.credits.costUSD)} reserved; "
-        f"`nosana-tui ps --network {network_config(args.network).network} {posted.job}` follows it"
+        f"`nosana-tui ps --network {network_config(args.network).network} {posted.job}` follows it",
     )
-    return EXIT_OK
 
 
 @run_network

@@ -21,6 +21,8 @@ LABEL_AGENT = "nosana-tui.agent"
 LABEL_RESOURCE = "nosana-tui.resource"  # a cached resource volume: the resource's key
 LABEL_RESOURCE_KIND = "nosana-tui.resource.kind"  # S3, HF or Ollama
 LABEL_RESOURCE_SOURCE = "nosana-tui.resource.source"  # what it holds, in words (no credentials)
+# the id of the agent (its data folder) that made it: that agent prunes it, no other does
+LABEL_RESOURCE_OWNER = "nosana-tui.resource.owner"
 
 
 class BackendError(Exception):
@@ -210,8 +212,9 @@ class Backend(Protocol):
         """The cached resource volume of that name with its marker, or None when there is none."""
         ...
 
-    async def cached_volumes(self) -> list[CachedVolume]:
-        """Every cached resource volume (found by ``LABEL_RESOURCE``), with its marker."""
+    async def cached_volumes(self, owner: str | None = None) -> list[CachedVolume]:
+        """Every cached resource volume (found by ``LABEL_RESOURCE``), with its marker; with
+        ``owner``, only those whose ``LABEL_RESOURCE_OWNER`` is that."""
         ...
 
     async def fill_cached_volume(

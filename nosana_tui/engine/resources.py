@@ -11,7 +11,10 @@ mounted at its ``target``, read-only unless ``allowWrite``.
   written last: a volume without it was being filled when something stopped, so it is removed
   and fetched again, never mounted as complete. A download that fails leaves no volume.
 - The marker also says when the volume was last used: ``node prune`` removes those not used for
-  a while (and not in use).
+  a while (and not in use), of those this agent made. Agents on one engine share what they
+  fetch (a volume is named by its key), but each volume is labelled with the id of the agent
+  that made it (``owner_of`` its data folder), and only that agent prunes it: one agent's
+  prune never takes another's cache away.
 
 Credentials go to the fetcher and nowhere else: not into a log line, the op's state, a label or
 the marker.
@@ -20,11 +23,14 @@ the marker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +42,7 @@ from nosana_tui.api.models import FetchState
 from nosana_tui.engine.backend import (
     LABEL_RESOURCE,
     LABEL_RESOURCE_KIND,
+    LABEL_RESOURCE_OWNER,
     LABEL_RESOURCE_SOURCE,
     Backend,
     BackendError,
@@ -49,6 +56,7 @@ OLLAMA_TARGET = "/root/.ollama/models"  # the node's default target of an Ollama
 VOLUME_PREFIX = "nosana-tui-resource-"
 LOG_EVERY_S = 2.0  # a progress line in the system log at most this often
 MARKER_VERSION = 1
+OWNER_FILE = "resource-owner"  # in the agent's data folder: the id its volumes are labelled with
 
 AnyResource = m.S3Resource | m.HFResource | m.OllamaResource
 _ONE = TypeAdapter(m.Resource)
@@ -199,13 +207,34 @@ class Pruned:
     kept: int  # used more recently
 
 
-class ResourceCache:
-    """Cached resource volumes on one backend: provided to ops, pruned by age."""
+def owner_of(data_dir: Path) -> str:
+    """The id of the agent whose data folder this is: made once, kept in the folder. A random
+    id, not the folder's path: agents on other machines (or in other containers) that share one
+    engine may have data folders of the same path."""
+    path = data_dir / OWNER_FILE
+    with contextlib.suppress(FileNotFoundError):
+        if found := path.read_text(encoding="utf-8").strip():
+            return found
+    made = uuid.uuid4().hex
+    data_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{OWNER_FILE}.partial")
+    partial.write_text(made + "\n", encoding="utf-8")
+    os.replace(partial, path)  # whole or not at all
+    return made
 
-    def __init__(self, backend: Backend, fetcher: Fetcher, work_dir: Path) -> None:
+
+class ResourceCache:
+    """Cached resource volumes on one backend: provided to ops, pruned by age. ``owner`` is the
+    agent's id (``LABEL_RESOURCE_OWNER`` of the volumes it makes, the only ones it prunes); by
+    default ``owner_of`` the data folder that holds ``work_dir``."""
+
+    def __init__(
+        self, backend: Backend, fetcher: Fetcher, work_dir: Path, owner: str | None = None
+    ) -> None:
         self.backend = backend
         self.fetcher = fetcher
         self.work_dir = work_dir  # downloads land here before they go into their volume
+        self.owner = owner or owner_of(work_dir.parent)
         # what an agent killed mid-download left: never finished, never to be used
         shutil.rmtree(work_dir, ignore_errors=True)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -321,6 +350,7 @@ class ResourceCache:
                 LABEL_RESOURCE: key,
                 LABEL_RESOURCE_KIND: resource.type,
                 LABEL_RESOURCE_SOURCE: source[:250],
+                LABEL_RESOURCE_OWNER: self.owner,
             }
             await self.backend.fill_cached_volume(name, labels, dest, marker)
         finally:
@@ -390,13 +420,14 @@ class ResourceCache:
         await asyncio.sleep(0)  # the last progress updates land first
 
     async def prune(self, older_than: float) -> Pruned:
-        """Remove cached volumes not used for ``older_than`` seconds (and half-filled ones),
-        unless a container uses them or they are being filled now."""
+        """Remove the cached volumes this agent made that were not used for ``older_than``
+        seconds (and half-filled ones), unless a container uses them or they are being filled
+        now. Other agents' volumes are theirs to prune, and are not counted."""
         now = time.time()
         removed: list[tuple[str, str]] = []
         in_use: list[str] = []
         kept = 0
-        for volume in await self.backend.cached_volumes():
+        for volume in await self.backend.cached_volumes(owner=self.owner):
             if volume.name in self._busy:
                 kept += 1
                 continue

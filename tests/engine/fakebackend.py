@@ -41,6 +41,7 @@ from nosana_tui.engine.backend import (
     LABEL_JOB,
     LABEL_OP,
     LABEL_RESOURCE,
+    LABEL_RESOURCE_OWNER,
     BackendError,
     CachedVolume,
     ContainerSpec,
@@ -717,12 +718,13 @@ class FakeBackend:
         async with self._call("cached_volume", name):
             return self._cached_volume(name) if name in self.volumes else None
 
-    async def cached_volumes(self) -> list[CachedVolume]:
+    async def cached_volumes(self, owner: str | None = None) -> list[CachedVolume]:
         async with self._call("cached_volumes", ""):
             return [
                 self._cached_volume(n)
                 for n, labels in self.volumes.items()
                 if LABEL_RESOURCE in labels
+                and (owner is None or labels.get(LABEL_RESOURCE_OWNER) == owner)
             ]
 
     async def fill_cached_volume(

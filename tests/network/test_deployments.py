@@ -203,6 +203,38 @@ def test_cli_create_list_show_scale_stop_rm(standin: Standin, tmp_path: Path) ->
     assert missing.returncode == 2 and "not found (404)" in missing.stderr
 
 
+def test_cli_create_json_then_stop_and_start(standin: Standin, tmp_path: Path) -> None:
+    """``create --json``: the gateway's answer on stdout, what follows it on stderr, after the
+    summary of what it spends; ``stop`` and ``start`` print the status the gateway gives."""
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(JOB))
+    done = cli(
+        standin, tmp_path, "deployments", "create", str(job), "--market", "nvidia-3090", "--yes",
+        "--json", "--name", "web",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    deployment_id = data["id"]
+    assert data["name"] == "web" and deployment_id in standin.deployments
+    market = standin.market("nvidia-3090")
+    assert market is not None
+    summary = done.stderr.splitlines()
+    assert summary[:5] == [
+        "deployment  web",
+        "network     mainnet",
+        f"market      nvidia-3090 ({market['address']})",
+        f"GPU         {', '.join(market['gpu_types'])}",
+        f"price       ${market['usd_reward_per_hour'] * 1.1:.2f}/hour per replica",
+    ], summary
+    assert f"created: deployment {deployment_id} (STARTING)" in done.stderr
+    stopped = cli(standin, tmp_path, "deployments", "stop", deployment_id)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout == f"deployment {deployment_id}: STOPPING\n"
+    started = cli(standin, tmp_path, "deployments", "start", deployment_id)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.startswith(f"deployment {deployment_id}: ")
+
+
 def test_cli_names_the_missing_scope(standin: Standin, tmp_path: Path) -> None:
     standin.keys["nos_read"] = Key(scopes=frozenset({"deployments:read"}))
     job = tmp_path / "job.json"

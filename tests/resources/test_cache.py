@@ -1,8 +1,11 @@
 """The cache of resource volumes: a half-filled volume is never mounted (it is fetched again),
-and ``nosana-tui node prune`` removes volumes unused for a while, but none in use."""
+and ``nosana-tui node prune`` removes the volumes its agent made that were unused for a while,
+but none in use and none another agent made (other sessions share this engine: a prune here
+must leave their caches alone)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -13,6 +16,7 @@ import docker
 import pytest
 
 from nosana_tui.api.models import JobStatus
+from nosana_tui.engine.backend import LABEL_RESOURCE, LABEL_RESOURCE_OWNER
 from tests.node.conftest import AgentProcess, job, op_log, system_log
 from tests.resources.conftest import (
     MARKER,
@@ -86,8 +90,29 @@ async def test_half_filled_volume_is_removed_and_fetched_again(
         assert sums(await op_log(client, second.id, "read")) == {"file.txt": sha256(DATA)}
 
 
+@pytest.fixture
+def others_volumes() -> Iterator[list[str]]:
+    """Resource volumes of another agent, and one of no agent (made before volumes carried
+    their maker's id): unused, and as old as can be."""
+    volumes = docker.from_env().volumes
+    tag = uuid.uuid4().hex[:10]
+    made = [
+        volumes.create(
+            f"nosana-tui-resource-s3-other-{tag}",
+            labels={LABEL_RESOURCE: "o" * 64, LABEL_RESOURCE_OWNER: f"another-agent-{tag}"},
+        ),
+        volumes.create(f"nosana-tui-resource-s3-unowned-{tag}", labels={LABEL_RESOURCE: "u" * 64}),
+    ]
+    try:
+        yield [v.name for v in made]
+    finally:
+        for volume in made:
+            with contextlib.suppress(docker.errors.NotFound):
+                volume.remove(force=True)
+
+
 async def test_node_prune_removes_unused_volumes_but_not_those_in_use(
-    cache_agent: AgentProcess, s3_server: S3Server
+    cache_agent: AgentProcess, s3_server: S3Server, others_volumes: list[str]
 ) -> None:
     definition = job(checksum_op("/d", resources=[resource(s3_server, one_file_bucket(s3_server))]))
     async with cache_agent.client() as client:
@@ -111,6 +136,9 @@ async def test_node_prune_removes_unused_volumes_but_not_those_in_use(
         assert done.returncode == 0, done.stderr
         assert f"removed {volume}  S3 s3://" in done.stdout
         assert volume not in resource_volumes()
+        # another agent's volumes (and those of no agent) are not this agent's to prune
+        assert not any(other in done.stdout for other in others_volumes), done.stdout
+        assert set(others_volumes) <= set(resource_volumes())
 
         # and the next job fetches it again
         again = await run_job(client, definition)

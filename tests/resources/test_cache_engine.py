@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from nosana_tui.engine.backend import BackendError
+from nosana_tui.engine.backend import LABEL_RESOURCE_OWNER, BackendError
 from nosana_tui.engine.resources import (
+    OWNER_FILE,
     AnyResource,
     FetchError,
     FetchProgress,
     ResourceCache,
+    owner_of,
     without_credentials,
 )
 from nosana_tui.jobformat import model as m
@@ -236,3 +238,34 @@ def test_resources_take_literals_and_global_variables() -> None:
     assert isinstance(found[0], m.OllamaResource) and found[0].model == "llama3.2:1b"
     assert target_of(found[0]) == "/root/.ollama/models"
     assert isinstance(found[1], m.HFResource) and target_of(found[1]) == "/hf"
+
+
+async def test_each_agent_prunes_only_the_volumes_it_made(tmp_path: Path) -> None:
+    """Two agents on one engine share what they fetch, but neither prunes the other's volumes:
+    each volume carries the id of the agent that made it."""
+    backend = FakeBackend()
+    mine = ResourceCache(backend, FilesFetcher(FILES), tmp_path / "a" / "downloads")
+    theirs = ResourceCache(backend, FilesFetcher(FILES), tmp_path / "b" / "downloads")
+    assert mine.owner != theirs.owner
+    made, _, _ = await provide(mine, s3())
+    shared, _, _ = await provide(theirs, s3())  # the same resource: reused, not fetched again
+    assert shared.cached and shared.volume == made.volume
+    other, _, _ = await provide(theirs, s3(url="s3://bucket/other"))
+    assert backend.volumes[made.volume][LABEL_RESOURCE_OWNER] == mine.owner
+    assert backend.volumes[other.volume][LABEL_RESOURCE_OWNER] == theirs.owner
+
+    pruned = await mine.prune(0)
+    assert [name for name, _ in pruned.removed] == [made.volume]
+    assert (pruned.in_use, pruned.kept) == ([], 0)  # the other agent's volume is not counted
+    assert other.volume in backend.volumes
+    assert (await mine.prune(0)).removed == []  # nothing left of its own
+    assert [name for name, _ in (await theirs.prune(0)).removed] == [other.volume]
+
+
+def test_the_owner_id_is_kept_in_the_data_folder(tmp_path: Path) -> None:
+    first = owner_of(tmp_path / "data")
+    assert (tmp_path / "data" / OWNER_FILE).read_text() == first + "\n"
+    assert owner_of(tmp_path / "data") == first  # the same agent after a restart
+    assert owner_of(tmp_path / "elsewhere") != first
+    cache = ResourceCache(FakeBackend(), FilesFetcher(FILES), tmp_path / "data" / "downloads")
+    assert cache.owner == first

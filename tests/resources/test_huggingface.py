@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 from nosana_tui.api.models import JobStatus, OpStatus
+from nosana_tui.backends.huggingface import HubFetcher
+from nosana_tui.engine.resources import FetchError
+from nosana_tui.jobformat.model import HFResource
 from tests.node.conftest import AgentProcess, job, op_log, system_log
 from tests.resources.conftest import (
     checksum_op,
@@ -183,3 +186,53 @@ async def test_progress_shows_in_the_ops_state_and_the_system_log(hf_agent: Agen
     assert [f.bytes_done for f in partial] == sorted(f.bytes_done for f in partial)
     progress = [line for line in log if "fetching HF tiny/slow: 0/1 file, " in line]
     assert progress and "MiB of 32.0 MiB" in progress[0] and "/s" in progress[0], "\n".join(log)
+
+
+NAME_96 = "n" * 95 + "1"
+OWNER_LONG = "o" * 40
+
+
+@pytest.mark.parametrize(
+    "repo",
+    [
+        "gpt2",  # a name alone
+        f"owner/{NAME_96}",  # the name at its limit of 96, with an owner
+        f"{OWNER_LONG}/{NAME_96}",  # owner/name longer than 96 in all: the limit is the name's
+        "Owner_1/Foo-BAR_foo.bar123",
+        "_owner/_name_",  # '_' is a word character: the name may start and end with it
+        "a/b",
+    ],
+)
+def test_repository_ids_the_hub_accepts_are_accepted(repo: str) -> None:
+    identity = HubFetcher().identity(HFResource(type="HF", repo=repo, target="/hf"))
+    assert identity["repo"] == repo
+
+
+@pytest.mark.parametrize(
+    "repo",
+    [
+        "",
+        f"owner/{NAME_96}x",  # a name of 97
+        "n" * 97,
+        "a b/c",
+        "a/b/c",
+        "-owner/name",  # no word boundary at either end of the owner or of the name
+        "owner-/name",
+        "owner./name",
+        "owner/.name",
+        "owner/-name",
+        "owner/name-",
+        "owner/name.",
+        "/name",
+        "owner/",
+        "owner/na--me",
+        "owner/na..me",
+    ],
+)
+def test_repository_ids_the_hub_refuses_fail_before_anything_is_fetched(repo: str) -> None:
+    with pytest.raises(FetchError) as err:
+        HubFetcher().identity(HFResource(type="HF", repo=repo, target="/hf"))
+    assert str(err.value) == (
+        f"repo {repo!r} is not a Hugging Face repository id: write owner/name (letters, digits, "
+        "'-', '_' and '.')"
+    )

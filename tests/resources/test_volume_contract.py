@@ -11,7 +11,13 @@ import docker
 import pytest
 
 from nosana_tui.backends.docker import NETWORK_PREFIX
-from nosana_tui.engine.backend import LABEL_RESOURCE, Backend, BackendError, ContainerSpec
+from nosana_tui.engine.backend import (
+    LABEL_RESOURCE,
+    LABEL_RESOURCE_OWNER,
+    Backend,
+    BackendError,
+    ContainerSpec,
+)
 from tests.dockerenv import IMAGE, ensure_docker
 from tests.engine.fakebackend import FakeBackend
 from tests.resources.conftest import MARKER
@@ -119,3 +125,18 @@ async def test_a_fill_that_fails_leaves_no_volume(backend: Backend, tmp_path: Pa
     with pytest.raises(BackendError):
         await backend.fill_cached_volume(volume, LABELS, tmp_path / "missing", {"x": 1})
     assert await backend.cached_volume(volume) is None
+
+
+async def test_volumes_of_one_owner_are_listed_apart(backend: Backend, tmp_path: Path) -> None:
+    ours, theirs, unlabelled = name(), name(), name()
+    owner = f"contract-{uuid.uuid4().hex[:8]}"
+    files = source(tmp_path)
+    for volume, labels in [
+        (ours, {**LABELS, LABEL_RESOURCE_OWNER: owner}),
+        (theirs, {**LABELS, LABEL_RESOURCE_OWNER: "another"}),
+        (unlabelled, LABELS),
+    ]:
+        await backend.fill_cached_volume(volume, labels, files, {"last_used": 1.0})
+    assert [v.name for v in await backend.cached_volumes(owner=owner)] == [ours]
+    every = [v.name for v in await backend.cached_volumes()]
+    assert {ours, theirs, unlabelled} <= set(every)

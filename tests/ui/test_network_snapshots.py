@@ -69,7 +69,9 @@ def network_app(
 
 
 async def wait(pilot: Pilot[Any], condition: Any) -> None:
-    for _ in range(500):
+    """Until CONDITION holds, up to 30 s (10 s was not enough for a loaded run; a snapshot
+    taken before it holds fails as a mismatch, without saying why)."""
+    for _ in range(1500):
         if condition():
             break
         await pilot.pause(0.02)

@@ -318,6 +318,66 @@ async def test_deployments_from_the_network_row_start_and_stop(
         await pilot.press("q")
 
 
+async def test_deployments_are_read_page_by_page_and_past_the_bound_it_says_more_exist(
+    standin: Standin,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Every page is read, up to MOST deployments; one more than MOST: the first MOST are
+    shown and the screen says that more exist (and where to see them all); MOST exactly: all
+    are shown and nothing is said."""
+    from nosana_tui.client import network as net
+    from nosana_tui.ui.screens import deployments as screen_module
+    from nosana_tui.ui.screens.deployments import DeploymentsScreen
+
+    most = 12
+    monkeypatch.setattr(screen_module, "MOST", most)
+    monkeypatch.setattr(screen_module, "PAGE", 10)  # the gateway's smallest: two pages a read
+    job = {
+        "version": "0.1",
+        "type": "container",
+        "ops": [{"type": "container/run", "id": "a", "args": {"image": "busybox:latest"}}],
+    }
+    async with net.NetworkClient(standin.url, API_KEY, pin_url=standin.url) as client:
+        for n in range(most + 1):
+            await client.create_deployment(f"dep{n:02d}", "nvidia-3090", 1, 60, "SIMPLE", job)
+    more = f"the first {most} shown, more exist: `nosana-tui deployments list` lists all"
+    app = on_network(monkeypatch, standin, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.node_error is not None)
+        await pilot.press("3", "down", "D")
+        await until(pilot, lambda: isinstance(app.screen, DeploymentsScreen))
+        screen = app.screen
+        assert isinstance(screen, DeploymentsScreen)
+
+        def capped() -> bool:
+            """the screen shows the first MOST deployments and says that more exist"""
+            return len(screen.deployments) == most and more in screen_text(app)
+
+        await until(pilot, capped, 15)
+        text = seen(app, "deployments-more")
+        assert f"{most}+, {most} live" in screen.sub_title
+        names = sorted(d.name for d in screen.deployments.values())
+        assert names == [f"dep{n:02d}" for n in range(most)], names  # the first, in order
+        assert "dep00" in text
+        pages = [p for m, p in standin.requests if m == "GET" and p == "/deployments"]
+        assert len(pages) >= 2, pages  # the second page was read too
+
+        last = next(d for d in list(standin.deployments) if d not in screen.deployments)
+        del standin.deployments[last]  # MOST exactly: gone from the gateway
+
+        def all_shown() -> bool:
+            """MOST deployments, all of them: no word of more"""
+            return not screen.more and more not in screen_text(app)
+
+        await pilot.press("r")
+        await until(pilot, all_shown, 15)
+        assert len(screen.deployments) == most
+        assert "+" not in screen.sub_title
+        await pilot.press("escape")
+        await pilot.press("q")
+
+
 async def test_refreshing_deployments_keeps_one_chain_of_polls(
     standin: Standin,
     monkeypatch: pytest.MonkeyPatch,

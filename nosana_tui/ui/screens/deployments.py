@@ -4,6 +4,10 @@ strategy, market and endpoints, keyed by the deployment's id and updated in plac
 starts and ``x`` stops the highlighted one (asking first: it spends or ends credits' work),
 ``r`` reads them again. Keyboard only; fits 80x24 (the endpoints column takes what is left).
 
+Every page of the list is read, up to ``MOST`` deployments: past that the screen says that more
+exist (and that ``nosana-tui deployments list`` lists them all) rather than read without end
+every ``POLL`` seconds.
+
 The list is read while the screen is on top: poll, render, then re-arm a one-shot timer."""
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from nosana_tui.client.network_node import NetworkConfig
 
 POLL = 10.0  # seconds between reads of the list while the screen is shown
+MOST = 500  # deployments shown at the most: every read reads them all, page by page
+PAGE = 100  # deployments a page (the gateway's largest: 10, 20, 50 or 100)
 COLUMNS = (
     ("name", "NAME", 16),
     ("status", "STATUS", 9),
@@ -64,6 +70,7 @@ class DeploymentsScreen(Screen[None]):
         self.conf = conf
         self.deployments: dict[str, Deployment] = {}
         self.slugs: dict[str, str] = {}
+        self.more = False  # the key has more than MOST deployments: the first MOST are shown
         self._client: NetworkClient | None = None
         self._timer: Timer | None = None
 
@@ -121,7 +128,8 @@ class DeploymentsScreen(Screen[None]):
         from nosana_tui.client.network import NetworkError
 
         try:
-            found = await self.client.deployments(limit=100)
+            # one past the bound: whether more exist, without reading them all
+            found = await self.client.deployments(page_size=PAGE, limit=MOST + 1)
         except NetworkError:
             self._rearm()  # said by the worker's handler; read again later
             raise
@@ -132,7 +140,10 @@ class DeploymentsScreen(Screen[None]):
         self._rearm()
 
     def render_rows(self, found: list[Deployment]) -> None:
-        """Rows keyed by id: new ones added, changed cells updated, gone ones removed."""
+        """Rows keyed by id: new ones added, changed cells updated, gone ones removed. Past
+        ``MOST`` the first ``MOST`` are shown, and the screen says that more exist."""
+        self.more = len(found) > MOST
+        found = found[:MOST]
         table = self.query_one("#deployments-table", DataTable)
         variables = self.app.get_css_variables()
         seen = set()
@@ -162,14 +173,18 @@ class DeploymentsScreen(Screen[None]):
             )
             return
         live = sum(1 for d in self.deployments.values() if d.live)
-        self.sub_title = (
-            f"Deployments · nosana {self.conf.network} · {len(self.deployments)}, {live} live"
-        )
+        count = f"{len(self.deployments)}{'+' if self.more else ''}"
+        self.sub_title = f"Deployments · nosana {self.conf.network} · {count}, {live} live"
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"{deployment.name} ", style="bold")
         text.append(f"{deployment.id}\n")
         urls = [e.url for e in deployment.endpoints]
         text.append("endpoints: " + (" ".join(urls) if urls else "none"))
+        if self.more:
+            text.append(
+                f"\nthe first {MOST} shown, more exist: `nosana-tui deployments list` lists all",
+                style="bold",
+            )
         note.update(text)
 
     def cells(self, deployment: Deployment, variables: dict[str, str]) -> dict[str, Any]:
