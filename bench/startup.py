@@ -26,7 +26,7 @@ whatever the app does right after the frame).
   no arguments starts; before 2026-12-01 it was ``node_url=`` that port, a ``--node URL`` start
   (which also lists the Nosana network before the first frame, to tell whether URL is it).
   The bench agent's ``NOSANA_TUI_STOP_TIMEOUT`` is taken out of the child's environment (until
-  2026-12-01 06:00 it was left in): with only the theme, keys, node, folders and token set,
+  2026-12-01 05:37 it was left in): with only the theme, keys, node, folders and token set,
   the UI reads its theme and keys without pydantic-settings (``config.quick_ui_settings``).
 - ``UI first frame, settings whole``: the same with ``NOSANA_TUI_STOP_TIMEOUT=2`` set, a
   setting the quick reading leaves to the settings: they are read whole before the frame.

@@ -114,14 +114,16 @@ def local_node_url() -> str:
     return load_settings(paths().config_file).node
 
 
+def environment() -> dict[str, str]:
+    """The environment as the settings read it (pydantic-settings, ``case_sensitive=False``,
+    ``env_ignore_empty``): empty values dropped first, then names in lower case, the last one
+    set winning."""
+    return {key.lower(): value for key, value in os.environ.items() if value}
+
+
 def _environ(name: str) -> str | None:
-    """Variable NAME as the settings read it: in any case (the last one set wins), empty is
-    not set (pydantic-settings, ``case_sensitive=False``, ``env_ignore_empty``)."""
-    wanted, found = name.lower(), None
-    for key, value in os.environ.items():
-        if key.lower() == wanted:
-            found = value
-    return found or None
+    """Variable NAME as the settings read it (:func:`environment`)."""
+    return environment().get(name.lower())
 
 
 def _plain_node_setting() -> str | None:
@@ -145,8 +147,8 @@ def _plain_url(value: object) -> str | None:
     """VALUE, stripped, where it is plainly a node URL; None where the settings must say."""
     if not isinstance(value, str):
         return None
-    url = urlparse(value.strip())
-    try:
+    try:  # (urlparse refuses some itself: "http://[::1")
+        url = urlparse(value.strip())
         port = url.port
     except ValueError:
         return None
@@ -163,7 +165,7 @@ def paths() -> Paths:
 
         config = config or platformdirs.user_config_dir(APP)
         data = data or platformdirs.user_data_dir(APP)
-    return Paths(Path(config), Path(data))
+    return Paths(Path(config).expanduser(), Path(data).expanduser())
 
 
 # --- the UI's theme and keys, read quickly --------------------------------------------------------
@@ -186,6 +188,8 @@ _UI_ENV = {
     "nosana_tui_config_dir": "",
     "nosana_tui_data_dir": "",
     "nosana_tui_token": "",
+    "nosana_api_key": "",
+    "nosana_pin_jwt": "",
 }
 _UI_FILE_KEYS = ("theme", "keys", "node")
 DEFAULT_THEME = "nosana-dark"  # settings.Settings.theme
@@ -194,27 +198,27 @@ DEFAULT_THEME = "nosana-dark"  # settings.Settings.theme
 def quick_ui_settings(config_file: Path) -> tuple[str, dict[str, str]] | None:
     """The UI's theme and key remaps, read without pydantic-settings (a quarter of the UI's
     start-up of its own: bench/README.md, "Start-up"), where nothing else is set: no variable
-    of the settings but the theme, keys, node, folders and token; no key in CONFIG_FILE but
+    of the settings but the theme, keys, node, folders and tokens (a node's, the API key, the pin
+    JWT); no key in CONFIG_FILE but
     ``theme``, ``[keys]`` and ``node``; each a value the settings would take unchanged. None in every
     other case: then the settings are read whole and a value that cannot be used stops the UI
     with their message, as before. tests/test_startup.py holds the two readings equal."""
     import json
     import tomllib
 
-    given = {key.lower(): value for key, value in os.environ.items()}  # any case; last wins
     env: dict[str, str] = {}
-    for low, value in given.items():
-        if low not in SETTING_ENV or not value:  # empty: not set
+    for low, value in environment().items():
+        if low not in SETTING_ENV:
             continue
         if low not in _UI_ENV:
             return None
         if _UI_ENV[low]:
             env[_UI_ENV[low]] = value
+    data: dict[str, object] = {}
     try:
-        with config_file.open("rb") as file:
-            data = tomllib.load(file)
-    except FileNotFoundError:
-        data = {}
+        if config_file.is_file():  # (the settings read a file there, and nothing else)
+            with config_file.open("rb") as file:
+                data = tomllib.load(file)
     except (OSError, ValueError):  # unreadable, not UTF-8, not TOML: the settings say so
         return None
     if any(key not in _UI_FILE_KEYS for key in data):

@@ -322,7 +322,10 @@ def _platform_folder(kind: Literal["config", "data"]) -> Path:
 
 
 def _folder(kind: Literal["config", "data"]) -> BeforeValidator:
-    return BeforeValidator(lambda value: value or _platform_folder(kind))
+    # "~/x" is the user's, as a shell would read it (and as pydantic-settings reads the file)
+    return BeforeValidator(
+        lambda value: Path(value).expanduser() if value else _platform_folder(kind)
+    )
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -682,9 +685,10 @@ def read_folders() -> tuple[Path, Path]:
     """The config and data folders, from the environment alone (no file is read: they say
     where it is); ``config.paths()`` names what lies in them."""
     env = _env_values()
+    config, data = env.get("config_dir"), env.get("data_dir")
     return (
-        Path(env.get("config_dir") or _platform_folder("config")),
-        Path(env.get("data_dir") or _platform_folder("data")),
+        Path(config).expanduser() if config else _platform_folder("config"),
+        Path(data).expanduser() if data else _platform_folder("data"),
     )
 
 

@@ -376,6 +376,8 @@ _UI_CASES: list[tuple[dict[str, str], str | None, bool]] = [
     ({"NOSANA_TUI_KEYS": '{"app.quit": "ctrl+q"}'}, '[keys]\n"app.help" = "f1"\n', True),
     ({"NOSANA_TUI_TOKEN": "t0ken", "NOSANA_TUI_SKIP_DOCKER": "1", "OTHER": "x"}, None, True),
     ({"NOSANA_TUI_NODE": "https://node.example:8443/"}, None, True),
+    ({"NOSANA_TUI_THEME": "from-env", "nosana_tui_theme": ""}, None, True),  # empty dropped first
+    ({"NOSANA_API_KEY": "nos_x", "NOSANA_PIN_JWT": "jwt"}, None, True),  # never refused
     # what the settings refuse: the quick reading leaves it to them
     ({"NOSANA_TUI_KEYS": "ctrl+q"}, None, False),
     ({"NOSANA_TUI_KEYS": '{"app.quit": 1}'}, None, False),
@@ -388,16 +390,37 @@ _UI_CASES: list[tuple[dict[str, str], str | None, bool]] = [
     ({"NOSANA_TUI_THEME": "   "}, None, False),
     ({}, 'node = "ftp://x"\n', False),
     ({"NOSANA_TUI_NODE": "127.0.0.1:5001"}, None, False),
+    ({"NOSANA_TUI_NODE": "http://[::1"}, None, False),  # urlparse itself refuses it
+    ({}, 'node = "http://[::1"\n', False),
     ({}, "theme = [\n", False),  # not TOML
     ({}, "bogus = 1\n", False),  # an unknown key
     ({}, 'config_dir = "/x"\n', False),  # environment only
     # what the quick reading does not take, though the settings do: read whole
     ({"NOSANA_TUI_STOP_TIMEOUT": "2"}, None, False),
     ({"NOSANA_TUI_STOP_TIMEOUT": "soon"}, None, False),
+    ({"NOSANA_TUI_STOP_TIMEOUT": "soon", "nosana_tui_stop_timeout": ""}, None, False),
     ({}, "stop_timeout = 2\n", False),
-    ({"NOSANA_API_KEY": "nos_x"}, None, False),
     ({"HF_ENDPOINT": "http://127.0.0.1:9"}, None, False),
 ]
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_config_file_that_is_not_a_file_is_none(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings read a file there and nothing else: a folder or a FIFO at that path is no
+    config (the quick reading neither fails nor blocks on it)."""
+    for name in list(os.environ):
+        if name.lower() in config.SETTING_ENV and "_dir" not in name.lower():
+            monkeypatch.delenv(name)
+    where = paths()
+    where.config_dir.mkdir(parents=True, exist_ok=True)
+    if kind == "folder":
+        where.config_file.mkdir()
+    else:
+        os.mkfifo(where.config_file)
+    whole = load_settings(where.config_file)
+    assert config.quick_ui_settings(where.config_file) == (whole.theme, whole.keys)
 
 
 @pytest.mark.parametrize(("env", "file", "quick"), _UI_CASES)
@@ -458,6 +481,8 @@ def test_paths_are_read_as_the_settings_read_them(monkeypatch: pytest.MonkeyPatc
         {"NOSANA_TUI_CONFIG_DIR": "/c", "NOSANA_TUI_DATA_DIR": "/d"},
         {"NOSANA_TUI_CONFIG_DIR": "", "NOSANA_TUI_DATA_DIR": "/d"},  # empty: not set
         {"nosana_tui_config_dir": "/lower"},  # the settings read any case
+        {"NOSANA_TUI_CONFIG_DIR": "/x", "nosana_tui_config_dir": ""},  # empty dropped first
+        {"NOSANA_TUI_CONFIG_DIR": "~/profile"},  # the user's, as a shell reads it
         {},
     ]
     for case in cases:
@@ -467,6 +492,7 @@ def test_paths_are_read_as_the_settings_read_them(monkeypatch: pytest.MonkeyPatc
         for name, value in case.items():
             monkeypatch.setenv(name, value)
         assert paths() == Paths(*read_folders()), case
+        assert "~" not in str(paths().config_dir), case
     assert config.APP == APP and config.DEFAULT_NODE == DEFAULT_NODE
 
 
@@ -482,6 +508,7 @@ def test_paths_are_read_as_the_settings_read_them(monkeypatch: pytest.MonkeyPatc
         ("127.0.0.1:5001", None),  # no scheme
         ("http://127.0.0.1:0", None),
         ("http://127.0.0.1:99999", None),
+        ("http://[::1", None),  # urlparse itself refuses it: told as the settings tell it
         (None, "node = 5001\n"),
         (None, "node = [\n"),  # not TOML
         (None, 'node = "ftp://x"\n'),

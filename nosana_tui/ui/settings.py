@@ -9,7 +9,7 @@ config folder, or ``NOSANA_TUI_THEME`` and ``NOSANA_TUI_KEYS`` (JSON)::
     "app.quit" = "ctrl+q"
 
 A value that cannot be used stops the UI before it starts, with a message that names it
-(``nosana_tui.settings.SettingError``), as it stops every command. Where only the theme, keys
+(``nosana_tui.errors.SettingError``), as it stops every command. Where only the theme, keys
 and node are set, plainly, they are read without the settings model
 (``config.quick_ui_settings``: pydantic-settings is a large part of the start-up).
 

@@ -20,7 +20,12 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from nosana_tui.client import network as net
-from nosana_tui.client.network_node import NetworkNodeClient, connect_network, network_config
+from nosana_tui.client.network_node import (
+    NetworkNodeClient,
+    connect_network,
+    money,
+    network_config,
+)
 from nosana_tui.ui.app import nosana_app
 from nosana_tui.ui.settings import NodeEntry
 from nosana_tui.ui.widgets.nodebar import short_gpu_name
@@ -36,12 +41,6 @@ class Target:
     market: net.Market | None = None
     timeout: int = net.MIN_CREDIT_TIMEOUT
     network: NodeEntry | None = None  # the network the market belongs to
-
-
-def money(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value:,.4f}" if 0 < abs(value) < 0.01 else f"${value:,.2f}"
 
 
 def hours(seconds: int) -> str:
