@@ -992,12 +992,13 @@ class NetworkClient:
     async def deployments(
         self, *, page_size: int = 50, limit: int | None = None
     ) -> list[Deployment]:
-        """The key's deployments, page by page (the gateway's cursor) until ``limit`` or the
-        end."""
+        """The key's deployments, newest first, page by page (the gateway's cursor) until
+        ``limit`` or the end. (Newest first: a list cut at ``limit`` keeps the ones a person
+        works with; the gateway's own default order is not documented.)"""
         found: list[Deployment] = []
         cursor: str | None = None
         while limit is None or len(found) < limit:
-            params: dict[str, Any] = {"limit": page_size}
+            params: dict[str, Any] = {"limit": page_size, "sort_order": "desc"}
             if cursor:
                 params["cursor"] = cursor
             data = await self._call(

@@ -739,7 +739,12 @@ def build_app(state: Standin) -> FastAPI:
                 return error(400, {"error": "limit must be 10, 20, 50 or 100"})
             cursor = request.query_params.get("cursor")
             start = int(base64.b64decode(cursor).decode()) if cursor else 0
-            rows = list(state.deployments.values())
+            order = request.query_params.get("sort_order", "asc")  # (our guess at its default)
+            if order not in ("asc", "desc"):
+                return error(400, {"error": "sort_order must be asc or desc"})
+            rows = list(state.deployments.values())  # in the order they were made
+            if order == "desc":
+                rows.reverse()
             page = [state.public(d) for d in rows[start : start + limit]]
             after = start + limit
             body = {

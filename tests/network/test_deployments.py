@@ -55,8 +55,8 @@ def test_list_pages_with_the_cursor(standin: Standin) -> None:
     for i in range(12):
         create(standin, f"d{i}", replicas=1)
     found = call(standin, lambda c: c.deployments(page_size=10))
-    assert [d.name for d in found] == [f"d{i}" for i in range(12)]
-    assert call(standin, lambda c: c.deployments(page_size=10, limit=3))[-1].name == "d2"
+    assert [d.name for d in found] == [f"d{i}" for i in reversed(range(12))]  # newest first
+    assert call(standin, lambda c: c.deployments(page_size=10, limit=3))[-1].name == "d9"
     cursors = [p for m, p in standin.requests if p == "/deployments"]
     assert len(cursors) >= 2
 

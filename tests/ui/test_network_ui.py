@@ -270,9 +270,9 @@ async def test_deployments_from_the_network_row_start_and_stop(
         ],
     }
     async with net.NetworkClient(standin.url, API_KEY, pin_url=standin.url) as client:
-        web = await client.create_deployment("web", "nvidia-3090", 2, 60, "SIMPLE", job)
         await client.create_deployment("batch", "nvidia-h100", 1, 120, "SIMPLE-EXTEND", job)
-    app = on_network(monkeypatch, standin, tmp_path)
+        web = await client.create_deployment("web", "nvidia-3090", 2, 60, "SIMPLE", job)
+    app = on_network(monkeypatch, standin, tmp_path)  # (newest first: web on top)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.node_error is not None)
         await pilot.press("3", "down")
@@ -357,9 +357,9 @@ async def test_deployments_are_read_page_by_page_and_past_the_bound_it_says_more
         await until(pilot, capped, 15)
         text = seen(app, "deployments-more")
         assert f"{most}+, {most} live" in screen.sub_title
-        names = sorted(d.name for d in screen.deployments.values())
-        assert names == [f"dep{n:02d}" for n in range(most)], names  # the first, in order
-        assert "dep00" in text
+        names = [d.name for d in screen.deployments.values()]
+        assert names == [f"dep{n:02d}" for n in range(most, 0, -1)], names  # the newest first
+        assert "dep12" in text and "dep00" not in text
         pages = [p for m, p in standin.requests if m == "GET" and p == "/deployments"]
         assert len(pages) >= 2, pages  # the second page was read too
 
