@@ -1,9 +1,10 @@
 """The Docker backend: the engine's container operations over the Docker Engine API.
 
-The only module that imports the ``docker`` SDK. Blocking SDK calls run in worker threads; log
-streams and the event stream each run in a daemon thread of their own and hand batches of lines to
-the caller's sink (which hops onto the event loop), so nothing blocks the loop and nothing is
-delivered one line at a time.
+The only module that imports the ``docker`` SDK. Blocking SDK calls run in worker threads (the
+loop's pool, which every job's engine calls share); log streams, the event stream and image pulls,
+which may last for ever, each run in a daemon thread of their own and hand batches of lines (or
+progress) to the caller's sink (which hops onto the event loop), so nothing blocks the loop,
+nothing is delivered one line at a time, and no stream holds a thread that other calls wait for.
 
 Errors: every call raises ``BackendError`` and nothing else, worded for the user: the engine's own
 message when it refused something, "the Docker engine at … does not answer: …" when it is away.
@@ -31,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import docker
@@ -63,6 +64,8 @@ from nosana_tui.engine.backend import (
 )
 from nosana_tui.engine.registry import RegistryAuth
 from nosana_tui.host import gpus as gpu_host
+
+_T = TypeVar("_T")
 
 NETWORK_PREFIX = "nosana-tui-"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -410,7 +413,11 @@ class DockerBackend(ResourceVolumes):
                 )
 
         try:
-            await asyncio.to_thread(run)
+            # Not in the pool: the SDK reads a pull with no timeout, and the engine waits on a
+            # registry that stops answering for ever, so a pull may hold its thread for ever (a
+            # slow one of a big image, for minutes). As many as the pool has threads, and every
+            # job's engine calls waited behind them: a job submitted then stayed "submitted".
+            await _in_own_thread(run, f"docker-pull {image}")
         except BackendError:
             raise
         except (docker.errors.DockerException, *_STREAM_ERRORS) as err:
@@ -695,6 +702,35 @@ class DockerBackend(ResourceVolumes):
 
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)
+
+
+async def _in_own_thread(fn: Callable[[], _T], name: str) -> _T:
+    """``fn()`` in a daemon thread of its own, for a call that may take as long as it likes: it
+    holds none of the pool's threads, which the short calls of every job wait for. Cancelled,
+    the caller stops waiting; the thread runs on until ``fn`` returns (and is then forgotten)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[_T] = loop.create_future()
+
+    def settle(result: _T | None, error: BaseException | None) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        result: _T | None = None
+        error: BaseException | None = None
+        try:
+            result = fn()
+        except BaseException as err:  # handed to the caller, whatever it is
+            error = err
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, daemon=True, name=name).start()
+    return await done
 
 
 def _sample(raw: dict[str, Any]) -> ContainerStats | None:

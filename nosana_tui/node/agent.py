@@ -65,6 +65,7 @@ class Agent:
         # health checks go to 127.0.0.1: never through a proxy from the environment
         self.http = httpx.AsyncClient(trust_env=False)
         self._changes: dict[str, asyncio.Condition] = {}
+        self._versions: dict[str, int] = {}  # each job's changes, counted (``changes``)
         self._cancel_events: Callable[[], None] | None = None
         self._resuming: asyncio.Task[None] | None = None
         self.closing = asyncio.Event()  # set when the agent shuts down: every stream ends
@@ -86,6 +87,9 @@ class Agent:
 
         # Engine calls run in threads; the default pool (cores + 4) is too few for a restart
         # that re-adopts a hundred ops while other requests wait (measured: bench/soak.py).
+        # Every job's engine calls wait for these threads, so what may last for ever (a stream,
+        # a pull) has a thread of its own instead (``backends.docker``; issue 13, finding 7).
+        # A resource download (``engine.resources``) still takes one for as long as it lasts.
         loop.set_default_executor(ThreadPoolExecutor(max_workers=ENGINE_THREADS))
         self._cancel_events = self.backend.watch_events(sink)
         self.gpu_monitor.start()  # discovers in the background; readers wait for its first answer
@@ -167,6 +171,8 @@ class Agent:
                 runner.system(text)
 
     def _changed(self, view: JobView) -> None:
+        if view.id in self.runners:  # (not a late save of a removed job)
+            self._versions[view.id] = self._versions.get(view.id, 0) + 1
         cond = self._changes.get(view.id)
         if cond is not None:
             self._notify(cond)
@@ -203,19 +209,30 @@ class Agent:
         cond = self._changes.setdefault(job_id, asyncio.Condition())
         last = ""
         while True:
+            # Whether it is over is asked before the view is read, and changes are counted: one
+            # made while the reader of this stream still handles the last view (a notification
+            # with nobody waiting) is sent at once, the job's end included, not at the next
+            # keep-alive, and the stream never ends without the job's last state.
+            seen = self._versions.get(job_id, 0)
+            over = self.stream_over(job_id)
             runner = self.runners.get(job_id)
             if runner is not None:
                 dumped = runner.view.model_dump_json()
                 if dumped != last:
                     last = dumped
                     yield runner.view
-            if self.stream_over(job_id):
+            if over:
                 return
             async with cond:
+                if self._versions.get(job_id, 0) != seen or self.stream_over(job_id):
+                    continue
                 try:
                     await asyncio.wait_for(cond.wait(), keepalive)
+                    quiet = False
                 except TimeoutError:
-                    yield None
+                    quiet = True
+            if quiet:
+                yield None  # (not holding the condition: its other streams go on meanwhile)
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -358,6 +375,7 @@ class Agent:
         runner = self._get(job_id)
         await runner.remove()
         del self.runners[runner.id]
+        self._versions.pop(runner.id, None)
         self.store.delete_job(runner.id)
         cond = self._changes.pop(runner.id, None)
         if cond is not None:

@@ -1,10 +1,13 @@
-"""A probe, not a regression test: issue 13, finding 7 ("2 of ~20 submissions stayed 'submitted'
-for ever with no error, intermittent") did not reproduce here, and no code was changed for it.
-Twenty jobs are posted to a real agent at once, and twenty as fast as one client can one after
-another; each must end with its op finished and its stage logged. The probe ran 5 times on this
-two-core shared machine (each way, 2026-12-01): every job ended every time. If it ever fails,
-its message says which jobs stayed in which state (job status, each op's status, the last line
-of the job's system log), which is what the finding lacked."""
+"""A probe: issue 13, finding 7 ("2 of ~20 submissions stayed 'submitted' for ever with no error,
+intermittent") does not come from submitting many jobs as such. Twenty jobs are posted to a real
+agent at once, and twenty as fast as one client can one after another; each must end with its op
+finished and its stage logged. The probe ran 5 times on this two-core shared machine (each way,
+2026-12-01): every job ended every time. If it ever fails, its message says which jobs stayed in
+which state (job status, each op's status, the last line of the job's system log).
+
+The cause found is what else those jobs did: image pulls held the agent's pool of engine threads
+(a registry that stops answering, for ever), and a job submitted then waited for a thread for its
+first engine call; ``test_stalled_pulls`` shows it and guards the fix."""
 
 from __future__ import annotations
 
