@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlparse
 
 import docker
@@ -63,9 +63,8 @@ from nosana_tui.engine.backend import (
     StatsSink,
 )
 from nosana_tui.engine.registry import RegistryAuth
+from nosana_tui.engine.threads import in_own_thread
 from nosana_tui.host import gpus as gpu_host
-
-_T = TypeVar("_T")
 
 NETWORK_PREFIX = "nosana-tui-"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -417,7 +416,7 @@ class DockerBackend(ResourceVolumes):
             # registry that stops answering for ever, so a pull may hold its thread for ever (a
             # slow one of a big image, for minutes). As many as the pool has threads, and every
             # job's engine calls waited behind them: a job submitted then stayed "submitted".
-            await _in_own_thread(run, f"docker-pull {image}")
+            await in_own_thread(run, f"docker-pull {image}")
         except BackendError:
             raise
         except (docker.errors.DockerException, *_STREAM_ERRORS) as err:
@@ -702,35 +701,6 @@ class DockerBackend(ResourceVolumes):
 
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)
-
-
-async def _in_own_thread(fn: Callable[[], _T], name: str) -> _T:
-    """``fn()`` in a daemon thread of its own, for a call that may take as long as it likes: it
-    holds none of the pool's threads, which the short calls of every job wait for. Cancelled,
-    the caller stops waiting; the thread runs on until ``fn`` returns (and is then forgotten)."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[_T] = loop.create_future()
-
-    def settle(result: _T | None, error: BaseException | None) -> None:
-        if done.cancelled():
-            return
-        if error is not None:
-            done.set_exception(error)
-        else:
-            done.set_result(result)  # type: ignore[arg-type]
-
-    def run() -> None:
-        result: _T | None = None
-        error: BaseException | None = None
-        try:
-            result = fn()
-        except BaseException as err:  # handed to the caller, whatever it is
-            error = err
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=run, daemon=True, name=name).start()
-    return await done
 
 
 def _sample(raw: dict[str, Any]) -> ContainerStats | None:

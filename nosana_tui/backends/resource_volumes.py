@@ -32,6 +32,7 @@ from nosana_tui.engine.backend import (
     BackendError,
     CachedVolume,
 )
+from nosana_tui.engine.threads import in_own_thread
 
 HOLDER_IMAGE = "nosana-tui/resource-holder:1"
 LABEL_HOLDER = "nosana-tui.resource.holder"  # the helper container (never started)
@@ -174,14 +175,13 @@ class ResourceVolumes:
             raise self._volume_error(err, f"volume {name}") from None
 
     async def cached_volumes(self, owner: str | None = None) -> list[CachedVolume]:
-        labels = [LABEL_RESOURCE]
-        if owner is not None:  # the engine filters: no other agent's volume is looked into
-            labels.append(f"{LABEL_RESOURCE_OWNER}={owner}")
-
         def look() -> list[CachedVolume]:
-            found = self.api.volumes(filters={"label": labels})
+            found = self.api.volumes(filters={"label": [LABEL_RESOURCE]})
             out = []
             for attrs in found.get("Volumes") or []:
+                maker = (attrs.get("Labels") or {}).get(LABEL_RESOURCE_OWNER)
+                if owner is not None and maker not in (owner, None):
+                    continue  # another agent's: not looked into
                 try:
                     out.append(self._cached(attrs))
                 except docker.errors.NotFound:
@@ -211,7 +211,7 @@ class ResourceVolumes:
                 raise
 
         try:
-            await asyncio.to_thread(fill)
+            await in_own_thread(fill, f"volume-fill {name}")
         except BackendError:
             raise
         except (docker.errors.DockerException, requests.exceptions.RequestException) as err:

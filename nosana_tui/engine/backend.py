@@ -214,7 +214,9 @@ class Backend(Protocol):
 
     async def cached_volumes(self, owner: str | None = None) -> list[CachedVolume]:
         """Every cached resource volume (found by ``LABEL_RESOURCE``), with its marker; with
-        ``owner``, only those whose ``LABEL_RESOURCE_OWNER`` is that."""
+        ``owner``, those whose ``LABEL_RESOURCE_OWNER`` is that and those without one (made
+        before volumes carried their maker's id: any agent may prune them, or none would), and
+        no other agent's volume is looked into."""
         ...
 
     async def fill_cached_volume(

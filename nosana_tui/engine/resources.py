@@ -23,10 +23,10 @@ the marker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -48,6 +48,7 @@ from nosana_tui.engine.backend import (
     BackendError,
 )
 from nosana_tui.engine.literals import LiteralContext, interpolate
+from nosana_tui.engine.threads import in_own_thread
 from nosana_tui.jobformat import model as m
 from nosana_tui.jobformat.plan import merged_args
 from nosana_tui.jobformat.secrets import MASK
@@ -207,14 +208,29 @@ class Pruned:
     kept: int  # used more recently
 
 
+_OWNER_ID = re.compile(r"[0-9a-f]{32}")
+_OWNER_HELP = (
+    "it holds the id this agent labels its resource volumes with; remove the file and the "
+    "agent makes a new one (the volumes labelled with the old id are then pruned by no agent: "
+    "docker volume ls --filter label=nosana-tui.resource.owner lists them)"
+)
+
+
 def owner_of(data_dir: Path) -> str:
     """The id of the agent whose data folder this is: made once, kept in the folder. A random
     id, not the folder's path: agents on other machines (or in other containers) that share one
     engine may have data folders of the same path."""
     path = data_dir / OWNER_FILE
-    with contextlib.suppress(FileNotFoundError):
-        if found := path.read_text(encoding="utf-8").strip():
-            return found
+    try:
+        found = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        found = ""
+    except (OSError, UnicodeDecodeError) as err:
+        raise BackendError(f"{path}: cannot be read ({err}); {_OWNER_HELP}") from None
+    if found:
+        if not _OWNER_ID.fullmatch(found):
+            raise BackendError(f"{path}: {found[:40]!r} is not an agent id; {_OWNER_HELP}")
+        return found
     made = uuid.uuid4().hex
     data_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{OWNER_FILE}.partial")
@@ -403,7 +419,7 @@ class ResourceCache:
                 raise
 
         try:
-            await asyncio.to_thread(run)
+            await in_own_thread(run, f"resource-fetch {state.volume}")
         except asyncio.CancelledError:
             cancel.set()  # the thread stops at its next chunk and removes what it wrote
             raise
@@ -422,7 +438,8 @@ class ResourceCache:
     async def prune(self, older_than: float) -> Pruned:
         """Remove the cached volumes this agent made that were not used for ``older_than``
         seconds (and half-filled ones), unless a container uses them or they are being filled
-        now. Other agents' volumes are theirs to prune, and are not counted."""
+        now. Other agents' volumes are theirs to prune, and are not counted; volumes of no
+        agent (made before volumes carried their maker's id) are pruned by any."""
         now = time.time()
         removed: list[tuple[str, str]] = []
         in_use: list[str] = []

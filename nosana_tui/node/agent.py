@@ -21,7 +21,13 @@ from nosana_tui.api.models import GpuTelemetry, JobView, NodeInfo, OpStatus
 from nosana_tui.engine.admission import admit, gpu_need
 from nosana_tui.engine.backend import Backend, BackendError
 from nosana_tui.engine.registry import without_registry_passwords
-from nosana_tui.engine.resources import Fetcher, Pruned, ResourceCache, without_credentials
+from nosana_tui.engine.resources import (
+    Fetcher,
+    Pruned,
+    ResourceCache,
+    owner_of,
+    without_credentials,
+)
 from nosana_tui.engine.runner import JobRunner, Timing
 from nosana_tui.jobformat import model as m
 from nosana_tui.jobformat.diagnostics import Diagnostic
@@ -73,8 +79,11 @@ class Agent:
         self.gpu_monitor = gpu_monitor or GpuMonitor()
         self.gpu_monitor.owner = self._owner_of
         # S3, HF and Ollama resources: fetched into cached volumes (downloads land here first)
+        # (its volumes carry the id kept in the data folder: this agent prunes only those)
         self.resources = (
-            ResourceCache(backend, fetcher, data_dir / "downloads") if fetcher is not None else None
+            ResourceCache(backend, fetcher, data_dir / "downloads", owner=owner_of(data_dir))
+            if fetcher is not None
+            else None
         )
 
     # --- lifecycle ----------------------------------------------------------------------------

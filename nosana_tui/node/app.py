@@ -442,7 +442,8 @@ def create_app(
     @app.post(
         "/api/resources/prune",
         response_model=PruneResult,
-        summary="remove cached resource volumes (S3, HF, Ollama) unused for `older_than` seconds",
+        summary="remove the cached resource volumes (S3, HF, Ollama) this agent made (or no agent)"
+        " that were unused for `older_than` seconds",
     )
     async def prune_resources(
         older_than: Annotated[float, Query(ge=0, allow_inf_nan=False)],

@@ -189,25 +189,25 @@ def _serve_locked(
         try:
             sock = bind(host, port)
             backend = DockerBackend(agent_id=f"{host}:{port}", gpu_ids=gpu_ids)
-        except (OSError, BackendError) as err:
+            agent = Agent(
+                paths.data_dir,
+                backend,
+                timing=timing_of(settings),
+                log_retention=settings.log_retention,
+                node_id=f"local-{port}",
+                gpu_monitor=GpuMonitor(ids=gpu_ids),
+                fetcher=Downloads(
+                    Endpoints(
+                        s3=settings.s3_endpoint,
+                        s3_region=settings.s3_region,
+                        hf=settings.hf_endpoint,
+                        ollama=settings.ollama_registry,
+                    )
+                ),
+            )
+        except (OSError, BackendError) as err:  # (the engine, the port, the data folder)
             print(f"nosana-tui node: {err}", file=sys.stderr)
             return 1
-        agent = Agent(
-            paths.data_dir,
-            backend,
-            timing=timing_of(settings),
-            log_retention=settings.log_retention,
-            node_id=f"local-{port}",
-            gpu_monitor=GpuMonitor(ids=gpu_ids),
-            fetcher=Downloads(
-                Endpoints(
-                    s3=settings.s3_endpoint,
-                    s3_region=settings.s3_region,
-                    hf=settings.hf_endpoint,
-                    ollama=settings.ollama_registry,
-                )
-            ),
-        )
         config = uvicorn.Config(
             create_app(agent, token, auth=auth),
             log_level="warning",

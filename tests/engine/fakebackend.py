@@ -724,7 +724,7 @@ class FakeBackend:
                 self._cached_volume(n)
                 for n, labels in self.volumes.items()
                 if LABEL_RESOURCE in labels
-                and (owner is None or labels.get(LABEL_RESOURCE_OWNER) == owner)
+                and (owner is None or labels.get(LABEL_RESOURCE_OWNER) in (owner, None))
             ]
 
     async def fill_cached_volume(

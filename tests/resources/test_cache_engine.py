@@ -4,9 +4,11 @@ rules run end to end in the other tests of this folder)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +271,75 @@ def test_the_owner_id_is_kept_in_the_data_folder(tmp_path: Path) -> None:
     assert owner_of(tmp_path / "elsewhere") != first
     cache = ResourceCache(FakeBackend(), FilesFetcher(FILES), tmp_path / "data" / "downloads")
     assert cache.owner == first
+
+
+class StallingFetcher(FilesFetcher):
+    """A download that takes as long as the test says (a service that stops answering)."""
+
+    def __init__(self) -> None:
+        super().__init__(FILES)
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def fetch(self, resource: Any, dest: Path, progress: Any, cancel: threading.Event) -> None:
+        self.started.set()
+        while not self.release.wait(0.05):
+            if cancel.is_set():
+                return
+        super().fetch(resource, dest, progress, cancel)
+
+
+async def test_a_stalled_download_holds_no_thread_of_the_engine_pool(tmp_path: Path) -> None:
+    """Issue 13, finding 7: a long call in the loop's default pool starves the agent's short
+    engine calls. With a pool of one thread, a download that stalls must leave it free."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+    fetcher = StallingFetcher()
+    cache = ResourceCache(FakeBackend(), fetcher, tmp_path / "downloads")
+    fetching = asyncio.ensure_future(provide(cache, s3()))
+    try:
+        assert await asyncio.to_thread(fetcher.started.wait, 10)
+        answer = await asyncio.wait_for(asyncio.to_thread(lambda: "free"), 5)
+        assert answer == "free"  # the pool's one thread answered while the download stalls
+    finally:
+        fetcher.release.set()
+    mount = await asyncio.wait_for(fetching, 10)
+    assert mount is not None
+
+
+@pytest.mark.parametrize(
+    ("content", "told"),
+    [
+        (b"x,y=z\n", "is not an agent id"),
+        (b"\xff\xfe\n", "cannot be read"),
+        (None, "cannot be read"),  # a folder where the file would be
+    ],
+)
+def test_an_owner_file_that_cannot_be_used_is_told(
+    tmp_path: Path, content: bytes | None, told: str
+) -> None:
+    """Never a new id in its place (the volumes of the old one would be pruned by no agent):
+    the agent does not start, naming the file and what to do."""
+    path = tmp_path / OWNER_FILE
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(BackendError) as raised:
+        owner_of(tmp_path)
+    assert str(path) in str(raised.value) and told in str(raised.value)
+    assert "remove the file" in str(raised.value)
+
+
+async def test_volumes_of_no_agent_are_pruned_by_any(tmp_path: Path) -> None:
+    """Volumes made before they carried their maker's id belong to no agent: any prunes them
+    (none would otherwise); another agent's are left alone."""
+    backend = FakeBackend()
+    mine = ResourceCache(backend, FilesFetcher(FILES), tmp_path / "a" / "downloads")
+    theirs = ResourceCache(backend, FilesFetcher(FILES), tmp_path / "b" / "downloads")
+    other = await provide(theirs, s3(url="s3://bucket/theirs"))
+    legacy = await provide(mine, s3(url="s3://bucket/legacy"))
+    del backend.volumes[legacy[0].volume][LABEL_RESOURCE_OWNER]  # as an older agent made it
+    pruned = await mine.prune(0)
+    assert [name for name, _ in pruned.removed] == [legacy[0].volume]
+    assert other[0].volume in backend.volumes
