@@ -14,7 +14,8 @@ mounted at its ``target``, read-only unless ``allowWrite``.
   a while (and not in use), of those this agent made. Agents on one engine share what they
   fetch (a volume is named by its key), but each volume is labelled with the id of the agent
   that made it (``owner_of`` its data folder), and only that agent prunes it: one agent's
-  prune never takes another's cache away.
+  prune never takes another's cache away. A volume of no agent (made before the label) is
+  pruned by any.
 
 Credentials go to the fetcher and nowhere else: not into a log line, the op's state, a label or
 the marker.

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from nosana_tui.engine.backend import BackendError
+
 _T = TypeVar("_T")
 
 
@@ -35,10 +37,15 @@ async def in_own_thread(fn: Callable[[], _T], name: str) -> _T:
         error: BaseException | None = None
         try:
             result = fn()
+        except StopIteration as err:  # (a future cannot hold one: it would never settle)
+            error = RuntimeError(f"{name}: StopIteration: {err}")
         except BaseException as err:  # handed to the caller, whatever it is
             error = err
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
             loop.call_soon_threadsafe(settle, result, error)
 
-    threading.Thread(target=run, daemon=True, name=name).start()
+    try:
+        threading.Thread(target=run, daemon=True, name=name).start()
+    except RuntimeError as err:  # "can't start new thread": a pids limit reached
+        raise BackendError(f"{name}: the agent cannot start a thread ({err})") from None
     return await done

@@ -97,8 +97,8 @@ class Agent:
         # Engine calls run in threads; the default pool (cores + 4) is too few for a restart
         # that re-adopts a hundred ops while other requests wait (measured: bench/soak.py).
         # Every job's engine calls wait for these threads, so what may last for ever (a stream,
-        # a pull) has a thread of its own instead (``backends.docker``; issue 13, finding 7).
-        # A resource download (``engine.resources``) still takes one for as long as it lasts.
+        # a pull, a resource download, a volume fill) has a thread of its own instead
+        # (``engine.threads``; issue 13, finding 7).
         loop.set_default_executor(ThreadPoolExecutor(max_workers=ENGINE_THREADS))
         self._cancel_events = self.backend.watch_events(sink)
         self.gpu_monitor.start()  # discovers in the background; readers wait for its first answer

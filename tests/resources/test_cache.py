@@ -138,11 +138,10 @@ async def test_node_prune_removes_unused_volumes_but_not_those_in_use(
         assert volume not in resource_volumes()
         # another agent's volume is not this agent's to prune; one of no agent (made before
         # volumes carried their maker's id) is any agent's: with no marker it is half-filled,
-        # and went with the first prune
+        # and goes (this agent's prune, or another session's on this shared engine, took it)
         other, unowned = others_volumes
         assert other not in recent.stdout + busy.stdout + done.stdout, done.stdout
         assert other in resource_volumes()
-        assert unowned in [v["name"] for v in json.loads(recent.stdout)["removed"]], recent.stdout
         assert unowned not in resource_volumes()
 
         # and the next job fetches it again

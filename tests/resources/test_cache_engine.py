@@ -24,6 +24,7 @@ from nosana_tui.engine.resources import (
     owner_of,
     without_credentials,
 )
+from nosana_tui.engine.threads import in_own_thread
 from nosana_tui.jobformat import model as m
 from nosana_tui.jobformat.secrets import MASK
 from tests.engine.fakebackend import FakeBackend
@@ -343,3 +344,14 @@ async def test_volumes_of_no_agent_are_pruned_by_any(tmp_path: Path) -> None:
     pruned = await mine.prune(0)
     assert [name for name, _ in pruned.removed] == [legacy[0].volume]
     assert other[0].volume in backend.volumes
+
+
+async def test_in_own_thread_hands_back_what_the_call_raised() -> None:
+    def stop() -> None:
+        next(iter([]))  # StopIteration: a future cannot hold it
+
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        await asyncio.wait_for(in_own_thread(stop, "t"), 5)
+    with pytest.raises(KeyError):
+        await in_own_thread(lambda: {}["x"], "t")
+    assert await in_own_thread(lambda: 42, "t") == 42
